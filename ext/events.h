@@ -1,0 +1,67 @@
+/*
+ * roar tracer event wire format, version 1 -- the single source of truth.
+ *
+ * Every tracer backend (ptrace, preload, later eBPF) writes the same records to a descriptor that
+ * roar owns (a pipe).  A record is one fixed 32-byte header followed by `len1` bytes of the first
+ * path and `len2` bytes of the second path (no NUL terminators).  A record is never larger than
+ * ROAR_EVT_MAX_RECORD (== PIPE_BUF on Linux) so that a single write(2) of it is atomic even when many
+ * processes share the pipe (the preload backend).  Integers are in the host's byte order: the
+ * producer and the consumer always run on the same machine.
+ *
+ * Paths are absolute and lexically normalised.  When a path does not fit, it is cut and the record
+ * carries ROAR_EVF_TRUNCATED; the reader reports that as a warning instead of guessing.
+ *
+ * roar/tracing/wire.py mirrors these constants; tests/unit/test_wire_constants.py keeps them equal.
+ * ext/README.md explains each record kind in prose.
+ */
+#ifndef ROAR_EVENTS_H
+#define ROAR_EVENTS_H
+
+#include <stdint.h>
+
+#define ROAR_EVT_VERSION 1
+#define ROAR_EVT_HEADER_SIZE 32
+#define ROAR_EVT_MAX_RECORD 4096
+
+/* Record kinds (uint8). */
+#define ROAR_EVK_HELLO 1    /* a writer starts: arg0 = format version, path1 = backend name */
+#define ROAR_EVK_OPEN 2     /* successful open: arg0 = open(2) flags, arg1 = resulting fd, path1 */
+#define ROAR_EVK_EXEC 3     /* successful exec: path1 = file passed to execve, path2 = real binary */
+#define ROAR_EVK_FORK 4     /* pid = parent, arg0 = child pid, arg2 = ROAR_FORK_* flags */
+#define ROAR_EVK_EXIT 5     /* a process (thread group) ended: arg0 = raw wait(2) status */
+#define ROAR_EVK_RENAME 6   /* successful rename: path1 = old, path2 = new, arg0 = renameat2 flags */
+#define ROAR_EVK_LINK 7     /* successful hard link: path1 = existing, path2 = new name */
+#define ROAR_EVK_UNLINK 8   /* successful unlink of path1 */
+#define ROAR_EVK_TRUNCATE 9 /* truncate/ftruncate of path1 to arg1 bytes */
+#define ROAR_EVK_READ 10    /* data read through a descriptor without a visible open (sendfile, ...) */
+#define ROAR_EVK_WRITE 11   /* data written through a descriptor without a visible open */
+#define ROAR_EVK_CHDIR 12   /* the process changed its working directory to path1 */
+#define ROAR_EVK_WARN 13    /* the tracer could not see something: path1 = one-line message */
+#define ROAR_EVK_END 14     /* the tracer is done: arg0 = root's raw wait status, arg1 = events lost */
+#define ROAR_EVK_CLOSE 15   /* a descriptor opened for writing was closed: arg1 = fd, path1 */
+
+/* Header flags (uint8). */
+#define ROAR_EVF_TRUNCATED 0x01 /* a path was cut to fit the record */
+
+/* ROAR_EVK_FORK arg2 flags. */
+#define ROAR_FORK_THREAD 0x01 /* the child shares the parent's address space (a thread) */
+#define ROAR_FORK_VFORK 0x02  /* vfork / CLONE_VFORK */
+
+struct roar_evt_header {
+    uint16_t size;  /* whole record in bytes, header included */
+    uint8_t kind;   /* ROAR_EVK_* */
+    uint8_t flags;  /* ROAR_EVF_* */
+    int32_t pid;    /* thread group id of the process the event belongs to */
+    int32_t tid;    /* thread id that made the call */
+    int32_t arg0;   /* kind-specific, see above */
+    int64_t arg1;   /* kind-specific, see above */
+    uint32_t arg2;  /* kind-specific, see above */
+    uint16_t len1;  /* bytes of path1 following the header */
+    uint16_t len2;  /* bytes of path2 following path1 */
+};
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct roar_evt_header) == ROAR_EVT_HEADER_SIZE, "header must be 32 bytes");
+#endif
+
+#endif /* ROAR_EVENTS_H */

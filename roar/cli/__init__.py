@@ -1,0 +1,67 @@
+"""The `roar` command line: one entry point that owns exit codes and error messages.
+
+Subcommands live in their own modules and are imported only when invoked, so `roar --help` and
+`roar --version` stay fast. Every error roar raises on purpose becomes one line on stderr and its
+exit code; an unexpected exception shows a traceback only with ``ROAR_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    sys.exit(run_cli(argv))
+
+
+def run_cli(argv: Sequence[str] | None = None) -> int:
+    import click
+
+    from roar.cli._app import cli
+    from roar.errors import RoarError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = cli.main(args=args, prog_name="roar", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        _error("aborted")
+        return 130
+    except click.UsageError as exc:
+        hint = f" (see 'roar {exc.ctx.command_path.partition(' ')[2]} --help')" if exc.ctx else ""
+        _error(exc.format_message().rstrip(".") + hint.replace("roar  --help", "roar --help"))
+        return 2
+    except click.ClickException as exc:
+        _error(exc.format_message())
+        return exc.exit_code
+    except RoarError as exc:
+        if os.environ.get("ROAR_DEBUG"):
+            raise
+        _error(exc.message)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `roar dag | head`): quietly stop writing.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141
+    except Exception as exc:
+        if os.environ.get("ROAR_DEBUG"):
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (set ROAR_DEBUG=1 for a traceback)")
+        return 1
+    return int(result) if isinstance(result, int) else 0
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"roar: {message}\n")
+    sys.stderr.flush()

@@ -1,0 +1,52 @@
+"""The click group, with a lazy command table (module path and one-line summary per command)."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from roar._version import __version__
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("roar.cli.init", "Initialise roar in this directory"),
+    "run": ("roar.cli.run", "Run a command and record its lineage"),
+    "build": ("roar.cli.run", "Run a build step and record its lineage"),
+    "show": ("roar.cli.show", "Show a job, a step or the session"),
+    "dag": ("roar.cli.dag", "Show the current pipeline DAG"),
+    "config": ("roar.cli.config", "View or set configuration"),
+    "tracer": ("roar.cli.tracer", "Show or choose the tracer backend"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command = getattr(module, f"{cmd_name}_command", None) or module.command
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Summaries come from the table: listing commands imports none of them.
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="roar: Run Observation & Artifact Registration. Records the lineage of ML pipelines by "
+    "watching commands run.",
+)
+@click.version_option(
+    __version__, "-V", "--version", prog_name="roar", message="%(prog)s %(version)s"
+)
+def cli() -> None:
+    pass

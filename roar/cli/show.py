@@ -1,0 +1,123 @@
+"""`roar show [REF] [--json]`: a job (``@N``, ``@BN``, job uid) or the active session."""
+
+from __future__ import annotations
+
+import click
+import msgspec
+
+from roar.core.loop import run
+from roar.models import FileDigest, Job
+
+
+@click.command(help="Show a step (@N, @BN), a job (uid or prefix) or, with no REF, the session.")
+@click.argument("ref", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def command(ref: str | None, as_json: bool) -> int:
+    return run(_show(ref, as_json))
+
+
+async def _show(ref: str | None, as_json: bool) -> int:
+    from roar.core.context import RoarContext
+    from roar.lineage.queries import current_dag, resolve_job
+
+    ctx = RoarContext.load()
+    async with ctx.store() as store:
+        if ref is None:
+            session = await store.active_session()
+            dag = await current_dag(store)
+            if as_json:
+                click.echo(
+                    msgspec.json.encode(
+                        {
+                            "session_hash": session.hash if session else None,
+                            "created_at": session.created_at if session else None,
+                            "total_steps": dag.total_steps,
+                            "stale_count": dag.stale_count,
+                            "steps": [
+                                {
+                                    "step_number": n.step_number,
+                                    "job_uid": n.job_uid,
+                                    "command": n.command,
+                                    "state": n.state,
+                                }
+                                for n in dag.nodes
+                            ],
+                        }
+                    ).decode()
+                )
+                return 0
+            if session is None:
+                click.echo("No active session (run 'roar run ...' to start one)")
+                return 0
+            click.echo(f"Session {session.hash[:12]}  ({dag.total_steps} steps)")
+            for node in dag.nodes:
+                prefix = "@B" if node.is_build else "@"
+                click.echo(f"  {prefix}{node.step_number:<4} {node.command}")
+            return 0
+        job = await resolve_job(store, ref)
+    if as_json:
+        click.echo(msgspec.json.encode(job_json(job)).decode())
+    else:
+        _print_job(job)
+    return 0
+
+
+def job_json(job: Job) -> dict[str, object]:
+    """The public JSON contract of a job (keys are only ever added)."""
+    return {
+        "job_uid": job.job_uid,
+        "step_number": job.step_number,
+        "step_ref": job.step_ref,
+        "job_type": job.job_type,
+        "command": job.command,
+        "argv": job.argv,
+        "cwd": job.cwd,
+        "started_at": job.started_at,
+        "duration_seconds": job.duration_seconds,
+        "exit_code": job.exit_code,
+        "signal": job.signal,
+        "git": {
+            "commit": job.git.commit,
+            "branch": job.git.branch,
+            "dirty": job.git.dirty,
+            "repo": job.git.repo,
+            "remote_url": job.git.remote_url,
+        },
+        "inputs": [_file_json(f) for f in job.inputs],
+        "outputs": [_file_json(f) for f in job.outputs],
+        "session_hash": job.session_hash,
+        "step_identity": job.step_identity,
+        "tracer": job.tracer,
+        "env": job.env,
+        "metadata": job.metadata,
+    }
+
+
+def _file_json(f: FileDigest) -> dict[str, object]:
+    return {"path": f.path, "hash": f.hash, "size": f.size, "hashes": f.hashes}
+
+
+def _print_job(job: Job) -> None:
+    from roar.cli._format import human_duration, human_size, local_time
+
+    click.echo(f"Job {job.job_uid}  {job.step_ref}  ({job.job_type})")
+    click.echo(f"  Command:   {job.command}")
+    click.echo(f"  Directory: {job.cwd}")
+    click.echo(
+        f"  Started:   {local_time(job.started_at)}  ({human_duration(job.duration_seconds)})"
+    )
+    exit_text = str(job.exit_code)
+    if job.signal:
+        exit_text += f" (killed by signal {job.signal})"
+    click.echo(f"  Exit code: {exit_text}")
+    if job.git.commit:
+        state = "dirty" if job.git.dirty else "clean"
+        branch = job.git.branch or "detached HEAD"
+        click.echo(f"  Git:       {job.git.commit[:12]} on {branch} ({state})")
+    else:
+        click.echo("  Git:       not a git repository")
+    for title, files in (("Inputs", job.inputs), ("Outputs", job.outputs)):
+        click.echo(f"  {title} ({len(files)}):")
+        width = max((len(f.path) for f in files), default=0)
+        for f in files:
+            click.echo(f"    {f.path:<{width}}  {human_size(f.size):>9}  {f.hash[:16]}")

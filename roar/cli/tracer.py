@@ -1,0 +1,37 @@
+"""`roar tracer status | set-default BACKEND`."""
+
+from __future__ import annotations
+
+import click
+
+from roar.core import config as cfg
+from roar.core.context import RoarContext
+
+
+@click.group(help="Show which tracer backends are usable, or choose the default.")
+def command() -> None:
+    pass
+
+
+@command.command("status", help="List each backend: found, usable, and why not.")
+def status_command() -> int:
+    from roar.tracing.select import statuses
+
+    ctx = RoarContext.load()
+    default = ctx.config.str("tracer.default")
+    click.echo(f"default: {default}")
+    for status in statuses():
+        found = "found" if status.found else "not found"
+        usable = "usable" if status.usable else "not usable"
+        reason = f" ({status.reason})" if status.reason else ""
+        click.echo(f"  {status.name:<8} {found:<10} {usable:<11}{reason}")
+    return 0
+
+
+@command.command("set-default", help="Set the default backend (auto, ptrace, preload, ebpf).")
+@click.argument("backend", type=click.Choice(cfg.TRACER_BACKENDS))
+def set_default_command(backend: str) -> int:
+    ctx = RoarContext.load()
+    cfg.save(ctx.project.config_path, ctx.config.with_value("tracer.default", backend))
+    click.echo(f"tracer.default = {backend}")
+    return 0

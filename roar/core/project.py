@@ -1,0 +1,62 @@
+"""Finding and creating a roar project: the directory that holds `.roar/`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from roar.errors import NotAProjectError
+
+ROAR_DIR = ".roar"
+DB_NAME = "roar.db"
+CONFIG_NAME = "config.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A project root and the well-known paths under it."""
+
+    root: Path
+
+    @property
+    def roar_dir(self) -> Path:
+        return self.root / ROAR_DIR
+
+    @property
+    def db_path(self) -> Path:
+        return self.roar_dir / DB_NAME
+
+    @property
+    def config_path(self) -> Path:
+        return self.roar_dir / CONFIG_NAME
+
+    def display_path(self, path: str) -> str:
+        """Show ``path`` relative to the project root when it lies inside it, else absolute."""
+        root = str(self.root)
+        if path == root:
+            return "."
+        if path.startswith(root + os.sep):
+            return path[len(root) + 1 :]
+        return path
+
+    def absolute(self, shown: str) -> str:
+        """Inverse of :meth:`display_path`."""
+        if os.path.isabs(shown):
+            return shown
+        return os.path.normpath(os.path.join(self.root, shown))
+
+
+def find_project(start: Path | None = None) -> Project:
+    """Return the nearest project at or above ``start`` (default: the working directory).
+
+    ``ROAR_PROJECT_DIR`` pins the project explicitly (used by traced children and reproduce).
+    """
+    pinned = os.environ.get("ROAR_PROJECT_DIR")
+    if pinned and (Path(pinned) / ROAR_DIR / DB_NAME).is_file():
+        return Project(Path(pinned).resolve())
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / ROAR_DIR / DB_NAME).is_file():
+            return Project(candidate)
+    raise NotAProjectError()

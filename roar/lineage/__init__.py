@@ -1,0 +1,1 @@
+"""Pure functions over recorded jobs: step identity, step references, the DAG projection."""

@@ -1,0 +1,42 @@
+"""Step identity: which executions are re-runs of the same pipeline step.
+
+Two jobs are the same step when they read and write the same paths, after normalisation: paths
+relative to the project (else to $HOME, else the basename), and numbered checkpoint names folded so
+that ``ckpt_0001.pt`` and ``ckpt_0002.pt`` are the same step's output. A job without file I/O is
+identified by its command.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+import blake3
+
+_DIGIT_RUN = re.compile(r"(?<=[_-])\d{3,}(?=\.|/|$)")
+
+
+def normalise_path(path: str, project_root: str, home: str) -> str:
+    """The path as it counts for step identity."""
+    if path.startswith("s3://") or not os.path.isabs(path):
+        shown = path
+    elif path == project_root or path.startswith(project_root.rstrip("/") + "/"):
+        shown = os.path.relpath(path, project_root)
+    elif home and path.startswith(home.rstrip("/") + "/"):
+        shown = os.path.relpath(path, home)
+    else:
+        shown = os.path.basename(path)
+    return _DIGIT_RUN.sub("*", shown)
+
+
+def step_identity(
+    inputs: Iterable[str], outputs: Iterable[str], command: str, project_root: str, home: str
+) -> str:
+    """BLAKE3 over the sorted normalised input and output paths (or the command if none)."""
+    ins = sorted({normalise_path(p, project_root, home) for p in inputs})
+    outs = sorted({normalise_path(p, project_root, home) for p in outputs})
+    if not ins and not outs:
+        return blake3.blake3(f"COMMAND:{command}".encode()).hexdigest()
+    parts = ["INPUTS:", *ins, "OUTPUTS:", *outs]
+    return blake3.blake3("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()

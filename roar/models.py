@@ -1,0 +1,76 @@
+"""The records every part of roar shares, as frozen msgspec Structs.
+
+Fields are only ever added, with defaults, never renamed or retyped: these shapes are stored in the
+database's JSON columns and printed by ``--json`` commands, which are public contracts.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+JOB_TYPES = ("run", "build", "get", "put")
+
+
+class FileDigest(msgspec.Struct, frozen=True, kw_only=True):
+    """A file (or S3 object) as a job saw it: where, what content, how big."""
+
+    path: str  # project-relative when inside the project, else absolute (or s3://...)
+    hash: str  # BLAKE3 hex digest: the artifact's identity
+    size: int
+    hashes: dict[str, str] = {}  # algorithm -> digest, blake3 included
+
+
+class GitInfo(msgspec.Struct, frozen=True, kw_only=True):
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+    repo: str | None = None
+    remote_url: str | None = None
+
+
+class NewJob(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the recorder hands the store for one job; the store assigns uid and step."""
+
+    job_uid: str
+    job_type: str
+    command: str
+    argv: list[str]
+    cwd: str
+    started_at: float
+    duration_seconds: float
+    exit_code: int | None
+    signal: int | None
+    git: GitInfo
+    inputs: list[FileDigest]
+    outputs: list[FileDigest]
+    step_identity: str
+    tracer: str | None = None
+    env: dict[str, str] = {}
+    metadata: dict[str, object] = {}
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """A recorded job as `roar show --json` prints it."""
+
+    job_uid: str
+    step_number: int
+    job_type: str
+    command: str
+    argv: list[str]
+    cwd: str
+    started_at: float
+    duration_seconds: float
+    exit_code: int | None
+    signal: int | None
+    git: GitInfo
+    inputs: list[FileDigest]
+    outputs: list[FileDigest]
+    session_hash: str
+    step_identity: str
+    tracer: str | None = None
+    env: dict[str, str] = {}
+    metadata: dict[str, object] = {}
+
+    @property
+    def step_ref(self) -> str:
+        return f"@B{self.step_number}" if self.job_type == "build" else f"@{self.step_number}"

@@ -1,0 +1,169 @@
+"""Which reads and writes are noise: pure rules, each with a named reason that is counted.
+
+Paths inside the project are the user's files: the system, package and /tmp rules never drop them
+(a project may well live under /tmp or /opt); only roar's own `.roar/`, `.git/` metadata and
+bytecode caches are dropped there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from roar.core.config import Config
+
+SYSTEM_PREFIXES = (
+    "/proc/", "/sys/", "/dev/", "/run/", "/etc/", "/usr/", "/bin/", "/sbin/", "/lib/", "/lib32/",
+    "/lib64/", "/libx32/", "/opt/", "/boot/", "/snap/", "/var/lib/", "/var/cache/",
+)  # fmt: skip
+SYSTEM_WRITE_PREFIXES = ("/proc/", "/sys/", "/dev/", "/run/")
+TORCH_CACHE = re.compile(r"^/tmp/(torchinductor_|torch_|triton)")
+LIBRARY_CACHE_DIRS = (
+    ".cache/huggingface", ".cache/pip", ".cache/uv", ".cache/conda", ".cache/wandb",
+    ".cache/torch", ".cache/triton", ".triton/cache", ".cache/matplotlib", ".cache/fontconfig",
+)  # fmt: skip
+TOOLCHAIN_DIRS = (
+    ".pyenv", ".local/share/uv", ".local/lib", ".conda", "miniconda3", "anaconda3", "miniforge3",
+    ".cargo", ".rustup", ".nvm",
+)  # fmt: skip
+PACKAGE_PATTERN = re.compile(r"/(site-packages|dist-packages)/|/lib/python\d+(\.\d+)?t?/")
+
+
+@dataclass(frozen=True, slots=True)
+class FilterSettings:
+    project_root: str
+    home: str
+    ignore_system: bool = True
+    ignore_packages: bool = True
+    ignore_torch_cache: bool = True
+    ignore_library_caches: bool = True
+    ignore_tmp: bool = True
+    ignore_paths: tuple[str, ...] = ()
+    package_roots: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(
+        cls, config: Config, project_root: str, package_roots: Iterable[str] = ()
+    ) -> FilterSettings:
+        extra = tuple(
+            p if os.path.isabs(p) else os.path.normpath(os.path.join(project_root, p))
+            for p in config.list("filters.ignore_paths")
+        )
+        return cls(
+            project_root=project_root,
+            home=os.path.expanduser("~"),
+            ignore_system=config.bool("filters.ignore_system_reads"),
+            ignore_packages=config.bool("filters.ignore_package_reads"),
+            ignore_torch_cache=config.bool("filters.ignore_torch_cache"),
+            ignore_library_caches=config.bool("filters.ignore_library_caches"),
+            ignore_tmp=config.bool("filters.ignore_tmp_files"),
+            ignore_paths=extra,
+            package_roots=tuple(package_roots),
+        )
+
+
+def _under(path: str, prefix: str) -> bool:
+    prefix = prefix.rstrip("/")
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _common_reason(path: str, s: FilterSettings) -> str | None:
+    """Reasons that apply to reads and writes alike."""
+    root = s.project_root
+    if _under(path, os.path.join(root, ".roar")):
+        return "roar"
+    if "/.git/" in path or path.endswith("/.git"):
+        return "git"
+    if "/__pycache__/" in path or path.endswith((".pyc", ".pyo")):
+        return "bytecode"
+    if any(_under(path, p) for p in s.ignore_paths):
+        return "ignored path"
+    if s.ignore_packages and (
+        PACKAGE_PATTERN.search(path)
+        or path.endswith("/pyvenv.cfg")
+        or any(_under(path, r) for r in s.package_roots)
+        or any(_under(path, os.path.join(s.home, d)) for d in TOOLCHAIN_DIRS)
+    ):
+        return "package"
+    if _under(path, root):
+        return None
+    if s.ignore_torch_cache and TORCH_CACHE.match(path):
+        return "torch cache"
+    if s.ignore_library_caches and any(
+        _under(path, os.path.join(s.home, d)) for d in LIBRARY_CACHE_DIRS
+    ):
+        return "library cache"
+    return None
+
+
+def read_reason(path: str, s: FilterSettings, written_by_job: bool) -> str | None:
+    """Why a read of ``path`` is dropped, or None to keep it as an input."""
+    reason = _common_reason(path, s)
+    if reason or _under(path, s.project_root):
+        return reason
+    if s.ignore_system and path.startswith(SYSTEM_PREFIXES):
+        return "system"
+    if s.ignore_tmp and written_by_job and (_under(path, "/tmp") or _under(path, "/var/tmp")):
+        return "tmp"
+    return None
+
+
+def write_reason(path: str, s: FilterSettings) -> str | None:
+    """Why a write to ``path`` is dropped, or None to keep it as an output."""
+    reason = _common_reason(path, s)
+    if reason or _under(path, s.project_root):
+        return reason
+    if path.startswith(SYSTEM_WRITE_PREFIXES):
+        return "system"
+    if s.ignore_tmp and (_under(path, "/tmp") or _under(path, "/var/tmp")):
+        return "tmp"
+    return None
+
+
+@dataclass
+class FilterOutcome:
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    dropped: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, path, reason)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(reason for _, _, reason in self.dropped)
+
+
+def apply_filters(
+    inputs: Iterable[str], outputs: Iterable[str], settings: FilterSettings
+) -> FilterOutcome:
+    outcome = FilterOutcome()
+    written = set(outputs)
+    for path in inputs:
+        reason = read_reason(path, settings, written_by_job=path in written)
+        if reason:
+            outcome.dropped.append(("read", path, reason))
+        else:
+            outcome.inputs.append(path)
+    for path in written:
+        reason = write_reason(path, settings)
+        if reason:
+            outcome.dropped.append(("write", path, reason))
+        else:
+            outcome.outputs.append(path)
+    order = {p: i for i, p in enumerate(outputs)}
+    outcome.outputs.sort(key=order.__getitem__)
+    return outcome
+
+
+def python_prefixes(programs: Iterable[str]) -> list[str]:
+    """Installation prefixes of the Python interpreters a job exec'd (their stdlib is package
+    code, wherever the interpreter lives: pyenv, conda, a venv)."""
+    roots: list[str] = []
+    for program in programs:
+        name = os.path.basename(program)
+        if re.fullmatch(r"python\d*(\.\d+)?t?", name):
+            bin_dir = os.path.dirname(program)
+            if os.path.basename(bin_dir) == "bin":
+                roots.append(os.path.dirname(bin_dir))
+    return list(dict.fromkeys(roots))

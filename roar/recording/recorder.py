@@ -1,0 +1,260 @@
+"""Recording one traced job: run it, hash what it touched, store it, report it.
+
+The loop does four things at once while the command runs: the tracer's events stream in and are
+decoded in batches, the access model is updated, and every new input is hashed on worker threads
+right away (so its digest is taken before the job can overwrite it, and most hashing is done when
+the command exits).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import anyio
+
+from roar.core.context import RoarContext
+from roar.core.git import GitState, read_git_state
+from roar.errors import CommandNotFoundError, TracerError
+from roar.hashing import Hasher, HashResult
+from roar.lineage.identity import step_identity
+from roar.models import FileDigest, GitInfo, Job, NewJob
+from roar.recording.filters import FilterSettings, apply_filters, python_prefixes, read_reason
+from roar.recording.semantics import Accesses, AccessModel
+from roar.tracing.base import EventBatch, TraceOutcome
+from roar.tracing.select import choose_backend
+
+
+@dataclass
+class RunReport:
+    """What `roar run` tells the user afterwards, and the exit code it passes through."""
+
+    exit_code: int
+    job: Job | None
+    outcome: TraceOutcome
+    backend: str
+    warnings: list[str] = field(default_factory=list)
+    dropped: list[tuple[str, str, str]] = field(default_factory=list)
+    discarded_writes: tuple[str, ...] = ()
+
+
+def resolve_program(argv0: str, env: dict[str, str], cwd: Path) -> str:
+    """The executable ``argv0`` names, or CommandNotFoundError (exit 127 / 126)."""
+    if "/" in argv0:
+        candidate = argv0 if os.path.isabs(argv0) else str(cwd / argv0)
+        if not os.path.exists(candidate):
+            raise CommandNotFoundError(argv0)
+        if os.path.isdir(candidate) or not os.access(candidate, os.X_OK):
+            raise CommandNotFoundError(argv0, exit_code=126)
+        return candidate
+    found = shutil.which(argv0, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise CommandNotFoundError(argv0)
+    return found
+
+
+def _child_env(ctx: RoarContext, job_uid: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(ctx.config.env)
+    env["ROAR_JOB_ID"] = job_uid
+    env["ROAR_PROJECT_DIR"] = str(ctx.project.root)
+    return env
+
+
+def _git_info(state: GitState) -> GitInfo:
+    return GitInfo(
+        commit=state.commit,
+        branch=state.branch,
+        dirty=state.dirty,
+        repo=state.repo_root,
+        remote_url=state.remote_url,
+    )
+
+
+async def record_command(
+    ctx: RoarContext,
+    argv: Sequence[str],
+    *,
+    job_type: str = "run",
+    backend_name: str | None = None,
+    cwd: Path | None = None,
+) -> RunReport:
+    """Run ``argv`` traced in project ``ctx`` and record it as a ``job_type`` job."""
+    cwd = cwd or Path.cwd()
+    job_uid = secrets.token_hex(4)
+    env = _child_env(ctx, job_uid)
+    resolve_program(argv[0], env, cwd)
+    backend = choose_backend(ctx.config, backend_name)
+    root = str(ctx.project.root)
+    settings = FilterSettings.from_config(ctx.config, root, package_roots=_own_python_roots())
+
+    async with ctx.store() as store:
+        # Git state is read before the command can change the tree.
+        git = await read_git_state(cwd, ctx.project.roar_dir)
+        hasher = Hasher(store, ctx.config.list("hash.run") + _primary(ctx))
+        model = AccessModel()
+        early: dict[str, HashResult] = {}
+
+        async def hash_early(paths: list[str]) -> None:
+            early.update(await hasher.hash_many(paths))
+
+        started_at = time.time()
+        clock = time.monotonic()
+        # Leaving the task group waits for the inputs being hashed while the command ran.
+        async with anyio.create_task_group() as tg:
+
+            def sink(batch: EventBatch) -> None:
+                fresh = model.feed(batch)
+                wanted = [p for p in fresh if read_reason(p, settings, False) is None]
+                if wanted:
+                    tg.start_soon(hash_early, wanted)
+
+            outcome = await backend.trace(argv, env=env, cwd=cwd, sink=sink)
+            duration = time.monotonic() - clock
+        accesses = model.result()
+
+        if not model.ended and not outcome.interrupted:
+            raise TracerError(
+                f"the {backend.name} tracer stopped before the command finished "
+                f"(tracer exit status {outcome.tracer_exit_code}); nothing was recorded"
+            )
+        outcome = replace(outcome, wait_status=model.root_status)
+        if not accesses.programs:
+            # The program never started (exec failed): there is no job to record.
+            return RunReport(outcome.exit_code, None, outcome, backend.name)
+
+        settings = replace(
+            settings,
+            package_roots=settings.package_roots + tuple(python_prefixes(accesses.programs)),
+        )
+        filtered = apply_filters(accesses.inputs, accesses.outputs, settings)
+        warnings = list(accesses.warnings)
+        digests = await _collect_digests(
+            hasher, early, filtered.inputs, filtered.outputs, accesses, warnings
+        )
+        inputs = _to_files(ctx, filtered.inputs, digests, accesses, warnings, kind="input")
+        outputs = _to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
+        if outcome.interrupted:
+            warnings.append("the run was aborted; its record may be incomplete")
+
+        command = shlex.join(argv)
+        new = NewJob(
+            job_uid=job_uid,
+            job_type=job_type,
+            command=command,
+            argv=list(argv),
+            cwd=ctx.project.display_path(str(cwd.resolve())),
+            started_at=started_at,
+            duration_seconds=round(duration, 6),
+            exit_code=outcome.exit_code,
+            signal=outcome.signal,
+            git=_git_info(git),
+            inputs=inputs,
+            outputs=outputs,
+            step_identity=step_identity(
+                [ctx.project.absolute(f.path) for f in inputs],
+                [ctx.project.absolute(f.path) for f in outputs],
+                command,
+                root,
+                os.path.expanduser("~"),
+            ),
+            tracer=backend.name,
+            env=dict(ctx.config.env),
+            metadata={
+                "processes": accesses.process_count,
+                "programs": [ctx.project.display_path(p) for p in accesses.programs[:50]],
+                "interrupted": outcome.interrupted,
+                "roar_version": _version(),
+            },
+        )
+        job = await store.record_job(new)
+    return RunReport(
+        exit_code=outcome.exit_code,
+        job=job,
+        outcome=outcome,
+        backend=backend.name,
+        warnings=warnings,
+        dropped=filtered.dropped,
+        discarded_writes=accesses.discarded_writes,
+    )
+
+
+async def _collect_digests(
+    hasher: Hasher,
+    early_results: dict[str, HashResult],
+    inputs: list[str],
+    outputs: list[str],
+    accesses: Accesses,
+    warnings: list[str],
+) -> dict[tuple[str, str], HashResult]:
+    """Digests keyed by (kind, path): inputs as first read, outputs as left on disk."""
+    written = set(outputs)
+    late: dict[str, str] = {}  # input path -> where to read its content now
+    for path in inputs:
+        res = early_results.get(path)
+        if res is None or res.error:
+            # A moved input's unchanged content now lives at its destination.
+            late[path] = accesses.moved_inputs.get(path, path)
+            if path in written:
+                warnings.append(f"the digest of input {path} was taken after the job rewrote it")
+    fresh = await hasher.hash_many([*late.values(), *outputs])
+    result = {("input", p): early_results[p] for p in inputs if p not in late}
+    result.update({("input", p): fresh[src] for p, src in late.items()})
+    result.update({("output", p): fresh[p] for p in outputs})
+    return result
+
+
+def _to_files(
+    ctx: RoarContext,
+    paths: list[str],
+    digests: dict[tuple[str, str], HashResult],
+    accesses: Accesses,
+    warnings: list[str],
+    *,
+    kind: str,
+) -> list[FileDigest]:
+    files: list[FileDigest] = []
+    for path in paths:
+        res = digests.get((kind, path))
+        if res is None or res.error:
+            if (
+                res is not None
+                and res.error != "not a regular file"
+                and kind == "input"
+                and path not in accesses.outputs
+            ):
+                warnings.append(f"could not hash input {path}: {res.error}")
+            continue
+        files.append(
+            FileDigest(
+                path=ctx.project.display_path(path),
+                hash=res.digests["blake3"],
+                size=res.size,
+                hashes=dict(sorted(res.digests.items())),
+            )
+        )
+    files.sort(key=lambda f: f.path)
+    return files
+
+
+def _primary(ctx: RoarContext) -> list[str]:
+    primary = ctx.config.str("hash.primary")
+    return [primary] if primary else []
+
+
+def _own_python_roots() -> tuple[str, ...]:
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    return tuple(sorted(r for r in roots if r and r != "/"))
+
+
+def _version() -> str:
+    from roar._version import __version__
+
+    return __version__

@@ -1,0 +1,240 @@
+"""Events in, reads and writes out: the one place where file-access semantics are decided.
+
+Pure and synchronous: :class:`AccessModel` is fed decoded tracer events in order and answers which
+paths the job read as inputs (their content existed before the job touched them) and which it left
+behind as outputs. The rules, each unit-tested on event sequences:
+
+* the first access decides whether a path is an input: a file first opened for reading (or
+  read-write without truncation) is an input; a file first created or truncated is not, even when
+  the job reads it back later;
+* any write access (``O_WRONLY``, ``O_RDWR``, ``O_APPEND``, ``creat``, truncate) makes the path an
+  output; a file both read first and written later is both (input digest taken before the write);
+* ``rename(a, b)``: the content moves, so ``b`` is an output and ``a`` is no longer one (a temp file
+  renamed over the target is not an output); a pre-existing ``a`` the job never opened is an input
+  whose content is now found at ``b``;
+* ``link(a, b)`` makes ``b`` an output; ``unlink`` of something the job wrote removes it from the
+  outputs; unlinking an input leaves it an input;
+* an exec'd file (the program, or the script run through a shebang) and the binary that actually
+  ran are inputs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from roar.tracing import wire
+
+Event = Sequence[object]  # (kind, flags, pid, tid, arg0, arg1, arg2, path1, path2)
+
+_ACCMODE = os.O_ACCMODE
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+@dataclass(slots=True)
+class PathState:
+    """What the job did to one path, in the order it happened."""
+
+    order: int
+    is_input: bool = False
+    written: bool = False
+    removed: bool = False
+    generation: int = 0  # bumped on every write, to know whether moved content is still there
+    moved_to: tuple[str, int] | None = None  # for an input renamed away: (new path, generation)
+
+
+@dataclass(frozen=True, slots=True)
+class Accesses:
+    """The outcome of a traced run, before filtering and hashing."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    moved_inputs: dict[str, str]  # input path -> where its unchanged content now lives
+    discarded_writes: tuple[str, ...]  # written then deleted or renamed away: not outputs
+    deleted: tuple[str, ...]  # pre-existing files the job deleted
+    programs: tuple[str, ...]  # every exec'd file, in order
+    process_count: int
+    warnings: tuple[str, ...]
+    backend: str | None
+    root_status: int | None  # raw wait status of the traced command, from the END record
+    events_lost: int
+
+
+@dataclass
+class AccessModel:
+    """Accumulates events; :meth:`result` gives the job's :class:`Accesses`."""
+
+    paths: dict[str, PathState] = field(default_factory=dict)
+    programs: list[str] = field(default_factory=list)
+    processes: set[int] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    backend: str | None = None
+    root_status: int | None = None
+    events_lost: int = 0
+    ended: bool = False
+    _counter: int = 0
+
+    # -- primitive transitions --------------------------------------------------------------
+
+    def _state(self, path: str) -> tuple[PathState, bool]:
+        state = self.paths.get(path)
+        if state is not None:
+            return state, False
+        self._counter += 1
+        state = PathState(order=self._counter)
+        self.paths[path] = state
+        return state, True
+
+    def read(self, path: str) -> bool:
+        """Record a read; True when this made ``path`` a new input (worth hashing right away)."""
+        state, new = self._state(path)
+        if new:
+            state.is_input = True
+            return True
+        return False
+
+    def write(self, path: str, *, reads_old_content: bool = False) -> bool:
+        state, new = self._state(path)
+        if new and reads_old_content:
+            state.is_input = True
+        state.written = True
+        state.removed = False
+        state.generation += 1
+        return new and reads_old_content
+
+    def rename(self, old: str, new: str, *, exchange: bool = False) -> None:
+        if exchange:
+            self.write(old, reads_old_content=True)
+            self.write(new, reads_old_content=True)
+            return
+        source, unseen = self._state(old)
+        if unseen:
+            # Moving a file the job never opened consumes its pre-existing content.
+            source.is_input = True
+        self.write(new)
+        target = self.paths[new]
+        if source.is_input and not source.written:
+            source.moved_to = (new, target.generation)
+        source.written = False
+        source.removed = True
+
+    def link(self, new: str) -> None:
+        self.write(new)
+
+    def unlink(self, path: str) -> None:
+        state = self.paths.get(path)
+        if state is None:
+            self.deleted.append(path)
+            self._state(path)[0].removed = True
+            return
+        state.written = False
+        state.removed = True
+
+    # -- events -----------------------------------------------------------------------------
+
+    def feed(self, events: Iterable[Event]) -> list[str]:
+        """Apply decoded events in order; return the paths that just became inputs."""
+        fresh: list[str] = []
+        for event in events:
+            kind = event[0]
+            flags = event[1]
+            path1 = event[7]
+            assert isinstance(path1, str)
+            if isinstance(flags, int) and flags & wire.EVF_TRUNCATED:
+                self.warnings.append(f"a path was too long to record in full: {path1}...")
+                continue
+            if kind == wire.EVK_OPEN:
+                open_flags = event[4]
+                assert isinstance(open_flags, int)
+                if open_flags & _DIRECTORY:
+                    continue
+                mode = open_flags & _ACCMODE
+                if mode == os.O_RDONLY:
+                    if self.read(path1):
+                        fresh.append(path1)
+                elif self.write(
+                    path1, reads_old_content=mode == os.O_RDWR and not open_flags & os.O_TRUNC
+                ):
+                    fresh.append(path1)
+            elif kind == wire.EVK_READ:
+                if self.read(path1):
+                    fresh.append(path1)
+            elif kind in (wire.EVK_WRITE, wire.EVK_TRUNCATE):
+                self.write(path1)
+            elif kind == wire.EVK_RENAME:
+                path2 = event[8]
+                assert isinstance(path2, str)
+                arg0 = event[4]
+                exchange = isinstance(arg0, int) and bool(arg0 & RENAME_EXCHANGE)
+                self.rename(path1, path2, exchange=exchange)
+            elif kind == wire.EVK_LINK:
+                path2 = event[8]
+                assert isinstance(path2, str)
+                self.link(path2)
+            elif kind == wire.EVK_UNLINK:
+                self.unlink(path1)
+            elif kind == wire.EVK_EXEC:
+                self.programs.append(path1)
+                if self.read(path1):
+                    fresh.append(path1)
+                path2 = event[8]
+                if isinstance(path2, str) and path2 and path2 != path1:
+                    self.programs.append(path2)
+                    if self.read(path2):
+                        fresh.append(path2)
+            elif kind == wire.EVK_FORK:
+                child = event[4]
+                arg2 = event[6]
+                if isinstance(child, int) and isinstance(arg2, int) and not arg2 & wire.FORK_THREAD:
+                    self.processes.add(child)
+            elif kind == wire.EVK_HELLO:
+                pid = event[2]
+                if isinstance(pid, int):
+                    self.processes.add(pid)
+                self.backend = path1 or self.backend
+                if event[4] != wire.EVT_VERSION:
+                    self.warnings.append(
+                        f"tracer speaks event format {event[4]}, roar reads {wire.EVT_VERSION}"
+                    )
+            elif kind == wire.EVK_WARN:
+                self.warnings.append(path1)
+            elif kind == wire.EVK_END:
+                status = event[4]
+                lost = event[5]
+                self.root_status = status if isinstance(status, int) else None
+                self.events_lost += lost if isinstance(lost, int) else 0
+                self.ended = True
+        return fresh
+
+    # -- outcome ----------------------------------------------------------------------------
+
+    def result(self) -> Accesses:
+        ordered = sorted(self.paths.items(), key=lambda item: item[1].order)
+        moved: dict[str, str] = {}
+        for path, state in ordered:
+            if state.is_input and state.moved_to is not None:
+                target, generation = state.moved_to
+                if self.paths[target].generation == generation and not self.paths[target].removed:
+                    moved[path] = target
+        if self.events_lost:
+            self.warnings.append(f"the tracer lost {self.events_lost} events")
+        return Accesses(
+            inputs=tuple(p for p, s in ordered if s.is_input),
+            outputs=tuple(p for p, s in ordered if s.written and not s.removed),
+            moved_inputs=moved,
+            discarded_writes=tuple(
+                p for p, s in ordered if s.removed and not s.is_input and p not in self.deleted
+            ),
+            deleted=tuple(self.deleted),
+            programs=tuple(self.programs),
+            process_count=len(self.processes),
+            warnings=tuple(dict.fromkeys(self.warnings)),
+            backend=self.backend,
+            root_status=self.root_status,
+            events_lost=self.events_lost,
+        )
+
+
+RENAME_EXCHANGE = 2  # renameat2(2) flag: atomically swap the two paths

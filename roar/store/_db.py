@@ -1,0 +1,146 @@
+"""One small async SQLite interface over two engines.
+
+Under asyncio (the CLI's loop, uvloop included) it is aiosqlite. aiosqlite resolves its results on
+asyncio futures, so under any other event loop (trio, for embedders) the same calls run a plain
+``sqlite3`` connection on one anyio worker thread. Either way, only one statement runs at a time
+on the connection and the event loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+import anyio.to_thread
+
+Row = tuple[Any, ...]
+
+
+class Database(Protocol):
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int | None:
+        """Run one statement; return the last inserted rowid."""
+        ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def _running_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def connect(path: Path, busy_timeout: float) -> Database:
+    """Open ``path`` with the engine that fits the running event loop."""
+    if _running_asyncio():
+        import aiosqlite
+
+        conn = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
+        return _Aiosqlite(conn)
+    return await _Threaded.open(path, busy_timeout)
+
+
+class _Aiosqlite:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int | None:
+        cursor = await self._conn.execute(sql, params)
+        rowid: int | None = cursor.lastrowid
+        await cursor.close()
+        return rowid
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        cursor = await self._conn.executemany(sql, rows)
+        await cursor.close()
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        async with self._conn.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self._conn.execute(sql, params) as cursor:
+            rows = await cursor.fetchall()
+        return [tuple(r) for r in rows]
+
+    async def commit(self) -> None:
+        if self._conn.in_transaction:
+            await self._conn.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        if self._conn.in_transaction:
+            await self._conn.execute("ROLLBACK")
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+class _Threaded:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._limiter = anyio.CapacityLimiter(1)
+
+    @classmethod
+    async def open(cls, path: Path, busy_timeout: float) -> _Threaded:
+        conn = await anyio.to_thread.run_sync(
+            lambda: sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        )
+        return cls(conn)
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int | None:
+        def run() -> int | None:
+            return self._conn.execute(sql, params).lastrowid
+
+        result: int | None = await self._call(run)
+        return result
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._call(self._conn.executemany, sql, list(rows))
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        def run() -> Row | None:
+            row = self._conn.execute(sql, params).fetchone()
+            return tuple(row) if row is not None else None
+
+        result: Row | None = await self._call(run)
+        return result
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        def run() -> list[Row]:
+            return [tuple(r) for r in self._conn.execute(sql, params).fetchall()]
+
+        result: list[Row] = await self._call(run)
+        return result
+
+    async def commit(self) -> None:
+        if self._conn.in_transaction:
+            await self._call(self._conn.execute, "COMMIT")
+
+    async def rollback(self) -> None:
+        if self._conn.in_transaction:
+            await self._call(self._conn.execute, "ROLLBACK")
+
+    async def close(self) -> None:
+        await self._call(self._conn.close)

@@ -1,0 +1,419 @@
+"""Reading and writing the local database.
+
+One connection per command. Each recorded job is one ``BEGIN IMMEDIATE`` transaction, so eight
+concurrent ``roar run``s queue on the write lock (WAL plus a generous busy timeout) instead of
+interleaving or failing, and a job is either stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+
+from roar.errors import NotFoundError, SchemaTooNewError, StoreError
+from roar.models import FileDigest, GitInfo, Job, NewJob
+from roar.store._db import Database, connect
+from roar.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+class StoredSession(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    hash: str
+    created_at: float
+    is_active: bool
+
+
+def _new_session_hash() -> str:
+    return secrets.token_hex(32)
+
+
+class Store:
+    """An open `.roar/roar.db`. Use :meth:`open` as an async context manager."""
+
+    def __init__(self, conn: Database, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        # One connection, one transaction at a time (early hashing may store cache rows while
+        # another task records a job).
+        self._write_lock = anyio.Lock()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: Path, *, create: bool = False) -> AsyncIterator[Store]:
+        """Open (or with ``create``, create) the database, migrating it forward if needed."""
+        if not create and not path.is_file():
+            raise StoreError(f"{path} does not exist (run 'roar init')")
+        try:
+            conn = await connect(path, busy_timeout=BUSY_TIMEOUT_MS / 1000)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from exc
+        try:
+            store = cls(conn, path)
+            await store._prepare()
+            yield store
+        finally:
+            await conn.close()
+
+    async def _prepare(self) -> None:
+        conn = self._conn
+        try:
+            # Read the version before anything writes: a newer or damaged file stays untouched.
+            row = await conn.fetchone("PRAGMA user_version")
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNewError(
+                    f"{self.path} has schema version {version}, newer than this roar supports "
+                    f"({SCHEMA_VERSION}); upgrade roar to use it"
+                )
+            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.fetchone("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            if version < SCHEMA_VERSION:
+                await self._migrate(version)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from exc
+
+    async def _migrate(self, current: int) -> None:
+        conn = self._conn
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            row = await conn.fetchone("PRAGMA user_version")
+            current = int(row[0]) if row else 0
+            for number in range(current, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[number]):
+                    await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            await conn.commit()
+        except BaseException:
+            await conn.rollback()
+            raise
+
+    async def schema_version(self) -> int:
+        row = await self._conn.fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    async def active_session(self) -> StoredSession | None:
+        row = await self._conn.fetchone(
+            "SELECT id, hash, created_at, is_active FROM sessions WHERE is_active = 1"
+        )
+        return _session(row) if row else None
+
+    async def _ensure_active_session(self) -> int:
+        row = await self._conn.fetchone("SELECT id FROM sessions WHERE is_active = 1")
+        if row:
+            return int(row[0])
+        rowid = await self._conn.execute(
+            "INSERT INTO sessions (hash, created_at, is_active) VALUES (?, ?, 1)",
+            (_new_session_hash(), time.time()),
+        )
+        assert rowid is not None
+        return rowid
+
+    # -- recording --------------------------------------------------------------------------
+
+    async def record_job(self, new: NewJob) -> Job:
+        """Store one job, its artifacts and edges in a single transaction; return it as stored."""
+        try:
+            async with self._write_lock:
+                await self._insert_job(new)
+        except sqlite3.Error as exc:
+            raise StoreError(f"could not record the job in {self.path}: {exc}") from exc
+        return await self.job_by_uid(new.job_uid)
+
+    async def _insert_job(self, new: NewJob) -> None:
+        conn = self._conn
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            session_id = await self._ensure_active_session()
+            step_number = await self._step_number_for(session_id, new)
+            job_id = await conn.execute(
+                """INSERT INTO jobs (job_uid, session_id, step_number, step_identity, job_type,
+                    command, argv, cwd, started_at, duration_seconds, exit_code, signal,
+                    git_repo, git_commit, git_branch, git_dirty, git_remote, tracer, metadata)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    new.job_uid,
+                    session_id,
+                    step_number,
+                    new.step_identity,
+                    new.job_type,
+                    new.command,
+                    json.dumps(new.argv),
+                    new.cwd,
+                    new.started_at,
+                    new.duration_seconds,
+                    new.exit_code,
+                    new.signal,
+                    new.git.repo,
+                    new.git.commit,
+                    new.git.branch,
+                    None if new.git.dirty is None else int(new.git.dirty),
+                    new.git.remote_url,
+                    new.tracer,
+                    msgspec.json.encode(new.metadata).decode(),
+                ),
+            )
+            assert job_id is not None
+            now = time.time()
+            await self._link(job_id, "job_inputs", new.inputs, now)
+            await self._link(job_id, "job_outputs", new.outputs, now)
+            if new.env:
+                await conn.executemany(
+                    "INSERT INTO job_env (job_id, name, value, source) VALUES (?, ?, ?, ?)",
+                    [(job_id, k, v, "roar_env") for k, v in sorted(new.env.items())],
+                )
+            await conn.commit()
+        except BaseException:
+            await conn.rollback()
+            raise
+
+    async def _step_number_for(self, session_id: int, new: NewJob) -> int:
+        if new.job_type in {"run", "build"}:
+            row = await self._conn.fetchone(
+                """SELECT step_number FROM jobs
+                   WHERE session_id = ? AND step_identity = ? AND job_type IN ('run', 'build')
+                   ORDER BY id DESC LIMIT 1""",
+                (session_id, new.step_identity),
+            )
+            if row:
+                return int(row[0])
+        row = await self._conn.fetchone(
+            "SELECT COALESCE(MAX(step_number), 0) FROM jobs WHERE session_id = ?", (session_id,)
+        )
+        return int(row[0] if row else 0) + 1
+
+    async def _link(self, job_id: int, table: str, files: Sequence[FileDigest], now: float) -> None:
+        """Upsert the artifacts of ``files`` and link them to the job, in a constant number of
+        statements whatever the number of files (a job may write tens of thousands)."""
+        if not files:
+            return
+        conn = self._conn
+        await conn.executemany(
+            """INSERT OR IGNORE INTO artifacts (uid, size, first_seen_at, first_seen_path)
+               SELECT ?, ?, ?, ? WHERE NOT EXISTS (
+                   SELECT 1 FROM artifact_hashes WHERE algorithm = 'blake3' AND digest = ?)""",
+            [(f.hash, f.size, now, f.path, f.hash) for f in files],
+        )
+        hash_rows = [(f.hash, alg, digest) for f in files for alg, digest in _digests(f)]
+        await conn.executemany(
+            """INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest)
+               SELECT id, ?2, ?3 FROM artifacts WHERE uid = ?1""",
+            hash_rows,
+        )
+        await conn.executemany(
+            f"""INSERT OR IGNORE INTO {table} (job_id, artifact_id, path)
+                SELECT ?, artifact_id, ? FROM artifact_hashes
+                WHERE algorithm = 'blake3' AND digest = ?""",
+            [(job_id, f.path, f.hash) for f in files],
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def session_jobs(self, session_id: int) -> list[Job]:
+        """Every job of a session, oldest first, with inputs and outputs."""
+        return await self._jobs("j.session_id = ?", (session_id,))
+
+    async def job_by_uid(self, uid: str) -> Job:
+        jobs = await self._jobs("j.job_uid = ?", (uid,))
+        if not jobs:
+            raise NotFoundError(f"no job {uid}")
+        return jobs[0]
+
+    async def jobs_by_uid_prefix(self, prefix: str) -> list[Job]:
+        return await self._jobs("j.job_uid LIKE ? ESCAPE '\\'", (_like_prefix(prefix),))
+
+    async def step_jobs(self, session_id: int, step_number: int, *, build: bool) -> list[Job]:
+        kind = "j.job_type = 'build'" if build else "j.job_type != 'build'"
+        return await self._jobs(
+            f"j.session_id = ? AND j.step_number = ? AND {kind}", (session_id, step_number)
+        )
+
+    async def _jobs(self, where: str, params: tuple[Any, ...]) -> list[Job]:
+        conn = self._conn
+        rows = await conn.fetchall(
+            f"""SELECT j.id, j.job_uid, j.step_number, j.job_type, j.command, j.argv, j.cwd,
+                       j.started_at, j.duration_seconds, j.exit_code, j.signal, j.git_repo,
+                       j.git_commit, j.git_branch, j.git_dirty, j.git_remote, j.tracer,
+                       j.metadata, j.step_identity, s.hash
+                FROM jobs j JOIN sessions s ON s.id = j.session_id
+                WHERE {where} ORDER BY j.started_at, j.id""",
+            params,
+        )
+        if not rows:
+            return []
+        ids = [int(r[0]) for r in rows]
+        inputs = await self._edges("job_inputs", ids)
+        outputs = await self._edges("job_outputs", ids)
+        envs: dict[int, dict[str, str]] = defaultdict(dict)
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for job_id, name, value in await conn.fetchall(
+                f"SELECT job_id, name, value FROM job_env WHERE job_id IN ({marks})", chunk
+            ):
+                envs[int(job_id)][str(name)] = str(value)
+        jobs = []
+        for r in rows:
+            job_id = int(r[0])
+            jobs.append(
+                Job(
+                    job_uid=r[1],
+                    step_number=int(r[2]),
+                    job_type=r[3],
+                    command=r[4],
+                    argv=json.loads(r[5]),
+                    cwd=r[6],
+                    started_at=float(r[7]),
+                    duration_seconds=float(r[8]),
+                    exit_code=r[9],
+                    signal=r[10],
+                    git=GitInfo(
+                        repo=r[11],
+                        commit=r[12],
+                        branch=r[13],
+                        dirty=None if r[14] is None else bool(r[14]),
+                        remote_url=r[15],
+                    ),
+                    tracer=r[16],
+                    metadata=json.loads(r[17]),
+                    step_identity=r[18],
+                    session_hash=r[19],
+                    inputs=inputs.get(job_id, []),
+                    outputs=outputs.get(job_id, []),
+                    env=envs.get(job_id, {}),
+                )
+            )
+        return jobs
+
+    async def _edges(self, table: str, job_ids: list[int]) -> dict[int, list[FileDigest]]:
+        found: dict[tuple[int, str, int], tuple[int, dict[str, str]]] = {}
+        for chunk in _chunks(job_ids):
+            marks = ",".join("?" * len(chunk))
+            for job_id, path, artifact_id, size, algorithm, digest in await self._conn.fetchall(
+                f"""SELECT e.job_id, e.path, e.artifact_id, a.size, h.algorithm, h.digest
+                    FROM {table} e
+                    JOIN artifacts a ON a.id = e.artifact_id
+                    JOIN artifact_hashes h ON h.artifact_id = a.id
+                    WHERE e.job_id IN ({marks})""",
+                chunk,
+            ):
+                key = (int(job_id), str(path), int(artifact_id))
+                entry = found.setdefault(key, (int(size or 0), {}))
+                entry[1][str(algorithm)] = str(digest)
+        result: dict[int, list[FileDigest]] = defaultdict(list)
+        for (job_id, path, _), (size, hashes) in found.items():
+            result[job_id].append(
+                FileDigest(
+                    path=path,
+                    hash=hashes.get("blake3", ""),
+                    size=size,
+                    hashes=dict(sorted(hashes.items())),
+                )
+            )
+        for files in result.values():
+            files.sort(key=lambda f: f.path)
+        return result
+
+    # -- hash cache -------------------------------------------------------------------------
+
+    async def cached_digests(
+        self, keys: Iterable[tuple[int, int, int, int, int]], algorithm: str
+    ) -> dict[tuple[int, int, int, int, int], str]:
+        """Digests for (device, inode, size, mtime_ns, ctime_ns) keys whose file is unchanged."""
+        wanted = list(keys)
+        hits: dict[tuple[int, int, int, int, int], str] = {}
+        for chunk in _chunks(wanted, 300):
+            clause = " OR ".join("(device = ? AND inode = ?)" for _ in chunk)
+            params: list[Any] = [algorithm]
+            for key in chunk:
+                params += [key[0], key[1]]
+            for dev, ino, size, mtime, ctime, digest in await self._conn.fetchall(
+                f"""SELECT device, inode, size, mtime_ns, ctime_ns, digest FROM hash_cache
+                    WHERE algorithm = ? AND ({clause})""",
+                params,
+            ):
+                key = (int(dev), int(ino), int(size), int(mtime), int(ctime))
+                hits[key] = str(digest)
+        return {k: hits[k] for k in wanted if k in hits}
+
+    async def remember_digests(
+        self, entries: Iterable[tuple[tuple[int, int, int, int, int], str, str, str]]
+    ) -> None:
+        """Store (key, algorithm, digest, path) rows; one short transaction."""
+        rows = [(*key, alg, digest, path, time.time()) for key, alg, digest, path in entries]
+        if not rows:
+            return
+        try:
+            async with self._write_lock:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    await self._conn.executemany(
+                        """INSERT OR REPLACE INTO hash_cache
+                           (device, inode, size, mtime_ns, ctime_ns, algorithm, digest, path,
+                            cached_at)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                        rows,
+                    )
+                    await self._conn.commit()
+                except BaseException:
+                    await self._conn.rollback()
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"could not update the hash cache in {self.path}: {exc}") from exc
+
+
+def _digests(f: FileDigest) -> list[tuple[str, str]]:
+    pairs = {"blake3": f.hash, **f.hashes}
+    return sorted(pairs.items())
+
+
+def _session(row: Sequence[Any]) -> StoredSession:
+    return StoredSession(
+        id=int(row[0]), hash=str(row[1]), created_at=float(row[2]), is_active=bool(row[3])
+    )
+
+
+def _chunks(items: Sequence[Any], size: int = 900) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (sqlite3.complete_statement knows the grammar)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def database_exists(path: Path) -> bool:
+    return os.path.isfile(path)

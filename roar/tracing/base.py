@@ -1,0 +1,80 @@
+"""The interface every tracer backend implements."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+EventBatch = list[tuple[int, int, int, int, int, int, int, str, str | None]]
+EventSink = Callable[[EventBatch], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """Whether a backend can be used here, and if not, why."""
+
+    name: str
+    found: bool
+    usable: bool
+    reason: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceOutcome:
+    """How the traced command ended, as the tracer reported it."""
+
+    wait_status: int | None  # raw wait(2) status of the root process, None if unknown
+    tracer_exit_code: int
+    completed: bool  # the tracer reported the end of the whole traced tree
+    interrupted: bool  # the user aborted the run (a second Ctrl-C)
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code roar passes through: the command's own, or 128+N if signal N killed it."""
+        status = self.wait_status
+        if status is None:
+            return self.tracer_exit_code
+        if os.WIFSIGNALED(status):
+            return 128 + os.WTERMSIG(status)
+        if os.WIFEXITED(status):
+            return os.WEXITSTATUS(status)
+        return self.tracer_exit_code
+
+    @property
+    def signal(self) -> int | None:
+        status = self.wait_status
+        if status is not None and os.WIFSIGNALED(status):
+            return os.WTERMSIG(status)
+        return None
+
+
+class Backend(Protocol):
+    """A way to run a command and stream its file events to roar."""
+
+    name: str
+
+    def availability(self) -> Availability: ...
+
+    async def trace(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        sink: EventSink,
+    ) -> TraceOutcome:
+        """Run ``argv`` under the tracer, feeding decoded event batches to ``sink`` as they
+        arrive, and return once the whole traced process tree has ended."""
+        ...
+
+
+def native_binary(name: str) -> Path:
+    """Where an executable built from ``ext/`` lives inside the installed package."""
+    override = os.environ.get(f"ROAR_{name.upper().replace('-', '_')}_BIN")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "_bin" / name

@@ -1,0 +1,169 @@
+"""The ptrace backend: ``roar-ptrace`` (C, ``ext/ptrace``) runs the command and streams events.
+
+The tracer writes wire records to a pipe whose read end this process owns; the loop decodes them in
+batches as they arrive. Signals follow system(3): Ctrl-C and Ctrl-\\ reach the traced command from
+the terminal directly and roar waits for it to finish, so the job is still recorded; SIGTERM and
+SIGHUP sent to roar are forwarded; a second Ctrl-C kills the whole traced tree (the tracer runs
+with PTRACE_O_EXITKILL, so killing it kills every tracee).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import anyio
+from anyio.abc import Process
+
+from roar.errors import TracerError
+from roar.tracing.base import Availability, EventSink, TraceOutcome, native_binary
+from roar.tracing.decoder import Decoder
+from roar.tracing.wire import WireFormatError
+
+PIPE_SIZE = 1 << 20
+READ_SIZE = 1 << 20
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+
+def _ptrace_scope() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/yama/ptrace_scope").read_text().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+async def pump_events(read_fd: int, sink: EventSink) -> None:
+    """Decode everything written to ``read_fd`` (non-blocking) until end of file."""
+    decoder = Decoder()
+    while True:
+        try:
+            data = os.read(read_fd, READ_SIZE)
+        except BlockingIOError:
+            await anyio.wait_readable(read_fd)
+            continue
+        if not data:
+            break
+        batch = decoder.feed(data)
+        if batch:
+            sink(batch)
+    if decoder.pending:
+        raise WireFormatError("the event stream ended inside a record")
+
+
+class _SignalState:
+    """Shared with the relay task, which starts before the process so no signal is missed."""
+
+    def __init__(self) -> None:
+        self.process: Process | None = None
+        self.interrupts = 0
+        self.aborted = False
+
+
+async def _relay_signals(state: _SignalState, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+    try:
+        receiver = anyio.open_signal_receiver(
+            signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP
+        )
+        signals = receiver.__enter__()
+    except (NotImplementedError, RuntimeError, ValueError):
+        # Not the main thread (an embedding application): signals stay with the host.
+        task_status.started()
+        return
+    try:
+        task_status.started()
+        async for signum in signals:
+            process = state.process
+            if process is None or process.returncode is not None:
+                continue
+            if signum in (signal.SIGINT, signal.SIGQUIT):
+                state.interrupts += 1
+                if state.interrupts >= 2:
+                    state.aborted = True
+                    process.kill()
+            else:
+                process.send_signal(signum)
+    finally:
+        receiver.__exit__(None, None, None)
+
+
+class PtraceBackend:
+    name = "ptrace"
+
+    def __init__(self, binary: Path | None = None) -> None:
+        self.binary = binary or native_binary("roar-ptrace")
+
+    def availability(self) -> Availability:
+        location = str(self.binary)
+        if not os.access(self.binary, os.X_OK):
+            return Availability(
+                self.name, False, False, f"{location} is missing (reinstall roar)", location
+            )
+        if _ptrace_scope() >= 3:
+            return Availability(
+                self.name,
+                True,
+                False,
+                "ptrace is disabled (kernel.yama.ptrace_scope = 3)",
+                location,
+            )
+        return Availability(self.name, True, True, None, location)
+
+    async def trace(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        sink: EventSink,
+    ) -> TraceOutcome:
+        available = self.availability()
+        if not available.usable:
+            raise TracerError(f"the ptrace tracer cannot run: {available.reason}")
+        read_fd, write_fd = os.pipe()
+        state = _SignalState()
+        try:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_SIZE)
+            os.set_blocking(read_fd, False)
+            command = [str(self.binary), "--event-fd", str(write_fd), "--", *argv]
+            async with anyio.create_task_group() as tg:
+                await tg.start(_relay_signals, state)
+                try:
+                    process = await anyio.open_process(
+                        command,
+                        stdin=None,
+                        stdout=None,
+                        stderr=None,
+                        pass_fds=(write_fd,),
+                        env=dict(env),
+                        cwd=cwd,
+                    )
+                except OSError as exc:
+                    raise TracerError(f"cannot start {self.binary}: {exc.strerror}") from exc
+                finally:
+                    os.close(write_fd)
+                    write_fd = -1
+                state.process = process
+                try:
+                    await pump_events(read_fd, sink)
+                except WireFormatError as exc:
+                    process.kill()
+                    raise TracerError(f"the tracer's event stream is damaged: {exc}") from exc
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await process.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            os.close(read_fd)
+            if write_fd >= 0:
+                os.close(write_fd)
+        return TraceOutcome(
+            wait_status=None,
+            tracer_exit_code=process.returncode if process.returncode is not None else 1,
+            completed=False,
+            interrupted=state.aborted,
+        )

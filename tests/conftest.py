@@ -1,0 +1,151 @@
+"""Shared fixtures: real projects in temporary git repositories, and the real `roar` command.
+
+Tests make their own data (``gen``), run the installed ``roar`` console script as a subprocess (the
+way users run it), and never reach beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "roar-tests",
+    "GIT_AUTHOR_EMAIL": "tests@roar.invalid",
+    "GIT_COMMITTER_NAME": "roar-tests",
+    "GIT_COMMITTER_EMAIL": "tests@roar.invalid",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("asyncio", id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+        pytest.param("trio", id="trio"),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    return request.param
+
+
+def gen(root: Path, tree: Mapping[str, Any]) -> None:
+    """Create files from a nested mapping: str/bytes values are file contents, dicts are dirs."""
+    for name, content in tree.items():
+        path = root / name
+        if isinstance(content, Mapping):
+            path.mkdir(parents=True, exist_ok=True)
+            gen(path, content)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
+
+
+def roar_executable() -> str:
+    found = shutil.which("roar", path=os.path.dirname(sys.executable))
+    assert found, "the roar console script is not installed next to the test interpreter"
+    return found
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Workspace:
+    """A directory with helpers to create files, run git and run roar in it."""
+
+    root: Path
+    env: dict[str, str]
+
+    def gen(self, tree: Mapping[str, Any]) -> None:
+        gen(self.root, tree)
+
+    def git(self, *args: str) -> str:
+        out = subprocess.run(
+            ["git", *args], cwd=self.root, env=self.env, check=True, capture_output=True, text=True
+        )
+        return out.stdout
+
+    def commit_all(self, message: str = "work") -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD").strip()
+
+    def roar(
+        self, *args: str, check: bool = True, cwd: Path | None = None, timeout: float = 120
+    ) -> Result:
+        proc = subprocess.run(
+            [roar_executable(), *args],
+            cwd=cwd or self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"roar {' '.join(args)} exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        return result
+
+    def run_json(self, *args: str) -> Any:
+        return self.roar(*args, "--json").json() if args else None
+
+
+def _clean_env(tmp_home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROAR_", "GIT_"))}
+    env.update(GIT_ENV)
+    env["HOME"] = str(tmp_home)
+    # The test interpreter's bin first, so `python` in traced commands is the venv's.
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath)
+    return env
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """An empty directory (not a git repo, not a roar project)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    root = tmp_path / "ws"
+    root.mkdir()
+    yield Workspace(root, _clean_env(home))
+
+
+@pytest.fixture
+def git_workspace(workspace: Workspace) -> Workspace:
+    """A git repository with one commit."""
+    workspace.git("init", "-q", "-b", "main")
+    workspace.gen({"README.md": "test project\n"})
+    workspace.commit_all("initial")
+    return workspace
+
+
+@pytest.fixture
+def project(git_workspace: Workspace) -> Workspace:
+    """An initialised roar project inside a git repository (.roar/ gitignored)."""
+    git_workspace.roar("init", "-y")
+    git_workspace.commit_all("ignore .roar")
+    return git_workspace

@@ -1,0 +1,149 @@
+"""init, config and the not-a-project rule, through the real `roar` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import Workspace, roar_executable
+
+
+def test_version_and_help_are_fast_and_import_nothing_heavy() -> None:
+    code = (
+        "import sys, runpy; sys.argv=['roar','--help'];"
+        "from roar.cli import run_cli; rc = run_cli(['--help']);"
+        "heavy = [m for m in ('aiohttp','botocore','aiosqlite','blake3','uvloop','msgspec','anyio')"
+        " if m in sys.modules]; print('HEAVY', heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout
+    assert "init" in out.stdout and "dag" in out.stdout
+    version = subprocess.run([roar_executable(), "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("roar ")
+    module = subprocess.run(
+        [sys.executable, "-m", "roar", "--version"], capture_output=True, text=True
+    )
+    assert module.stdout == version.stdout
+
+
+def test_init_in_git_repo_with_y(git_workspace: Workspace) -> None:
+    out = git_workspace.roar("init", "-y")
+    root = git_workspace.root
+    assert "Initialized roar project" in out.stdout
+    assert (root / ".roar" / "roar.db").is_file()
+    config_text = (root / ".roar" / "config.toml").read_text()
+    assert "# Tracer backend for run/build" in config_text
+    assert ".roar/" in (root / ".gitignore").read_text().splitlines()
+    # Twice is safe: nothing duplicated, nothing lost.
+    again = git_workspace.roar("init", "-y")
+    assert "already initialized" in again.stdout
+    assert (root / ".gitignore").read_text().splitlines().count(".roar/") == 1
+    assert (root / ".roar" / "config.toml").read_text() == config_text
+
+
+def test_init_n_leaves_gitignore_and_no_tty_does_not_ask(git_workspace: Workspace) -> None:
+    git_workspace.roar("init", "-n")
+    assert not (git_workspace.root / ".gitignore").exists()
+    other = git_workspace.root / "sub"
+    other.mkdir()
+    out = git_workspace.roar("init", "--path", str(other))
+    assert "no terminal to ask" in out.stderr
+    assert (other / ".roar" / "roar.db").is_file()
+    assert not (other / ".gitignore").exists()
+
+
+def test_init_outside_git(workspace: Workspace) -> None:
+    workspace.roar("init")
+    assert (workspace.root / ".roar" / "roar.db").is_file()
+    assert not (workspace.root / ".gitignore").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["dag"], ["show", "@1"], ["config", "list"], ["run", "true"], ["tracer", "status"]],
+)
+def test_commands_outside_a_project(workspace: Workspace, args: list[str]) -> None:
+    result = workspace.roar(*args, check=False)
+    assert result.returncode == 2
+    assert result.stderr == "roar: not a roar project (run 'roar init')\n"
+
+
+def test_config_list_get_set(project: Workspace) -> None:
+    listing = project.roar("config", "list").stdout
+    assert "proxy.upstream_endpoint" in listing and "Ignore /tmp files" in listing
+    assert project.roar("config", "get", "proxy.port").stdout == "9090\n"
+    project.roar("config", "set", "proxy.port", "9191")
+    assert project.roar("config", "get", "proxy.port").stdout == "9191\n"
+    project.roar("config", "set", "filters.ignore_paths", "scratch,cache")
+    assert project.roar("config", "get", "filters.ignore_paths").stdout == "scratch, cache\n"
+    as_json = project.roar("config", "list", "--json").json()
+    assert {"key": "proxy.port", "value": 9191}.items() <= next(
+        e for e in as_json if e["key"] == "proxy.port"
+    ).items()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["config", "set", "proxy.port", "abc"],
+            "roar: proxy.port expects an integer, got 'abc'\n",
+        ),
+        (
+            ["config", "set", "no.such", "1"],
+            "roar: unknown config key: no.such (see 'roar config list')\n",
+        ),
+        (
+            ["config", "get", "no.such"],
+            "roar: unknown config key: no.such (see 'roar config list')\n",
+        ),
+        (["config", "set", "tracer.default", "strace"], None),
+    ],
+)
+def test_config_errors_leave_the_file_unchanged(
+    project: Workspace, args: list[str], message: str | None
+) -> None:
+    path = project.root / ".roar" / "config.toml"
+    before = path.read_bytes()
+    result = project.roar(*args, check=False)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("roar: ")
+    if message:
+        assert result.stderr == message
+    assert "Traceback" not in result.stderr
+    assert path.read_bytes() == before
+
+
+def test_bad_config_file_is_one_line(project: Workspace) -> None:
+    (project.root / ".roar" / "config.toml").write_text("[proxy\n")
+    result = project.roar("dag", check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("roar: ") and result.stderr.count("\n") == 1
+
+
+def test_newer_database_is_refused(project: Workspace) -> None:
+    import sqlite3
+
+    db = project.root / ".roar" / "roar.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 999")
+    before = db.read_bytes()
+    result = project.roar("dag", check=False)
+    assert result.returncode == 2
+    assert "newer than this roar supports" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert db.read_bytes() == before
+
+
+def test_unknown_step(project: Workspace) -> None:
+    result = project.roar("show", "@99", check=False)
+    assert (result.returncode, result.stderr) == (2, "roar: no step @99 in this session\n")
+
+
+def test_usage_error_is_one_line(project: Workspace) -> None:
+    result = project.roar("dag", "--bogus", check=False)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "--bogus" in result.stderr
+    assert "Traceback" not in result.stderr
