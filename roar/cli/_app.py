@@ -14,8 +14,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("roar.cli.run", "Run a build step and record its lineage"),
     "show": ("roar.cli.show", "Show a job, a step or the session"),
     "dag": ("roar.cli.dag", "Show the current pipeline DAG"),
+    "label": ("roar.cli.label", "Manage labels on DAGs, jobs and artifacts"),
+    "log": ("roar.cli.log", "Show the job history of the session"),
+    "reset": ("roar.cli.session", "Start a fresh session (DAG)"),
+    "pop": ("roar.cli.session", "Remove the newest job from the session"),
     "config": ("roar.cli.config", "View or set configuration"),
     "tracer": ("roar.cli.tracer", "Show or choose the tracer backend"),
+    "proxy": ("roar.cli.proxy", "Run the S3 lineage proxy, or enable it for roar run"),
 }
 
 

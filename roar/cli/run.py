@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from roar.core.loop import run
+from roar.errors import UsageError
+
+if TYPE_CHECKING:
+    from roar.core.context import RoarContext
+    from roar.lineage.dag import DagView
+    from roar.recording.recorder import RunReport
 
 _SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
@@ -17,6 +24,9 @@ def _options(func: click.decorators.FC) -> click.decorators.FC:
         "-v", "--verbose", count=True, help="-v: filter counts; -vv: every path dropped."
     )(func)
     func = click.option("-q", "--quiet", is_flag=True, help="Print nothing but warnings.")(func)
+    func = click.option("--name", default=None, help="Name the step (stored as label name=NAME).")(
+        func
+    )
     func = click.option(
         "--tracer",
         type=click.Choice(["auto", "ptrace", "preload", "ebpf"]),
@@ -28,8 +38,10 @@ def _options(func: click.decorators.FC) -> click.decorators.FC:
 
 @click.command(context_settings=_SETTINGS, help="Run CMD with provenance tracking.")
 @_options
-def run_command(argv: tuple[str, ...], tracer: str | None, quiet: bool, verbose: int) -> int:
-    return run(_run(list(argv), "run", tracer, quiet, verbose))
+def run_command(
+    argv: tuple[str, ...], tracer: str | None, quiet: bool, verbose: int, name: str | None
+) -> int:
+    return run(_run(list(argv), "run", tracer, quiet, verbose, name))
 
 
 @click.command(
@@ -38,34 +50,45 @@ def run_command(argv: tuple[str, ...], tracer: str | None, quiet: bool, verbose:
     "when reproducing.",
 )
 @_options
-def build_command(argv: tuple[str, ...], tracer: str | None, quiet: bool, verbose: int) -> int:
-    return run(_run(list(argv), "build", tracer, quiet, verbose))
+def build_command(
+    argv: tuple[str, ...], tracer: str | None, quiet: bool, verbose: int, name: str | None
+) -> int:
+    return run(_run(list(argv), "build", tracer, quiet, verbose, name))
 
 
 async def _run(
-    argv: list[str], job_type: str, tracer: str | None, quiet: bool, verbose: int
+    argv: list[str],
+    job_type: str,
+    tracer: str | None,
+    quiet: bool,
+    verbose: int,
+    name: str | None,
 ) -> int:
     from roar.core.context import RoarContext
+    from roar.lineage.refs import parse_step_ref
     from roar.recording.recorder import record_command
 
     ctx = RoarContext.load(verbosity=-1 if quiet else verbose)
+    if parse_step_ref(argv[0]) is not None:
+        argv = await _rerun_argv(ctx, argv, job_type, quiet)
     report = await record_command(ctx, argv, job_type=job_type, backend_name=tracer, cwd=Path.cwd())
-    quiet = quiet or ctx.config.bool("output.quiet")
+    quiet = quiet or ctx.config.get_bool("output.quiet")
     for warning in report.warnings:
         click.echo(f"roar: warning: {warning}", err=True)
     job = report.job
     if job is None:
         return report.exit_code
+    if name:
+        await _name_job(ctx, job.job_uid, name)
     if not quiet:
         _print_report(report, verbose)
     return report.exit_code
 
 
-def _print_report(report: object, verbose: int) -> None:
+def _print_report(report: RunReport, verbose: int) -> None:
     from roar.cli._format import human_duration, human_size
-    from roar.recording.recorder import RunReport
 
-    assert isinstance(report, RunReport) and report.job is not None
+    assert report.job is not None
     job = report.job
     status = f"exit {job.exit_code}"
     if job.signal:
@@ -91,3 +114,50 @@ def _print_report(report: object, verbose: int) -> None:
             click.echo(f"  dropped {kind} {path} ({reason})", err=True)
         for path in report.discarded_writes:
             click.echo(f"  not an output (deleted or renamed away): {path}", err=True)
+
+
+async def _rerun_argv(ctx: RoarContext, argv: list[str], job_type: str, quiet: bool) -> list[str]:
+    """The recorded command of step ``argv[0]`` with ``argv[1:]`` applied as overrides."""
+    from roar.lineage.queries import current_dag, resolve_job
+    from roar.lineage.rerun import apply_overrides, parse_overrides
+
+    overrides = parse_overrides(argv[1:])
+    async with ctx.store() as store:
+        job = await resolve_job(store, argv[0])
+        view = await current_dag(store)
+    if (job.job_type == "build") != (job_type == "build"):
+        kind = "roar build" if job.job_type == "build" else "roar run"
+        raise UsageError(f"{job.step_ref} is a {job.job_type} step: re-run it with {kind}")
+    stale = {n.step_number for n in view.nodes if n.state == "stale"}
+    upstream = _upstream(view, job.step_number)
+    if stale & (upstream | {job.step_number}):
+        refs = " ".join(f"@{n}" for n in sorted(stale & upstream)) or job.step_ref
+        click.echo(f"roar: warning: upstream steps are stale ({refs}); re-run them first", err=True)
+    new_argv = apply_overrides(job.argv, overrides)
+    if not quiet:
+        import shlex
+
+        click.echo(f"Re-running {job.step_ref}: {shlex.join(new_argv)}", err=True)
+    return new_argv
+
+
+def _upstream(view: DagView, step: int) -> set[int]:
+    deps = {n.step_number: n.dependencies for n in view.nodes}
+    seen: set[int] = set()
+    todo = list(deps.get(step, []))
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(deps.get(current, []))
+    return seen
+
+
+async def _name_job(ctx: RoarContext, job_uid: str, name: str) -> None:
+    from roar.lineage import labels
+
+    async with ctx.store() as store:
+        job_id = await store.job_id(job_uid)
+        versions = await store.label_versions("job", job_id)
+        current = versions[-1].document if versions else {}
+        await store.write_label("job", job_id, labels.merge(current, {"name": name}))

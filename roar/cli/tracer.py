@@ -18,7 +18,7 @@ def status_command() -> int:
     from roar.tracing.select import statuses
 
     ctx = RoarContext.load()
-    default = ctx.config.str("tracer.default")
+    default = ctx.config.get_str("tracer.default")
     click.echo(f"default: {default}")
     for status in statuses():
         found = "found" if status.found else "not found"

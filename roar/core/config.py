@@ -200,17 +200,17 @@ class Config:
     def is_set(self, name: str) -> bool:
         return self._values[name] != lookup(name).default
 
-    def bool(self, name: str) -> bool:
+    def get_bool(self, name: str) -> bool:
         value = self.get(name)
         assert isinstance(value, bool), name
         return value
 
-    def str(self, name: str) -> str | None:
+    def get_str(self, name: str) -> str | None:
         value = self.get(name)
         assert value is None or isinstance(value, str), name
         return value
 
-    def list(self, name: str) -> list[str]:
+    def get_list(self, name: str) -> list[str]:
         value = self.get(name)
         assert isinstance(value, list), name
         return value

@@ -62,6 +62,14 @@ class DagView(msgspec.Struct, frozen=True, kw_only=True):
     labels: dict[str, object] = {}
 
 
+class LabelSet(msgspec.Struct, frozen=True, kw_only=True):
+    """Current label documents of a session, its jobs (by uid) and artifacts (by BLAKE3)."""
+
+    session: dict[str, object] = {}
+    jobs: dict[str, dict[str, object]] = {}
+    artifacts: dict[str, dict[str, object]] = {}
+
+
 def _representatives(jobs: Sequence[Job]) -> dict[int, Job]:
     latest: dict[int, Job] = {}
     for job in jobs:  # oldest first: later executions replace earlier ones
@@ -72,9 +80,19 @@ def _representatives(jobs: Sequence[Job]) -> dict[int, Job]:
 
 
 def project_dag(
-    jobs: Sequence[Job], *, session_hash: str | None, expanded: bool = False
+    jobs: Sequence[Job],
+    *,
+    session_hash: str | None,
+    expanded: bool = False,
+    show_artifacts: bool = True,
+    labels: LabelSet | None = None,
 ) -> DagView:
-    """Project a session's jobs (any order) onto the current DAG."""
+    """Project a session's jobs (any order) onto the current DAG.
+
+    Without ``show_artifacts`` only the artifacts of leaf steps (nothing depends on them) are
+    listed, as the reference does; ``labels`` are attached to nodes, artifacts and the view.
+    """
+    labels = labels or LabelSet()
     ordered = sorted(jobs, key=lambda j: j.started_at)
     reps = _representatives(ordered)
 
@@ -132,6 +150,8 @@ def project_dag(
                 ),
                 dependencies=sorted(dependencies[job.step_number]),
                 started_at=job.started_at,
+                labels=labels.jobs.get(job.job_uid, {}),
+                step_name=_name(labels.jobs.get(job.job_uid, {})),
             )
         )
 
@@ -139,6 +159,8 @@ def project_dag(
     artifacts: list[DagArtifact] = []
     seen: set[tuple[str, str]] = set()
     for step, job in reps.items():
+        if not show_artifacts and step in has_dependents:
+            continue
         for out in job.outputs:
             if (out.path, out.hash) in seen:
                 continue
@@ -165,6 +187,7 @@ def project_dag(
                     consumer_steps=steps_using,
                     is_terminal=not steps_using,
                     superseded_by=superseded_by,
+                    labels=labels.artifacts.get(out.hash, {}),
                 )
             )
     artifacts.sort(key=lambda a: (a.producer_step, a.path))
@@ -177,4 +200,10 @@ def project_dag(
         is_expanded=expanded,
         stale_artifact_count=sum(a.state == "stale" for a in artifacts),
         superseded_artifact_count=sum(a.state == "superseded" for a in artifacts),
+        labels=labels.session,
     )
+
+
+def _name(document: dict[str, object]) -> str | None:
+    name = document.get("name")
+    return name if isinstance(name, str) else None

@@ -50,16 +50,16 @@ class FilterSettings:
     ) -> FilterSettings:
         extra = tuple(
             p if os.path.isabs(p) else os.path.normpath(os.path.join(project_root, p))
-            for p in config.list("filters.ignore_paths")
+            for p in config.get_list("filters.ignore_paths")
         )
         return cls(
             project_root=project_root,
             home=os.path.expanduser("~"),
-            ignore_system=config.bool("filters.ignore_system_reads"),
-            ignore_packages=config.bool("filters.ignore_package_reads"),
-            ignore_torch_cache=config.bool("filters.ignore_torch_cache"),
-            ignore_library_caches=config.bool("filters.ignore_library_caches"),
-            ignore_tmp=config.bool("filters.ignore_tmp_files"),
+            ignore_system=config.get_bool("filters.ignore_system_reads"),
+            ignore_packages=config.get_bool("filters.ignore_package_reads"),
+            ignore_torch_cache=config.get_bool("filters.ignore_torch_cache"),
+            ignore_library_caches=config.get_bool("filters.ignore_library_caches"),
+            ignore_tmp=config.get_bool("filters.ignore_tmp_files"),
             ignore_paths=extra,
             package_roots=tuple(package_roots),
         )

@@ -98,7 +98,7 @@ async def record_command(
     async with ctx.store() as store:
         # Git state is read before the command can change the tree.
         git = await read_git_state(cwd, ctx.project.roar_dir)
-        hasher = Hasher(store, ctx.config.list("hash.run") + _primary(ctx))
+        hasher = Hasher(store, ctx.config.get_list("hash.run") + _primary(ctx))
         model = AccessModel()
         early: dict[str, HashResult] = {}
 
@@ -245,7 +245,7 @@ def _to_files(
 
 
 def _primary(ctx: RoarContext) -> list[str]:
-    primary = ctx.config.str("hash.primary")
+    primary = ctx.config.get_str("hash.primary")
     return [primary] if primary else []
 
 

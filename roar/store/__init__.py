@@ -1,5 +1,5 @@
 """The local store: `.roar/roar.db`, SQLite in WAL mode, reached through aiosqlite."""
 
-from roar.store._store import Store, StoredSession
+from roar.store._store import LabelVersion, Store, StoredSession
 
-__all__ = ("Store", "StoredSession")
+__all__ = ("LabelVersion", "Store", "StoredSession")

@@ -29,6 +29,16 @@ from roar.store.schema import MIGRATIONS, SCHEMA_VERSION
 BUSY_TIMEOUT_MS = 60_000
 
 
+_LABEL_COLUMNS = {"dag": "session_id", "job": "job_id", "artifact": "artifact_id"}
+
+
+class LabelVersion(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    document: dict[str, Any]
+    origin: str
+    created_at: float
+
+
 class StoredSession(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     hash: str
@@ -329,6 +339,173 @@ class Store:
         for files in result.values():
             files.sort(key=lambda f: f.path)
         return result
+
+    # -- sessions, jobs: lifecycle -----------------------------------------------------------
+
+    async def start_new_session(self) -> StoredSession:
+        """Deactivate the active session (kept whole) and make a fresh, empty one active."""
+        async with self._write_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._conn.execute("UPDATE sessions SET is_active = 0 WHERE is_active = 1")
+                await self._ensure_active_session()
+                await self._conn.commit()
+            except BaseException:
+                await self._conn.rollback()
+                raise
+        session = await self.active_session()
+        assert session is not None
+        return session
+
+    async def sessions_by_hash_prefix(self, prefix: str) -> list[StoredSession]:
+        rows = await self._conn.fetchall(
+            "SELECT id, hash, created_at, is_active FROM sessions WHERE hash LIKE ? ESCAPE '\\'",
+            (_like_prefix(prefix.lower()),),
+        )
+        return [_session(r) for r in rows]
+
+    async def delete_job(self, job_uid: str) -> None:
+        """Remove one job and its edges; artifacts stay (other jobs or labels may use them)."""
+        async with self._write_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._conn.execute("DELETE FROM jobs WHERE job_uid = ?", (job_uid,))
+                await self._conn.commit()
+            except BaseException:
+                await self._conn.rollback()
+                raise
+
+    async def recent_jobs(self, limit: int | None = None) -> list[Job]:
+        """Jobs of the active session, oldest first (the newest ``limit`` when given)."""
+        session = await self.active_session()
+        if session is None:
+            return []
+        jobs = await self.session_jobs(session.id)
+        return jobs[-limit:] if limit else jobs
+
+    # -- artifacts and labels ---------------------------------------------------------------
+
+    async def artifacts_by_digest_prefix(self, prefix: str) -> list[tuple[int, str]]:
+        """(artifact id, blake3 digest) of artifacts whose any digest starts with ``prefix``."""
+        rows = await self._conn.fetchall(
+            """SELECT DISTINCT h.artifact_id, b.digest FROM artifact_hashes h
+               JOIN artifact_hashes b ON b.artifact_id = h.artifact_id AND b.algorithm = 'blake3'
+               WHERE h.digest LIKE ? ESCAPE '\\' LIMIT 20""",
+            (_like_prefix(prefix.lower()),),
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def artifact_id_for_digest(self, blake3_digest: str) -> int | None:
+        row = await self._conn.fetchone(
+            "SELECT artifact_id FROM artifact_hashes WHERE algorithm = 'blake3' AND digest = ?",
+            (blake3_digest,),
+        )
+        return int(row[0]) if row else None
+
+    async def latest_artifact_at_path(self, path: str) -> int | None:
+        row = await self._conn.fetchone(
+            """SELECT e.artifact_id FROM (
+                   SELECT job_id, artifact_id FROM job_outputs WHERE path = ?1
+                   UNION ALL SELECT job_id, artifact_id FROM job_inputs WHERE path = ?1) e
+               JOIN jobs j ON j.id = e.job_id ORDER BY j.started_at DESC, j.id DESC LIMIT 1""",
+            (path,),
+        )
+        return int(row[0]) if row else None
+
+    async def job_id(self, job_uid: str) -> int:
+        row = await self._conn.fetchone("SELECT id FROM jobs WHERE job_uid = ?", (job_uid,))
+        if row is None:
+            raise NotFoundError(f"no job {job_uid}")
+        return int(row[0])
+
+    async def label_versions(self, entity: str, target: int) -> list[LabelVersion]:
+        """Every version of an entity's label document, oldest first."""
+        column = _LABEL_COLUMNS[entity]
+        rows = await self._conn.fetchall(
+            f"""SELECT version, document, write_origin, created_at FROM labels
+                WHERE entity_type = ? AND {column} = ? ORDER BY version""",
+            (entity, target),
+        )
+        return [
+            LabelVersion(
+                version=int(r[0]),
+                document=json.loads(r[1]),
+                origin=str(r[2]),
+                created_at=float(r[3]),
+            )
+            for r in rows
+        ]
+
+    async def current_labels(
+        self, entity: str, targets: Sequence[int]
+    ) -> dict[int, dict[str, Any]]:
+        """The latest label document of each target that has one."""
+        column = _LABEL_COLUMNS[entity]
+        found: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(list(targets)):
+            marks = ",".join("?" * len(chunk))
+            for target, document in await self._conn.fetchall(
+                f"""SELECT l.{column}, l.document FROM labels l
+                    WHERE l.entity_type = ? AND l.{column} IN ({marks}) AND l.version = (
+                        SELECT MAX(version) FROM labels m
+                        WHERE m.entity_type = l.entity_type AND m.{column} = l.{column})""",
+                (entity, *chunk),
+            ):
+                found[int(target)] = json.loads(document)
+        return found
+
+    async def session_label_documents(
+        self, session_id: int
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Current labels of a session, of its jobs (by uid) and of its jobs' artifacts (by
+        BLAKE3 digest), in three queries."""
+        session_docs = await self.current_labels("dag", [session_id])
+        job_rows = await self._conn.fetchall(
+            "SELECT id, job_uid FROM jobs WHERE session_id = ?", (session_id,)
+        )
+        uid_of = {int(r[0]): str(r[1]) for r in job_rows}
+        job_docs = await self.current_labels("job", list(uid_of))
+        artifact_rows = await self._conn.fetchall(
+            """SELECT DISTINCT h.artifact_id, h.digest FROM labels l
+               JOIN artifact_hashes h ON h.artifact_id = l.artifact_id AND h.algorithm = 'blake3'
+               WHERE l.entity_type = 'artifact'"""
+        )
+        digest_of = {int(r[0]): str(r[1]) for r in artifact_rows}
+        artifact_docs = await self.current_labels("artifact", list(digest_of))
+        return (
+            session_docs.get(session_id, {}),
+            {uid_of[k]: v for k, v in job_docs.items()},
+            {digest_of[k]: v for k, v in artifact_docs.items()},
+        )
+
+    async def write_label(
+        self, entity: str, target: int, document: dict[str, Any], *, origin: str = "user"
+    ) -> int | None:
+        """Append ``document`` as the next version; None (and nothing written) if unchanged."""
+        column = _LABEL_COLUMNS[entity]
+        async with self._write_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = await self._conn.fetchone(
+                    f"""SELECT version, document FROM labels WHERE entity_type = ? AND {column} = ?
+                        ORDER BY version DESC LIMIT 1""",
+                    (entity, target),
+                )
+                if row is not None and json.loads(row[1]) == document:
+                    await self._conn.rollback()
+                    return None
+                version = (int(row[0]) if row else 0) + 1
+                await self._conn.execute(
+                    f"""INSERT INTO labels (entity_type, {column}, version, document, write_origin,
+                        created_at) VALUES (?, ?, ?, ?, ?, ?)""",
+                    (entity, target, version, json.dumps(document, sort_keys=True), origin,
+                     time.time()),
+                )  # fmt: skip
+                await self._conn.commit()
+            except BaseException:
+                await self._conn.rollback()
+                raise
+        return version
 
     # -- hash cache -------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ def statuses() -> list[Availability]:
 
 def choose_backend(config: Config, requested: str | None = None) -> Backend:
     """The backend to trace with; a one-line error when none can run."""
-    name = requested or config.str("tracer.default") or "auto"
+    name = requested or config.get_str("tracer.default") or "auto"
     built = backends()
     if name == "auto":
         reasons = []
@@ -42,10 +42,10 @@ def choose_backend(config: Config, requested: str | None = None) -> Backend:
         raise TracerError("no usable tracer backend (" + "; ".join(reasons) + ")")
     if name not in KNOWN:
         raise UsageError(f"unknown tracer backend {name!r} (choose from auto, {', '.join(KNOWN)})")
-    backend = built.get(name)
-    if backend is None:
+    chosen = built.get(name)
+    if chosen is None:
         raise TracerError(f"the {name} tracer backend is not built yet; use ptrace or auto")
-    status = backend.availability()
+    status = chosen.availability()
     if not status.usable:
         raise TracerError(f"the {name} tracer cannot run here: {status.reason}")
-    return backend
+    return chosen

@@ -1,0 +1,38 @@
+"""`roar log`: the jobs of the active session, newest last."""
+
+from __future__ import annotations
+
+import click
+import msgspec
+
+from roar.core.loop import run
+
+
+@click.command(help="Display the job history of the active session (newest last).")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=None, help="Only the newest N.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def command(limit: int | None, as_json: bool) -> int:
+    return run(_log(limit, as_json))
+
+
+async def _log(limit: int | None, as_json: bool) -> int:
+    from roar.cli._format import human_duration, local_time
+    from roar.cli.show import job_json
+    from roar.core.context import RoarContext
+
+    ctx = RoarContext.load()
+    async with ctx.store() as store:
+        jobs = await store.recent_jobs(limit)
+    if as_json:
+        click.echo(msgspec.json.encode([job_json(j) for j in jobs]).decode())
+        return 0
+    if not jobs:
+        click.echo("No jobs recorded in this session")
+        return 0
+    for job in jobs:
+        status = "ok" if job.exit_code == 0 else f"exit {job.exit_code}"
+        click.echo(
+            f"{job.step_ref:<5} {job.job_uid}  {local_time(job.started_at)}  "
+            f"{human_duration(job.duration_seconds):>8}  {status:<7}  {job.command}"
+        )
+    return 0

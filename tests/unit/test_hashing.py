@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import blake3
+import pytest
+
+from roar.hashing import Hasher, digest_file
+from roar.hashing._digest import MMAP_THRESHOLD
+from roar.store import Store
+
+pytestmark = pytest.mark.anyio
+
+
+def test_digest_file_single_pass_matches_the_libraries(tmp_path: Path) -> None:
+    small = tmp_path / "small.bin"
+    small.write_bytes(os.urandom(100_000))
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(MMAP_THRESHOLD + 12345))
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    for path in (small, big, empty):
+        data = path.read_bytes()
+        key, digests = digest_file(str(path), ("blake3", "sha256", "md5"))
+        assert digests == {
+            "blake3": blake3.blake3(data).hexdigest(),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "md5": hashlib.md5(data).hexdigest(),
+        }
+        assert key[2] == len(data)
+        # blake3 alone on a big file takes the multi-threaded mmap path: same digest.
+        assert digest_file(str(path))[1] == {"blake3": blake3.blake3(data).hexdigest()}
+
+
+async def test_hasher_uses_and_fills_the_cache(tmp_path: Path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"x" * 5000)
+    (tmp_path / "dir").mkdir()
+    async with Store.open(tmp_path / "roar.db", create=True) as store:
+        first = Hasher(store)
+        results = await first.hash_many([str(data), str(tmp_path / "dir"), str(tmp_path / "gone")])
+        assert results[str(data)].digests["blake3"] == blake3.blake3(b"x" * 5000).hexdigest()
+        assert not results[str(data)].cached
+        assert results[str(tmp_path / "dir")].error == "not a regular file"
+        assert results[str(tmp_path / "gone")].error
+        assert first.hashed_bytes == 5000
+
+        second = Hasher(store)
+        again = await second.hash_many([str(data)])
+        assert again[str(data)].cached and second.hashed_bytes == 0
+        assert again[str(data)].digests == results[str(data)].digests
+
+        data.write_bytes(b"y" * 5000)  # same size, new content: mtime/ctime move
+        third = Hasher(store, ["sha256"])
+        changed = await third.hash_many([str(data)])
+        assert not changed[str(data)].cached
+        assert changed[str(data)].digests == {
+            "blake3": blake3.blake3(b"y" * 5000).hexdigest(),
+            "sha256": hashlib.sha256(b"y" * 5000).hexdigest(),
+        }
