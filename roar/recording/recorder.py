@@ -21,13 +21,14 @@ from pathlib import Path
 import anyio
 
 from roar.core.context import RoarContext
-from roar.core.git import GitState, read_git_state
+from roar.core.git import GitState, read_git_state, run_git
 from roar.errors import CommandNotFoundError, TracerError
 from roar.hashing import Hasher, HashResult
 from roar.lineage.identity import step_identity
 from roar.models import FileDigest, GitInfo, Job, NewJob
 from roar.recording.filters import FilterSettings, apply_filters, python_prefixes, read_reason
 from roar.recording.semantics import Accesses, AccessModel
+from roar.store import Store
 from roar.tracing.base import EventBatch, TraceOutcome
 from roar.tracing.select import choose_backend
 
@@ -143,6 +144,13 @@ async def record_command(
         outputs = _to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
         if outcome.interrupted:
             warnings.append("the run was aborted; its record may be incomplete")
+        sources = await input_sources(store, ctx, git, inputs)
+        for path, source in sources.items():
+            if source is None:
+                warnings.append(
+                    f"input {path} is unsourced: no recorded job produced it and git does not "
+                    "cover it (commit it, or fetch it with roar get / roar run)"
+                )
 
         command = shlex.join(argv)
         new = NewJob(
@@ -171,6 +179,7 @@ async def record_command(
                 "processes": accesses.process_count,
                 "programs": [ctx.project.display_path(p) for p in accesses.programs[:50]],
                 "interrupted": outcome.interrupted,
+                "input_sources": sources,
                 "roar_version": _version(),
             },
         )
@@ -184,6 +193,30 @@ async def record_command(
         dropped=filtered.dropped,
         discarded_writes=accesses.discarded_writes,
     )
+
+
+async def input_sources(
+    store: Store, ctx: RoarContext, git: GitState, inputs: list[FileDigest]
+) -> dict[str, str | None]:
+    """Where each input can be had again: ``job:<uid>`` (a recorded job wrote this content),
+    ``git`` (tracked and unmodified at the recorded commit), or None (unsourced)."""
+    if not inputs:
+        return {}
+    produced = await store.producers([f.hash for f in inputs])
+    tracked: set[str] = set()
+    if git.repo_root and git.commit:
+        code, out = await run_git(Path(git.repo_root), "ls-files", "-z")
+        if code == 0:
+            tracked = set(out.split("\0")) - set(git.changed_paths)
+    sources: dict[str, str | None] = {}
+    for f in inputs:
+        if f.hash in produced:
+            sources[f.path] = f"job:{produced[f.hash]}"
+            continue
+        absolute = ctx.project.absolute(f.path)
+        rel = os.path.relpath(absolute, git.repo_root) if git.repo_root else None
+        sources[f.path] = "git" if rel is not None and rel in tracked else None
+    return sources
 
 
 async def _collect_digests(

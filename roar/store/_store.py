@@ -412,6 +412,22 @@ class Store:
         )
         return int(row[0]) if row else None
 
+    async def producers(self, digests: Sequence[str]) -> dict[str, str]:
+        """For each BLAKE3 digest some recorded job wrote, the uid of the earliest such job."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(digests))):
+            marks = ",".join("?" * len(chunk))
+            for digest, uid in await self._conn.fetchall(
+                f"""SELECT h.digest, j.job_uid FROM artifact_hashes h
+                    JOIN job_outputs o ON o.artifact_id = h.artifact_id
+                    JOIN jobs j ON j.id = o.job_id
+                    WHERE h.algorithm = 'blake3' AND h.digest IN ({marks})
+                    ORDER BY j.started_at DESC""",
+                chunk,
+            ):
+                found[str(digest)] = str(uid)
+        return found
+
     async def job_id(self, job_uid: str) -> int:
         row = await self._conn.fetchone("SELECT id FROM jobs WHERE job_uid = ?", (job_uid,))
         if row is None:

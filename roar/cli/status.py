@@ -1,0 +1,132 @@
+"""`roar status`: the session at a glance, and whether its artifacts are still on disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import msgspec
+
+from roar.core.loop import run
+
+
+@click.command(help="Summarise the active session: git readiness, steps, artifacts on disk.")
+@click.option(
+    "--untracked-dirs",
+    is_flag=True,
+    help="List output directories a clean checkout would not recreate (no tracked file).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def command(untracked_dirs: bool, as_json: bool) -> int:
+    return run(_status(untracked_dirs, as_json))
+
+
+async def _status(untracked_dirs: bool, as_json: bool) -> int:
+    import anyio.to_thread
+
+    from roar.cli._format import local_time
+    from roar.core.context import RoarContext
+    from roar.core.git import read_git_state, run_git
+    from roar.hashing import digest_file
+    from roar.lineage.queries import current_dag
+
+    ctx = RoarContext.load()
+    git = await read_git_state(ctx.project.root, ctx.project.roar_dir)
+    async with ctx.store() as store:
+        session = await store.active_session()
+        jobs = await store.recent_jobs()
+        view = await current_dag(store, show_artifacts=True)
+
+    present: list[str] = []
+    missing: list[str] = []
+    modified: list[str] = []
+    for artifact in view.artifacts:
+        if artifact.path.startswith("s3://"):
+            continue
+        path = ctx.project.absolute(artifact.path)
+        if not os.path.isfile(path):
+            missing.append(artifact.path)
+            continue
+        _, digests = await anyio.to_thread.run_sync(digest_file, path)
+        (present if digests["blake3"] == artifact.hash else modified).append(artifact.path)
+
+    loose_dirs: list[str] = []
+    if untracked_dirs and git.repo_root:
+        code, out = await run_git(Path(git.repo_root), "ls-files", "-z")
+        tracked_dirs = {os.path.dirname(p) for p in out.split("\0") if p} if code == 0 else set()
+        tracked_dirs |= {os.path.dirname(d) for d in list(tracked_dirs)}
+        for artifact in view.artifacts:
+            path = ctx.project.absolute(artifact.path)
+            rel_dir = os.path.dirname(os.path.relpath(path, git.repo_root))
+            if rel_dir and not rel_dir.startswith("..") and rel_dir not in tracked_dirs:
+                loose_dirs.append(rel_dir)
+        loose_dirs = sorted(set(loose_dirs))
+
+    builds = sum(1 for n in view.nodes if n.is_build)
+    latest = jobs[-1] if jobs else None
+    payload = {
+        "session_hash": session.hash if session else None,
+        "git": {
+            "repo": git.repo_root,
+            "commit": git.commit,
+            "branch": git.branch,
+            "dirty": git.dirty,
+            "changed_paths": list(git.changed_paths),
+            "ready": bool(git.commit) and not git.dirty,
+        },
+        "steps": {
+            "total": view.total_steps,
+            "build": builds,
+            "run": view.total_steps - builds,
+            "stale": view.stale_count,
+            "jobs": len(jobs),
+        },
+        "latest_job": None
+        if latest is None
+        else {
+            "step_ref": latest.step_ref,
+            "job_uid": latest.job_uid,
+            "command": latest.command,
+            "exit_code": latest.exit_code,
+            "started_at": latest.started_at,
+        },
+        "artifacts": {"present": present, "missing": missing, "modified": modified},
+        "untracked_dirs": loose_dirs,
+    }
+    if as_json:
+        click.echo(msgspec.json.encode(payload).decode())
+        return 0
+    click.echo(f"Session: {session.hash if session else '(none yet)'}")
+    if git.repo_root is None:
+        click.echo("Git:     not a git repository (code is not captured by a commit)")
+    else:
+        state = "clean" if not git.dirty else f"dirty ({len(git.changed_paths)} changed)"
+        ready = "ready" if git.commit and not git.dirty else "not ready: commit your changes"
+        click.echo(
+            f"Git:     {git.branch or 'detached'} @ {(git.commit or '-')[:12]}, {state}; {ready}"
+        )
+    click.echo(
+        f"Steps:   {view.total_steps} ({builds} build, {view.total_steps - builds} run), "
+        f"{len(jobs)} jobs, {view.stale_count} stale"
+    )
+    if latest is not None:
+        click.echo(
+            f"Latest:  {latest.step_ref} {latest.command} (exit {latest.exit_code}, "
+            f"{local_time(latest.started_at)})"
+        )
+    click.echo(
+        f"Artifacts: {len(present)} present, {len(missing)} missing, {len(modified)} modified"
+    )
+    for path in missing:
+        click.echo(f"  missing  {path}")
+    for path in modified:
+        click.echo(f"  modified {path}")
+    if untracked_dirs:
+        if loose_dirs:
+            click.echo("Output directories with no tracked file (add a .gitkeep):")
+            for directory in loose_dirs:
+                click.echo(f"  {directory}/")
+        else:
+            click.echo("Every output directory is tracked by git")
+    return 0
