@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 import msgspec
 
 from roar.core.loop import run
+from roar.errors import UsageError
 from roar.models import FileDigest, Job
 
+if TYPE_CHECKING:
+    from roar.core.context import RoarContext
+    from roar.store import Store
 
-@click.command(help="Show a step (@N, @BN), a job (uid or prefix) or, with no REF, the session.")
+
+@click.command(
+    help="Show a step (@N, @BN), a job (uid or prefix), an artifact (path or hash prefix), a "
+    "session (hash prefix) or, with no REF, the active session."
+)
 @click.argument("ref", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(ref: str | None, as_json: bool) -> int:
@@ -18,7 +28,7 @@ def command(ref: str | None, as_json: bool) -> int:
 
 async def _show(ref: str | None, as_json: bool) -> int:
     from roar.core.context import RoarContext
-    from roar.lineage.queries import current_dag, resolve_job
+    from roar.lineage.queries import current_dag
 
     ctx = RoarContext.load()
     async with ctx.store() as store:
@@ -54,12 +64,69 @@ async def _show(ref: str | None, as_json: bool) -> int:
                 prefix = "@B" if node.is_build else "@"
                 click.echo(f"  {prefix}{node.step_number:<4} {node.command}")
             return 0
-        job = await resolve_job(store, ref)
+        job = await _job_or_other(store, ctx, ref, as_json)
+        if job is None:
+            return 0
     if as_json:
         click.echo(msgspec.json.encode(job_json(job)).decode())
     else:
         _print_job(job)
     return 0
+
+
+async def _job_or_other(store: Store, ctx: RoarContext, ref: str, as_json: bool) -> Job | None:
+    """Resolve REF as a job first, then an artifact (path or hash), then a session; print the
+    latter two here and return None."""
+    from roar.errors import NotFoundError
+    from roar.lineage.queries import resolve_artifact, resolve_job, resolve_session
+
+    try:
+        return await resolve_job(store, ref)
+    except NotFoundError:
+        if ref.startswith("@"):
+            raise
+    try:
+        artifact_id, shown = await resolve_artifact(store, ctx.project, ref)
+    except NotFoundError:
+        try:
+            session = await resolve_session(store, ref)
+        except (NotFoundError, UsageError):
+            raise NotFoundError(
+                f"no job, artifact or session matches {ref!r} (see 'roar log')"
+            ) from None
+        jobs = await store.session_jobs(session.id)
+        payload = {
+            "session_hash": session.hash,
+            "created_at": session.created_at,
+            "is_active": session.is_active,
+            "jobs": [job_json(j) for j in jobs],
+        }
+        if as_json:
+            click.echo(msgspec.json.encode(payload).decode())
+        else:
+            click.echo(f"Session {session.hash} ({len(jobs)} jobs)")
+            for j in jobs:
+                click.echo(f"  {j.step_ref:<5} {j.job_uid}  {j.command}")
+        return None
+    record = await store.artifact_record(artifact_id)
+    record["path"] = shown
+    if as_json:
+        click.echo(msgspec.json.encode(record).decode())
+        return None
+    from roar.cli._format import human_size
+
+    click.echo(f"Artifact {shown}")
+    click.echo(f"  Size:   {human_size(int(record['size'] or 0))}")
+    for algorithm, digest in record["hashes"].items():
+        click.echo(f"  {algorithm + ':':<8}{digest}")
+    for title, key in (("Produced by", "produced_by"), ("Read by", "consumed_by")):
+        users = record[key]
+        click.echo(f"  {title} ({len(users)}):")
+        for use in users:
+            click.echo(
+                f"    {use['step_ref']:<5} {use['job_uid']}  {use['command']}  ({use['path']})"
+            )
+    return None
 
 
 def job_json(job: Job) -> dict[str, object]:

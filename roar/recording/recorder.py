@@ -26,6 +26,7 @@ from roar.errors import CommandNotFoundError, TracerError
 from roar.hashing import Hasher, HashResult
 from roar.lineage.identity import step_identity
 from roar.models import FileDigest, GitInfo, Job, NewJob
+from roar.recording.environment import capture as capture_environment
 from roar.recording.filters import FilterSettings, apply_filters, python_prefixes, read_reason
 from roar.recording.semantics import Accesses, AccessModel
 from roar.store import Store
@@ -145,6 +146,9 @@ async def record_command(
         if outcome.interrupted:
             warnings.append("the run was aborted; its record may be incomplete")
         sources = await input_sources(store, ctx, git, inputs)
+        environment = await capture_environment(
+            accesses.inputs, accesses.programs, ctx.project.roar_dir
+        )
         for path, source in sources.items():
             if source is None:
                 warnings.append(
@@ -181,6 +185,8 @@ async def record_command(
                 "interrupted": outcome.interrupted,
                 "input_sources": sources,
                 "roar_version": _version(),
+                "git": {"remote_url": git.remote_url, "changed_paths": list(git.changed_paths)},
+                **environment,
             },
         )
         job = await store.record_job(new)

@@ -428,6 +428,44 @@ class Store:
                 found[str(digest)] = str(uid)
         return found
 
+    async def artifact_record(self, artifact_id: int) -> dict[str, Any]:
+        """An artifact's digests and size, and every job that read or wrote it (oldest first)."""
+        row = await self._conn.fetchone(
+            "SELECT size, kind, source_type, source_url, first_seen_at, first_seen_path "
+            "FROM artifacts WHERE id = ?",
+            (artifact_id,),
+        )
+        if row is None:
+            raise NotFoundError(f"no artifact {artifact_id}")
+        hashes: dict[str, str] = dict(
+            await self._conn.fetchall(
+                "SELECT algorithm, digest FROM artifact_hashes WHERE artifact_id = ? "
+                "ORDER BY algorithm",
+                (artifact_id,),
+            )
+        )
+        usage = await self._conn.fetchall(
+            """SELECT e.role, e.path, j.job_uid, j.step_number, j.job_type, j.command, s.hash
+               FROM (SELECT 'output' AS role, job_id, path FROM job_outputs WHERE artifact_id = ?1
+                     UNION ALL
+                     SELECT 'input', job_id, path FROM job_inputs WHERE artifact_id = ?1) e
+               JOIN jobs j ON j.id = e.job_id JOIN sessions s ON s.id = j.session_id
+               ORDER BY j.started_at, j.id""",
+            (artifact_id,),
+        )
+        return {
+            "hash": hashes.get("blake3"),
+            "hashes": hashes,
+            "size": row[0],
+            "kind": row[1],
+            "source_type": row[2],
+            "source_url": row[3],
+            "first_seen_at": row[4],
+            "first_seen_path": row[5],
+            "produced_by": [_usage(u) for u in usage if u[0] == "output"],
+            "consumed_by": [_usage(u) for u in usage if u[0] == "input"],
+        }
+
     async def job_id(self, job_uid: str) -> int:
         row = await self._conn.fetchone("SELECT id FROM jobs WHERE job_uid = ?", (job_uid,))
         if row is None:
@@ -569,6 +607,14 @@ class Store:
                     raise
         except sqlite3.Error as exc:
             raise StoreError(f"could not update the hash cache in {self.path}: {exc}") from exc
+
+
+def _usage(row: Sequence[Any]) -> dict[str, Any]:
+    ref = f"@B{row[3]}" if row[4] == "build" else f"@{row[3]}"
+    return {
+        "path": row[1], "job_uid": row[2], "step_ref": ref, "command": row[5],
+        "session_hash": row[6],
+    }  # fmt: skip
 
 
 def _digests(f: FileDigest) -> list[tuple[str, str]]:

@@ -1,0 +1,245 @@
+"""The environment a job ran in, derived from what it touched rather than injected into it.
+
+roar injects nothing into traced Python processes (the reference's injected module costs ≈0.4 s
+per interpreter start). Instead the distributions a job *imported* are recovered from the files it
+read under ``site-packages``: every ``<dir>/<top>/...`` read is mapped to the distribution that
+owns ``<top>`` through the ``*.dist-info`` directories next to it. Debian packages are found for
+the shared libraries it loaded, with one ``dpkg -S`` call whose answers are cached per project.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import re
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+_SITE = re.compile(r"^(?P<site>.*/(?:site|dist)-packages)/(?P<rest>[^/]+)")
+_SHARED_LIB = re.compile(r"\.so(\.\d+)*$")
+_PYTHON = re.compile(r"python\d*(\.\d+)?t?$")
+OWN_DISTRIBUTIONS = frozenset({"roar"})
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _dist_dirs(site: str) -> dict[str, tuple[str, str, str]]:
+    """normalised name -> (name, version, dist-info path) for a site-packages directory."""
+    found: dict[str, tuple[str, str, str]] = {}
+    try:
+        entries = os.listdir(site)
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.endswith(".dist-info") and "-" in entry:
+            name, _, version = entry[: -len(".dist-info")].partition("-")
+            found[_normalise(name)] = (name, version, os.path.join(site, entry))
+    return found
+
+
+def _top_levels(dist_info: str) -> set[str]:
+    """Importable top-level names a distribution installs (top_level.txt, else RECORD)."""
+    tops: set[str] = set()
+    try:
+        with open(os.path.join(dist_info, "top_level.txt"), encoding="utf-8") as handle:
+            tops |= {line.strip() for line in handle if line.strip()}
+    except OSError:
+        pass
+    if not tops:
+        try:
+            with open(os.path.join(dist_info, "RECORD"), encoding="utf-8") as handle:
+                for line in handle:
+                    first = line.split(",", 1)[0].split("/", 1)[0]
+                    if first and not first.endswith((".dist-info", ".data")) and first != "..":
+                        tops.add(first.removesuffix(".py").split(".", 1)[0])
+        except OSError:
+            pass
+    return tops
+
+
+def python_distributions(read_paths: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(imported, installed): name -> version for the distributions whose files the job read,
+    and for every distribution in the site-packages directories it used."""
+    tops_by_site: dict[str, set[str]] = {}
+    for path in read_paths:
+        match = _SITE.match(path)
+        if match:
+            rest = match.group("rest")
+            top = rest.removesuffix(".py").split(".", 1)[0]
+            tops_by_site.setdefault(match.group("site"), set()).add(top)
+    imported: dict[str, str] = {}
+    installed: dict[str, str] = {}
+    for site, tops in tops_by_site.items():
+        dists = _dist_dirs(site)
+        for name, version, _ in dists.values():
+            installed[name] = version
+        owners: dict[str, tuple[str, str]] | None = None
+        for top in tops:
+            if top.endswith((".dist-info", ".pth")) or top in {"__pycache__", "_distutils_hack"}:
+                continue
+            direct = dists.get(_normalise(top))
+            if direct is not None:
+                imported[direct[0]] = direct[1]
+                continue
+            if owners is None:  # only read top_level/RECORD files when a name does not match
+                owners = {}
+                for name, version, info in dists.values():
+                    for owned in _top_levels(info):
+                        owners.setdefault(owned, (name, version))
+            owner = owners.get(top)
+            if owner is not None:
+                imported[owner[0]] = owner[1]
+    for own in OWN_DISTRIBUTIONS:
+        imported.pop(own, None)
+    return dict(sorted(imported.items())), dict(sorted(installed.items()))
+
+
+def shared_libraries(read_paths: Iterable[str]) -> list[str]:
+    return sorted({p for p in read_paths if _SHARED_LIB.search(p) and "-packages/" not in p})
+
+
+def machine_facts() -> dict[str, Any]:
+    """OS, CPU, memory and GPU basics, from files and the standard library (no subprocess)."""
+    uname = platform.uname()
+    facts: dict[str, Any] = {
+        "os": {"system": uname.system, "release": uname.release, "machine": uname.machine},
+        "cpu": {"count": os.cpu_count()},
+        "hostname": uname.node,
+    }
+    try:
+        with open("/etc/os-release", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("PRETTY_NAME="):
+                    facts["os"]["distribution"] = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    facts["cpu"]["model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    facts["memory_bytes"] = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    gpus_dir = Path("/proc/driver/nvidia/gpus")
+    if gpus_dir.is_dir():
+        gpus = []
+        for info in sorted(gpus_dir.glob("*/information")):
+            text = info.read_text(errors="replace")
+            model = re.search(r"Model:\s*(.+)", text)
+            gpus.append({"model": model.group(1).strip() if model else None})
+        facts["gpu"] = gpus
+    return facts
+
+
+async def interpreter_facts(interpreter: str) -> dict[str, Any] | None:
+    """Version and prefix of a Python interpreter the job ran (one short subprocess)."""
+    code = (
+        "import json, platform, sys; print(json.dumps({'version': platform.python_version(), "
+        "'implementation': platform.python_implementation(), 'executable': sys.executable, "
+        "'prefix': sys.prefix, 'base_prefix': sys.base_prefix}))"
+    )
+    try:
+        result = await anyio.run_process(
+            [interpreter, "-I", "-S", "-c", code], check=False, stderr=subprocess.DEVNULL
+        )
+    except OSError:
+        return None
+    if result.returncode != 0:
+        return None
+    try:
+        facts: dict[str, Any] = json.loads(result.stdout)
+    except ValueError:
+        return None
+    return facts
+
+
+class DpkgCache:
+    """Which Debian package owns a file, remembered across jobs in `.roar/dpkg-cache.json`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._owners: dict[str, str | None] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self._owners = {}
+
+    async def packages(self, files: list[str]) -> dict[str, str]:
+        """package -> version for the packages owning ``files`` ({} without dpkg)."""
+        if not files or not os.path.exists("/var/lib/dpkg/status"):
+            return {}
+        unknown = [f for f in files if f not in self._owners]
+        if unknown:
+            # Merged-/usr systems: the file was opened as /usr/lib/..., dpkg may list /lib/...
+            aliases: dict[str, str] = {}
+            for f in unknown:
+                aliases[f] = f
+                if f.startswith("/usr/") and f.count("/") > 2:
+                    aliases[f[4:]] = f
+            result = await anyio.run_process(
+                ["dpkg", "-S", *aliases], check=False, stderr=subprocess.DEVNULL
+            )
+            answered: dict[str, str | None] = dict.fromkeys(unknown)
+            for line in result.stdout.decode(errors="replace").splitlines():
+                owner, _, path = line.partition(": ")
+                if path in aliases:
+                    answered[aliases[path]] = owner.split(",")[0].strip()
+            self._owners.update(answered)
+            with contextlib.suppress(OSError):
+                self.path.write_text(json.dumps(self._owners))
+        names = sorted({pkg for f in files if (pkg := self._owners.get(f))})
+        if not names:
+            return {}
+        result = await anyio.run_process(
+            ["dpkg-query", "-W", "-f", "${binary:Package} ${Version}\\n", *names],
+            check=False,
+            stderr=subprocess.DEVNULL,
+        )
+        versions: dict[str, str] = {}
+        for line in result.stdout.decode(errors="replace").splitlines():
+            name, _, version = line.partition(" ")
+            if name and version:
+                versions[name.split(":")[0]] = version
+        return versions
+
+
+def interpreters(programs: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(p for p in programs if _PYTHON.search(os.path.basename(p))))
+
+
+async def capture(
+    read_paths: Iterable[str], programs: Iterable[str], roar_dir: Path
+) -> dict[str, Any]:
+    """The job's environment record: runtime, interpreters, packages (pip and dpkg)."""
+    reads = list(read_paths)
+    imported, installed = python_distributions(reads)
+    pythons = []
+    for interpreter in interpreters(programs):
+        facts = await interpreter_facts(interpreter)
+        if facts is not None:
+            pythons.append(facts)
+    dpkg = await DpkgCache(roar_dir / "dpkg-cache.json").packages(shared_libraries(reads))
+    return {
+        "runtime": {
+            **machine_facts(),
+            "python": pythons[0] if pythons else None,
+            "interpreters": pythons,
+        },
+        "packages": {"pip": imported, "pip_installed": installed, "dpkg": dpkg},
+    }
