@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import anyio
+import msgspec
 
 from roar.core.context import RoarContext
 from roar.core.git import GitState, read_git_state, run_git
@@ -28,6 +29,7 @@ from roar.lineage.identity import step_identity
 from roar.models import FileDigest, GitInfo, Job, NewJob
 from roar.recording.environment import capture as capture_environment
 from roar.recording.filters import FilterSettings, apply_filters, python_prefixes, read_reason
+from roar.recording.patch import store_patch, tracked_diff, untracked_inputs
 from roar.recording.semantics import Accesses, AccessModel
 from roar.store import Store
 from roar.tracing.base import EventBatch, TraceOutcome
@@ -100,6 +102,7 @@ async def record_command(
     async with ctx.store() as store:
         # Git state is read before the command can change the tree.
         git = await read_git_state(cwd, ctx.project.roar_dir)
+        diff = await tracked_diff(git)
         hasher = Hasher(store, ctx.config.get_list("hash.run") + _primary(ctx))
         model = AccessModel()
         early: dict[str, HashResult] = {}
@@ -145,7 +148,23 @@ async def record_command(
         outputs = _to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
         if outcome.interrupted:
             warnings.append("the run was aborted; its record may be incomplete")
+        loose = await untracked_inputs(git, filtered.inputs, set(accesses.outputs))
+        patch = await store_patch(
+            git, diff, loose, ctx.project.roar_dir / "patches", ctx.project.root
+        )
+        if patch is not None:
+            git = msgspec.structs.replace(git, dirty=True)
+            warnings.append(
+                f"the git tree is dirty: recorded the uncommitted changes as patch "
+                f"{patch.hash[:12]} ({patch.path}); 'git apply' recreates them"
+            )
         sources = await input_sources(store, ctx, git, inputs)
+        if patch is not None and git.repo_root:
+            covered = set(patch.untracked_files) | set(patch.tracked_changes)
+            for path, source in sources.items():
+                rel = os.path.relpath(ctx.project.absolute(path), git.repo_root)
+                if source is None and rel in covered:
+                    sources[path] = f"patch:{patch.hash}"
         environment = await capture_environment(
             accesses.inputs, accesses.programs, ctx.project.roar_dir
         )
@@ -185,7 +204,11 @@ async def record_command(
                 "interrupted": outcome.interrupted,
                 "input_sources": sources,
                 "roar_version": _version(),
-                "git": {"remote_url": git.remote_url, "changed_paths": list(git.changed_paths)},
+                "git": {
+                    "remote_url": git.remote_url,
+                    "changed_paths": list(git.changed_paths),
+                    "patch": msgspec.to_builtins(patch) if patch else None,
+                },
                 **environment,
             },
         )

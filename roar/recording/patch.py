@@ -1,0 +1,100 @@
+"""Dirty trees are recreatable: the uncommitted state a job ran on, kept as a git patch.
+
+When tracked files differ from HEAD, or the job read untracked (not ignored) files inside the
+repository, roar stores ``git diff HEAD --binary`` plus those files as one patch under
+`.roar/patches/<blake3>.patch`; ``git apply`` on a checkout of the recorded commit recreates
+the tree the job saw. The tracked diff is taken before the command runs, so nothing the job
+itself writes ends up in it; untracked files the job also wrote are left out for the same reason.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+import anyio
+import blake3
+import msgspec
+
+from roar.core.git import GitState, run_git
+
+
+class PatchInfo(msgspec.Struct, frozen=True, kw_only=True):
+    hash: str
+    size: int
+    path: str  # project-relative location of the stored patch
+    tracked_changes: list[str]
+    untracked_files: list[str]
+
+
+async def tracked_diff(git: GitState) -> bytes:
+    """``git diff HEAD --binary`` when tracked files differ from HEAD (before the job runs)."""
+    if not git.repo_root or not git.commit or not git.dirty:
+        return b""
+    result = await anyio.run_process(
+        ["git", "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"],
+        cwd=git.repo_root,
+        check=False,
+        stderr=subprocess.DEVNULL,
+    )
+    return result.stdout if result.returncode == 0 else b""
+
+
+async def untracked_inputs(git: GitState, inputs: Iterable[str], written: set[str]) -> list[str]:
+    """Repo-relative paths of inputs that git does not track and does not ignore."""
+    if not git.repo_root:
+        return []
+    candidates = []
+    for path in inputs:
+        if path in written:
+            continue
+        rel = os.path.relpath(path, git.repo_root)
+        if not rel.startswith(".."):
+            candidates.append(rel)
+    if not candidates:
+        return []
+    code, out = await run_git(
+        Path(git.repo_root), "ls-files", "--others", "--exclude-standard", "-z", "--", *candidates
+    )
+    return sorted(p for p in out.split("\0") if p) if code == 0 else []
+
+
+async def _new_file_diff(repo_root: str, rel: str) -> bytes:
+    result = await anyio.run_process(
+        ["git", "diff", "--no-index", "--binary", "--no-color", "--", "/dev/null", rel],
+        cwd=repo_root,
+        check=False,
+        stderr=subprocess.DEVNULL,
+    )
+    # --no-index exits 1 when the files differ, which is the point here.
+    return result.stdout if result.returncode in (0, 1) else b""
+
+
+async def store_patch(
+    git: GitState, diff: bytes, untracked: list[str], patches_dir: Path, project_root: Path
+) -> PatchInfo | None:
+    """Write the patch (content-addressed) and describe it; None when the tree was clean."""
+    if not git.repo_root or (not diff and not untracked):
+        return None
+    parts = [diff]
+    for rel in untracked:
+        parts.append(await _new_file_diff(git.repo_root, rel))
+    patch = b"".join(parts)
+    if not patch:
+        return None
+    digest = blake3.blake3(patch).hexdigest()
+    patches_dir.mkdir(parents=True, exist_ok=True)
+    target = patches_dir / f"{digest}.patch"
+    if not target.exists():
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(patch)
+        os.replace(tmp, target)
+    return PatchInfo(
+        hash=digest,
+        size=len(patch),
+        path=os.path.relpath(target, project_root),
+        tracked_changes=list(git.changed_paths),
+        untracked_files=untracked,
+    )

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from roar.recording.environment import (
+    interpreters,
+    machine_facts,
+    python_distributions,
+    shared_libraries,
+)
+from tests.conftest import gen
+
+
+def test_imported_distributions_come_from_files_read(tmp_path: Path) -> None:
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    gen(
+        site,
+        {
+            "numpy": {"__init__.py": ""},
+            "numpy-2.1.0.dist-info": {"METADATA": ""},
+            "yaml": {"__init__.py": ""},
+            "PyYAML-6.0.1.dist-info": {"top_level.txt": "_yaml\nyaml\n"},
+            "six.py": "",
+            "six-1.16.0.dist-info": {"RECORD": "six.py,sha256=x,1\n"},
+            "unused": {"__init__.py": ""},
+            "unused-0.1.dist-info": {},
+            "roar": {"__init__.py": ""},
+            "roar-0.1.0.dist-info": {},
+        },
+    )
+    reads = [
+        f"{site}/numpy/__init__.py",
+        f"{site}/yaml/__init__.py",
+        f"{site}/six.py",
+        f"{site}/roar/__init__.py",
+        "/work/proj/train.py",
+    ]
+    imported, installed = python_distributions(reads)
+    assert imported == {"PyYAML": "6.0.1", "numpy": "2.1.0", "six": "1.16.0"}
+    assert installed == {
+        "PyYAML": "6.0.1", "numpy": "2.1.0", "roar": "0.1.0", "six": "1.16.0", "unused": "0.1",
+    }  # fmt: skip
+
+
+def test_shared_libraries_and_interpreters() -> None:
+    reads = ["/usr/lib/x86_64-linux-gnu/libm.so.6", "/x/site-packages/np/_core.so", "/p/a.csv"]
+    assert shared_libraries(reads) == ["/usr/lib/x86_64-linux-gnu/libm.so.6"]
+    assert interpreters(["/usr/bin/bash", "/usr/bin/python3.11", "/v/bin/python"]) == [
+        "/usr/bin/python3.11", "/v/bin/python",
+    ]  # fmt: skip
+
+
+def test_machine_facts() -> None:
+    facts = machine_facts()
+    assert facts["os"]["system"] == "Linux"
+    assert facts["cpu"]["count"] >= 1
+    assert facts["memory_bytes"] > 0
