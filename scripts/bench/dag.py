@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Benchmark: `roar dag --json` end to end on projects of 1,000 / 10,000 / 50,000 jobs.
+
+Fills a fresh project through the store API (a chain of pipelines whose steps read the previous
+step's output, with re-runs so some steps are superseded), then times the real `roar dag --json`
+command, median of several runs. Prints seconds per size and the growth relative to n·log n.
+
+    .venv/bin/python scripts/bench/dag.py [--sizes 1000 10000 50000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+from roar.models import FileDigest, GitInfo, NewJob
+from roar.store import Store
+
+
+def _digest(n: int) -> str:
+    return f"{n:064x}"
+
+
+async def fill(db: Path, jobs: int) -> None:
+    steps = max(1, jobs // 4)  # each step re-run ~4 times on average
+    async with Store.open(db, create=True) as store:
+        for i in range(jobs):
+            step = i % steps
+            version = i // steps
+            inputs = (
+                [
+                    FileDigest(
+                        path=f"data/s{step - 1}.bin", hash=_digest(step * 10 + version), size=1
+                    )
+                ]
+                if step
+                else []
+            )
+            outputs = [
+                FileDigest(
+                    path=f"data/s{step}.bin", hash=_digest((step + 1) * 10 + version), size=1
+                )
+            ]
+            await store.record_job(
+                NewJob(
+                    job_uid=f"{i:08x}", job_type="run", command=f"python step{step}.py",
+                    argv=["python", f"step{step}.py"], cwd=".", started_at=1_000_000 + i,
+                    duration_seconds=1.0, exit_code=0, signal=None, git=GitInfo(),
+                    inputs=inputs, outputs=outputs, step_identity=f"step-{step}",
+                )
+            )  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    roar = shutil.which("roar", path=os.path.dirname(sys.executable)) or "roar"
+    results: list[tuple[int, float]] = []
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            subprocess.run([roar, "init", "-n"], cwd=root, check=True, capture_output=True)
+            started = time.perf_counter()
+            anyio.run(fill, root / ".roar" / "roar.db", size)
+            fill_s = time.perf_counter() - started
+            times = []
+            for _ in range(args.rounds):
+                t0 = time.perf_counter()
+                out = subprocess.run(
+                    [roar, "dag", "--json"], cwd=root, check=True, capture_output=True
+                )
+                times.append(time.perf_counter() - t0)
+            assert out.stdout.startswith(b"{")
+            median = statistics.median(times)
+            results.append((size, median))
+            print(
+                f"{size:>7} jobs: roar dag --json {median:.3f} s "
+                f"(median of {args.rounds}); fill {fill_s:.1f} s"
+            )
+    base_n, base_t = results[0]
+    for size, seconds in results[1:]:
+        nlogn = (size * math.log(size)) / (base_n * math.log(base_n))
+        print(f"growth {base_n} -> {size}: time x{seconds / base_t:.2f}, n·log n x{nlogn:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
