@@ -1,0 +1,155 @@
+"""Recording in depth, through real `roar run`/`roar build`: environment, dirty trees, sourcing,
+build jobs, inspect commands, concurrency."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib.metadata import version
+
+import pytest
+
+from tests.conftest import Workspace, roar_executable
+
+pytestmark = pytest.mark.e2e
+
+
+def test_environment_is_captured(project: Workspace) -> None:
+    project.gen({"uses_click.py": "import click\nopen('v.txt', 'w').write(click.__name__)\n"})
+    project.commit_all("script")
+    project.roar("run", "python", "uses_click.py")
+    job = project.roar("show", "@1", "--json").json()
+    meta = job["metadata"]
+    assert meta["packages"]["pip"] == {"click": version("click")}  # what it imported, only
+    assert "click" in meta["packages"]["pip_installed"]
+    assert meta["runtime"]["python"]["version"] == platform.python_version()
+    assert meta["runtime"]["os"]["system"] == "Linux"
+    assert meta["runtime"]["cpu"]["count"] >= 1
+    assert meta["roar_version"]
+    assert not any(name.startswith("roar") for name in meta["packages"]["pip"])
+
+
+def test_dirty_tree_patch_recreates_what_the_job_saw(
+    project: Workspace, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    project.gen({"params.txt": "lr=0.1\n", "main.py": "print(open('params.txt').read())\n"})
+    head = project.commit_all("code")
+    project.gen({"params.txt": "lr=0.5\n", "extra.cfg": "depth=3\n"})  # modified + untracked
+    reader = "open('out.txt', 'w').write(open('params.txt').read() + open('extra.cfg').read())\n"
+    project.gen({"reader.py": reader})
+    result = project.roar("run", "python", "reader.py")
+    assert "git tree is dirty" in result.stderr
+    job = project.roar("show", "@1", "--json").json()
+    assert job["git"]["dirty"] is True and job["git"]["commit"] == head
+    patch = job["metadata"]["git"]["patch"]
+    assert set(patch["untracked_files"]) == {"extra.cfg", "reader.py"}
+    assert "out.txt" not in patch["untracked_files"]  # the job's own output is not in the patch
+    sources = job["metadata"]["input_sources"]
+    assert sources["extra.cfg"].startswith("patch:") and sources["params.txt"].startswith("patch:")
+
+    clone = tmp_path_factory.mktemp("clone")
+    subprocess.run(
+        ["git", "clone", "-q", str(project.root), str(clone)], check=True, env=project.env
+    )
+    subprocess.run(["git", "checkout", "-q", head], cwd=clone, check=True, env=project.env)
+    subprocess.run(
+        ["git", "apply", str(project.root / patch["path"])], cwd=clone, check=True, env=project.env
+    )
+    for name in ("params.txt", "extra.cfg", "reader.py"):
+        assert (clone / name).read_bytes() == (project.root / name).read_bytes()
+    assert not (clone / "out.txt").exists()
+
+
+def test_unsourced_input_warns_and_is_listed(project: Workspace) -> None:
+    project.gen({".gitignore": ".roar/\nloose.csv\n", "loose.csv": "1,2\n"})
+    project.commit_all("ignore loose")
+    result = project.roar("run", "cp", "loose.csv", "copy.csv")
+    assert "input loose.csv is unsourced" in result.stderr
+    unsourced = project.roar("inputs", "--unsourced", "--json").json()
+    assert [r["path"] for r in unsourced] == ["loose.csv"]
+    project.roar("run", "cp", "copy.csv", "copy2.csv")  # produced by @1: sourced
+    rows = project.roar("inputs", "@2", "--json").json()
+    assert rows[0]["path"] == "copy.csv" and rows[0]["source"].startswith("job:")
+    assert project.roar("inputs", "--sourced", "--json").json()[0]["path"] == "copy.csv"
+
+
+def test_build_steps_share_numbering_and_feed_runs(project: Workspace) -> None:
+    project.roar("build", "sh", "-c", "echo depth=3 > config.txt")
+    project.roar("run", "sh", "-c", "cat config.txt > used.txt")
+    build = project.roar("show", "@B1", "--json").json()
+    assert build["job_type"] == "build" and build["step_number"] == 1
+    assert {f["path"] for f in build["outputs"]} == {"config.txt"}
+    dag = project.roar("dag", "--json").json()
+    assert [(n["step_number"], n["is_build"], n["dependencies"]) for n in dag["nodes"]] == [
+        (1, True, []), (2, False, [1]),
+    ]  # fmt: skip
+    text = project.roar("dag").stdout
+    assert "@B1" in text and "B = build step" in text
+    rows = project.roar("log", "--json").json()
+    assert [r["step_ref"] for r in rows] == ["@B1", "@2"]
+
+
+def test_show_artifacts_status_and_errors(project: Workspace) -> None:
+    project.gen({"a.txt": "alpha\n"})
+    project.commit_all("a")
+    project.roar("run", "sh", "-c", "cat a.txt > b.txt; cat a.txt > c.txt")
+    job = project.roar("show", "@1", "--json").json()
+    b_hash = next(f["hash"] for f in job["outputs"] if f["path"] == "b.txt")
+    by_path = project.roar("show", "b.txt", "--json").json()
+    assert by_path["hash"] == b_hash
+    assert [u["step_ref"] for u in by_path["produced_by"]] == ["@1"]
+    by_hash = project.roar("show", b_hash[:10], "--json").json()
+    assert by_hash["hash"] == b_hash
+    session = project.roar("show", job["session_hash"][:12], "--json").json()
+    assert session["session_hash"] == job["session_hash"] and len(session["jobs"]) == 1
+
+    (project.root / "c.txt").unlink()
+    (project.root / "b.txt").write_text("changed\n")
+    status = project.roar("status", "--json").json()
+    assert status["artifacts"] == {"present": [], "missing": ["c.txt"], "modified": ["b.txt"]}
+    assert status["latest_job"]["step_ref"] == "@1"
+    assert status["git"]["ready"] is True
+
+    for args, message in [
+        (["show", "@99"], "roar: no step @99 in this session\n"),
+        (["show", "no/such/file.bin"], None),
+        (["inputs", "@7"], "roar: no step @7 in this session\n"),
+    ]:
+        bad = project.roar(*args, check=False)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+        if message:
+            assert bad.stderr == message
+
+
+def test_env_vars_are_injected_and_recorded(project: Workspace) -> None:
+    project.roar("env", "set", "SEED", "42")
+    assert project.roar("env", "get", "SEED").stdout == "42\n"
+    assert project.roar("env", "list").stdout == "SEED=42\n"
+    project.roar("run", "sh", "-c", 'echo "$SEED" > seed.txt')
+    assert (project.root / "seed.txt").read_text() == "42\n"
+    assert project.roar("show", "@1", "--json").json()["env"] == {"SEED": "42"}
+    project.roar("env", "unset", "SEED")
+    assert project.roar("env", "get", "SEED", check=False).returncode == 2
+    assert project.roar("env", "set", "1BAD", "x", check=False).returncode == 2
+
+
+def test_eight_concurrent_runs_are_all_recorded(project: Workspace) -> None:
+    procs = [
+        subprocess.Popen(
+            [roar_executable(), "run", "sh", "-c", f"echo {i} > out{i}.txt"],
+            cwd=project.root,
+            env=project.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(8)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    jobs = project.roar("log", "--json").json()
+    assert len(jobs) == 8
+    outputs = sorted(tuple(f["path"] for f in j["outputs"]) for j in jobs)
+    assert outputs == [(f"out{i}.txt",) for i in range(8)]
+    assert sorted(j["step_number"] for j in jobs) == list(range(1, 9))
