@@ -96,31 +96,36 @@ def project_dag(
     ordered = sorted(jobs, key=lambda j: j.started_at)
     reps = _representatives(ordered)
 
-    # Who produced what: by content, and by path (latest producer of a path wins).
+    # Who produced what: the same content at the same path first (identical bytes may be written
+    # by several steps), then the same content anywhere, then the latest producer of the path.
     producer_by_hash: dict[str, int] = {}
+    producer_exact: dict[tuple[str, str], int] = {}
     current_at_path: dict[str, tuple[int, str]] = {}
     for step, job in reps.items():
         for out in job.outputs:
             producer_by_hash.setdefault(out.hash, step)
+            producer_exact[(out.path, out.hash)] = step
     for job in ordered:
         if reps.get(job.step_number) is job:
             for out in job.outputs:
                 current_at_path[out.path] = (job.step_number, out.hash)
 
     dependencies: dict[int, set[int]] = defaultdict(set)
-    consumers: dict[str, set[int]] = defaultdict(set)  # output hash -> consuming steps
+    consumers: dict[tuple[int, str], set[int]] = defaultdict(set)  # (producer, hash) -> steps
     consumed_count: dict[int, int] = defaultdict(int)
     directly_stale: set[int] = set()
     for step, job in reps.items():
         for inp in job.inputs:
-            producer = producer_by_hash.get(inp.hash)
+            producer = producer_exact.get((inp.path, inp.hash))
+            if producer is None or producer >= step:
+                producer = producer_by_hash.get(inp.hash)
             by_path = current_at_path.get(inp.path)
             if producer is None and by_path is not None:
                 producer = by_path[0]
             if producer is None or producer >= step:
                 continue
             dependencies[step].add(producer)
-            consumers[inp.hash].add(step)
+            consumers[(producer, inp.hash)].add(step)
             consumed_count[step] += 1
             if by_path is not None and by_path[0] < step and by_path[1] != inp.hash:
                 directly_stale.add(step)
@@ -167,7 +172,7 @@ def project_dag(
             seen.add((out.path, out.hash))
             current = current_at_path.get(out.path)
             superseded_by = current[1] if current and current[1] != out.hash else None
-            steps_using = sorted(consumers.get(out.hash, ()))
+            steps_using = sorted(consumers.get((step, out.hash), ()))
             if step in stale:
                 state = "stale"
             elif superseded_by:

@@ -127,8 +127,10 @@ def test_newer_database_is_refused(project: Workspace) -> None:
     import sqlite3
 
     db = project.root / ".roar" / "roar.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA user_version = 999")
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 999")
+    conn.commit()
+    conn.close()  # checkpoints the WAL: the main file now holds everything
     before = db.read_bytes()
     result = project.roar("dag", check=False)
     assert result.returncode == 2

@@ -92,7 +92,7 @@ def test_build_steps_share_numbering_and_feed_runs(project: Workspace) -> None:
 def test_show_artifacts_status_and_errors(project: Workspace) -> None:
     project.gen({"a.txt": "alpha\n"})
     project.commit_all("a")
-    project.roar("run", "sh", "-c", "cat a.txt > b.txt; cat a.txt > c.txt")
+    project.roar("run", "sh", "-c", "cat a.txt > b.txt; cat a.txt a.txt > c.txt")
     job = project.roar("show", "@1", "--json").json()
     b_hash = next(f["hash"] for f in job["outputs"] if f["path"] == "b.txt")
     by_path = project.roar("show", "b.txt", "--json").json()
