@@ -151,9 +151,7 @@ async def record_command(
         # Content a recorded job produced is sourced by that job, not by the patch.
         produced = await store.producers([f.hash for f in inputs])
         from_jobs = {ctx.project.absolute(f.path) for f in inputs if f.hash in produced}
-        loose = await untracked_inputs(
-            git, filtered.inputs, set(accesses.outputs) | from_jobs
-        )
+        loose = await untracked_inputs(git, filtered.inputs, set(accesses.outputs) | from_jobs)
         patch = await store_patch(
             git, diff, loose, ctx.project.roar_dir / "patches", ctx.project.root
         )
