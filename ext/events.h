@@ -39,6 +39,8 @@
 #define ROAR_EVK_WARN 13    /* the tracer could not see something: path1 = one-line message */
 #define ROAR_EVK_END 14     /* the tracer is done: arg0 = root's raw wait status, arg1 = events lost */
 #define ROAR_EVK_CLOSE 15   /* a descriptor opened for writing was closed: arg1 = fd, path1 */
+#define ROAR_EVK_SNAPSHOT 16 /* path1's content as the job first read it, saved at path2 just
+                                before the job overwrote, truncated, renamed over or unlinked it */
 
 /* Header flags (uint8). */
 #define ROAR_EVF_TRUNCATED 0x01 /* a path was cut to fit the record */

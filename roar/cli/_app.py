@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "env": ("roar.cli.env", "Manage variables injected into run and build"),
     "status": ("roar.cli.status", "Summarise the session and the state of its artifacts"),
     "inputs": ("roar.cli.inputs", "List a job's or the session's inputs, sourced or not"),
+    "reproduce": ("roar.cli.reproduce", "Re-create an artifact from its recorded lineage"),
     "config": ("roar.cli.config", "View or set configuration"),
     "tracer": ("roar.cli.tracer", "Show or choose the tracer backend"),
     "proxy": ("roar.cli.proxy", "Run the S3 lineage proxy, or enable it for roar run"),

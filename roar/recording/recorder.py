@@ -99,123 +99,131 @@ async def record_command(
     root = str(ctx.project.root)
     settings = FilterSettings.from_config(ctx.config, root, package_roots=_own_python_roots())
 
-    async with ctx.store() as store:
-        # Git state is read before the command can change the tree.
-        git = await read_git_state(cwd, ctx.project.roar_dir)
-        diff = await tracked_diff(git)
-        hasher = Hasher(store, ctx.config.get_list("hash.run") + _primary(ctx))
-        model = AccessModel()
-        early: dict[str, HashResult] = {}
+    snapshot_dir = ctx.project.roar_dir / "tmp" / job_uid
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        async with ctx.store() as store:
+            # Git state is read before the command can change the tree.
+            git = await read_git_state(cwd, ctx.project.roar_dir)
+            diff = await tracked_diff(git)
+            hasher = Hasher(store, ctx.config.get_list("hash.run") + _primary(ctx))
+            model = AccessModel()
+            early: dict[str, HashResult] = {}
 
-        async def hash_early(paths: list[str]) -> None:
-            early.update(await hasher.hash_many(paths))
+            async def hash_early(paths: list[str]) -> None:
+                early.update(await hasher.hash_many(paths))
 
-        started_at = time.time()
-        clock = time.monotonic()
-        # Leaving the task group waits for the inputs being hashed while the command ran.
-        async with anyio.create_task_group() as tg:
+            started_at = time.time()
+            clock = time.monotonic()
+            # Leaving the task group waits for the inputs being hashed while the command ran.
+            async with anyio.create_task_group() as tg:
 
-            def sink(batch: EventBatch) -> None:
-                fresh = model.feed(batch)
-                wanted = [p for p in fresh if read_reason(p, settings, False) is None]
-                if wanted:
-                    tg.start_soon(hash_early, wanted)
+                def sink(batch: EventBatch) -> None:
+                    fresh = model.feed(batch)
+                    wanted = [p for p in fresh if read_reason(p, settings, False) is None]
+                    if wanted:
+                        tg.start_soon(hash_early, wanted)
 
-            outcome = await backend.trace(argv, env=env, cwd=cwd, sink=sink)
-            duration = time.monotonic() - clock
-        accesses = model.result()
-
-        if not model.ended and not outcome.interrupted:
-            raise TracerError(
-                f"the {backend.name} tracer stopped before the command finished "
-                f"(tracer exit status {outcome.tracer_exit_code}); nothing was recorded"
-            )
-        outcome = replace(outcome, wait_status=model.root_status)
-        if not accesses.programs:
-            # The program never started (exec failed): there is no job to record.
-            return RunReport(outcome.exit_code, None, outcome, backend.name)
-
-        settings = replace(
-            settings,
-            package_roots=settings.package_roots + tuple(python_prefixes(accesses.programs)),
-        )
-        filtered = apply_filters(accesses.inputs, accesses.outputs, settings)
-        warnings = list(accesses.warnings)
-        digests = await _collect_digests(
-            hasher, early, filtered.inputs, filtered.outputs, accesses, warnings
-        )
-        inputs = _to_files(ctx, filtered.inputs, digests, accesses, warnings, kind="input")
-        outputs = _to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
-        if outcome.interrupted:
-            warnings.append("the run was aborted; its record may be incomplete")
-        # Content a recorded job produced is sourced by that job, not by the patch.
-        produced = await store.producers([f.hash for f in inputs])
-        from_jobs = {ctx.project.absolute(f.path) for f in inputs if f.hash in produced}
-        loose = await untracked_inputs(git, filtered.inputs, set(accesses.outputs) | from_jobs)
-        patch = await store_patch(
-            git, diff, loose, ctx.project.roar_dir / "patches", ctx.project.root
-        )
-        if patch is not None:
-            git = msgspec.structs.replace(git, dirty=True)
-            warnings.append(
-                f"the git tree is dirty: recorded the uncommitted changes as patch "
-                f"{patch.hash[:12]} ({patch.path}); 'git apply' recreates them"
-            )
-        sources = await input_sources(store, ctx, git, inputs)
-        if patch is not None and git.repo_root:
-            covered = set(patch.untracked_files) | set(patch.tracked_changes)
-            for path, source in sources.items():
-                rel = os.path.relpath(ctx.project.absolute(path), git.repo_root)
-                if source is None and rel in covered:
-                    sources[path] = f"patch:{patch.hash}"
-        environment = await capture_environment(
-            accesses.inputs, accesses.programs, ctx.project.roar_dir
-        )
-        for path, source in sources.items():
-            if source is None:
-                warnings.append(
-                    f"input {path} is unsourced: no recorded job produced it and git does not "
-                    "cover it (commit it, or fetch it with roar get / roar run)"
+                outcome = await backend.trace(
+                    argv, env=env, cwd=cwd, sink=sink, snapshot_dir=snapshot_dir
                 )
+                duration = time.monotonic() - clock
+            accesses = model.result()
 
-        command = shlex.join(argv)
-        new = NewJob(
-            job_uid=job_uid,
-            job_type=job_type,
-            command=command,
-            argv=list(argv),
-            cwd=ctx.project.display_path(str(cwd.resolve())),
-            started_at=started_at,
-            duration_seconds=round(duration, 6),
-            exit_code=outcome.exit_code,
-            signal=outcome.signal,
-            git=_git_info(git),
-            inputs=inputs,
-            outputs=outputs,
-            step_identity=step_identity(
-                [ctx.project.absolute(f.path) for f in inputs],
-                [ctx.project.absolute(f.path) for f in outputs],
-                command,
-                root,
-                os.path.expanduser("~"),
-            ),
-            tracer=backend.name,
-            env=dict(ctx.config.env),
-            metadata={
-                "processes": accesses.process_count,
-                "programs": [ctx.project.display_path(p) for p in accesses.programs[:50]],
-                "interrupted": outcome.interrupted,
-                "input_sources": sources,
-                "roar_version": _version(),
-                "git": {
-                    "remote_url": git.remote_url,
-                    "changed_paths": list(git.changed_paths),
-                    "patch": msgspec.to_builtins(patch) if patch else None,
+            if not model.ended and not outcome.interrupted:
+                raise TracerError(
+                    f"the {backend.name} tracer stopped before the command finished "
+                    f"(tracer exit status {outcome.tracer_exit_code}); nothing was recorded"
+                )
+            outcome = replace(outcome, wait_status=model.root_status)
+            if not accesses.programs:
+                # The program never started (exec failed): there is no job to record.
+                return RunReport(outcome.exit_code, None, outcome, backend.name)
+
+            settings = replace(
+                settings,
+                package_roots=settings.package_roots + tuple(python_prefixes(accesses.programs)),
+            )
+            filtered = apply_filters(accesses.inputs, accesses.outputs, settings)
+            warnings = list(accesses.warnings)
+            digests = await _collect_digests(
+                hasher, early, filtered.inputs, filtered.outputs, accesses, warnings
+            )
+            inputs = _to_files(ctx, filtered.inputs, digests, accesses, warnings, kind="input")
+            outputs = _to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
+            if outcome.interrupted:
+                warnings.append("the run was aborted; its record may be incomplete")
+            # Content a recorded job produced is sourced by that job, not by the patch.
+            produced = await store.producers([f.hash for f in inputs])
+            from_jobs = {ctx.project.absolute(f.path) for f in inputs if f.hash in produced}
+            loose = await untracked_inputs(git, filtered.inputs, set(accesses.outputs) | from_jobs)
+            patch = await store_patch(
+                git, diff, loose, ctx.project.roar_dir / "patches", ctx.project.root
+            )
+            if patch is not None:
+                git = msgspec.structs.replace(git, dirty=True)
+                warnings.append(
+                    f"the git tree is dirty: recorded the uncommitted changes as patch "
+                    f"{patch.hash[:12]} ({patch.path}); 'git apply' recreates them"
+                )
+            sources = await input_sources(store, ctx, git, inputs)
+            if patch is not None and git.repo_root:
+                covered = set(patch.untracked_files) | set(patch.tracked_changes)
+                for path, source in sources.items():
+                    rel = os.path.relpath(ctx.project.absolute(path), git.repo_root)
+                    if source is None and rel in covered:
+                        sources[path] = f"patch:{patch.hash}"
+            environment = await capture_environment(
+                accesses.inputs, accesses.programs, ctx.project.roar_dir
+            )
+            for path, source in sources.items():
+                if source is None:
+                    warnings.append(
+                        f"input {path} is unsourced: no recorded job produced it and git does not "
+                        "cover it (commit it, or fetch it with roar get / roar run)"
+                    )
+
+            command = shlex.join(argv)
+            new = NewJob(
+                job_uid=job_uid,
+                job_type=job_type,
+                command=command,
+                argv=list(argv),
+                cwd=ctx.project.display_path(str(cwd.resolve())),
+                started_at=started_at,
+                duration_seconds=round(duration, 6),
+                exit_code=outcome.exit_code,
+                signal=outcome.signal,
+                git=_git_info(git),
+                inputs=inputs,
+                outputs=outputs,
+                step_identity=step_identity(
+                    [ctx.project.absolute(f.path) for f in inputs],
+                    [ctx.project.absolute(f.path) for f in outputs],
+                    command,
+                    root,
+                    os.path.expanduser("~"),
+                ),
+                tracer=backend.name,
+                env=dict(ctx.config.env),
+                metadata={
+                    "processes": accesses.process_count,
+                    "programs": [ctx.project.display_path(p) for p in accesses.programs[:50]],
+                    "interrupted": outcome.interrupted,
+                    "input_sources": sources,
+                    "roar_version": _version(),
+                    "git": {
+                        "remote_url": git.remote_url,
+                        "changed_paths": list(git.changed_paths),
+                        "patch": msgspec.to_builtins(patch) if patch else None,
+                    },
+                    **environment,
                 },
-                **environment,
-            },
-        )
-        job = await store.record_job(new)
+            )
+            job = await store.record_job(new)
+    finally:
+        # Snapshots exist only to be hashed; the digests are what is kept.
+        shutil.rmtree(snapshot_dir, ignore_errors=True)
     return RunReport(
         exit_code=outcome.exit_code,
         job=job,
@@ -264,7 +272,10 @@ async def _collect_digests(
     late: dict[str, str] = {}  # input path -> where to read its content now
     for path in inputs:
         res = early_results.get(path)
-        if res is None or res.error:
+        if path in accesses.snapshots:
+            # The tracer saved the content before the job changed it: that is the input.
+            late[path] = accesses.snapshots[path]
+        elif res is None or res.error:
             # A moved input's unchanged content now lives at its destination.
             late[path] = accesses.moved_inputs.get(path, path)
             if path in written:

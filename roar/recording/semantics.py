@@ -12,6 +12,8 @@ behind as outputs. The rules, each unit-tested on event sequences:
 * ``rename(a, b)``: the content moves, so ``b`` is an output and ``a`` is no longer one (a temp file
   renamed over the target is not an output); a pre-existing ``a`` the job never opened is an input
   whose content is now found at ``b``;
+* a file the job read and then overwrote, truncated, renamed over or deleted is still an input
+  with its original content: the tracer saves a snapshot just before the change (SNAPSHOT);
 * ``link(a, b)`` makes ``b`` an output; ``unlink`` of something the job wrote removes it from the
   outputs; unlinking an input leaves it an input;
 * an exec'd file (the program, or the script run through a shebang) and the binary that actually
@@ -51,6 +53,7 @@ class Accesses:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     moved_inputs: dict[str, str]  # input path -> where its unchanged content now lives
+    snapshots: dict[str, str]  # input path -> copy of its content taken before the job changed it
     discarded_writes: tuple[str, ...]  # written then deleted or renamed away: not outputs
     deleted: tuple[str, ...]  # pre-existing files the job deleted
     programs: tuple[str, ...]  # every exec'd file, in order
@@ -70,6 +73,7 @@ class AccessModel:
     processes: set[int] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    snapshots: dict[str, str] = field(default_factory=dict)
     backend: str | None = None
     root_status: int | None = None
     events_lost: int = 0
@@ -198,6 +202,10 @@ class AccessModel:
                     self.warnings.append(
                         f"tracer speaks event format {event[4]}, roar reads {wire.EVT_VERSION}"
                     )
+            elif kind == wire.EVK_SNAPSHOT:
+                path2 = event[8]
+                if isinstance(path2, str):
+                    self.snapshots.setdefault(path1, path2)  # the first one is the original
             elif kind == wire.EVK_WARN:
                 self.warnings.append(path1)
             elif kind == wire.EVK_END:
@@ -224,6 +232,7 @@ class AccessModel:
             inputs=tuple(p for p, s in ordered if s.is_input),
             outputs=tuple(p for p, s in ordered if s.written and not s.removed),
             moved_inputs=moved,
+            snapshots=dict(self.snapshots),
             discarded_writes=tuple(
                 p for p, s in ordered if s.removed and not s.is_input and p not in self.deleted
             ),

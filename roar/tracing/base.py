@@ -66,9 +66,13 @@ class Backend(Protocol):
         env: Mapping[str, str],
         cwd: Path,
         sink: EventSink,
+        snapshot_dir: Path | None = None,
     ) -> TraceOutcome:
         """Run ``argv`` under the tracer, feeding decoded event batches to ``sink`` as they
-        arrive, and return once the whole traced process tree has ended."""
+        arrive, and return once the whole traced process tree has ended.
+
+        With ``snapshot_dir``, a file the job read is copied (or hard-linked) there just before
+        the job overwrites or removes it, and a SNAPSHOT event says where."""
         ...
 
 

@@ -119,6 +119,7 @@ class PtraceBackend:
         env: Mapping[str, str],
         cwd: Path,
         sink: EventSink,
+        snapshot_dir: Path | None = None,
     ) -> TraceOutcome:
         available = self.availability()
         if not available.usable:
@@ -129,7 +130,10 @@ class PtraceBackend:
             with contextlib.suppress(OSError):
                 fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_SIZE)
             os.set_blocking(read_fd, False)
-            command = [str(self.binary), "--event-fd", str(write_fd), "--", *argv]
+            command = [str(self.binary), "--event-fd", str(write_fd)]
+            if snapshot_dir is not None:
+                command += ["--snapshot-dir", str(snapshot_dir)]
+            command += ["--", *argv]
             async with anyio.create_task_group() as tg:
                 await tg.start(_relay_signals, state)
                 try:

@@ -32,6 +32,7 @@ __all__ = (
     "EVK_OPEN",
     "EVK_READ",
     "EVK_RENAME",
+    "EVK_SNAPSHOT",
     "EVK_TRUNCATE",
     "EVK_UNLINK",
     "EVK_WARN",
@@ -68,6 +69,9 @@ EVK_CHDIR = 12  # the process changed its working directory to path1
 EVK_WARN = 13  # the tracer could not see something: path1 = one-line message
 EVK_END = 14  # the tracer is done: arg0 = root's raw wait status, arg1 = events lost
 EVK_CLOSE = 15  # a descriptor opened for writing was closed: arg1 = fd, path1
+# path1's content as the job first read it, saved at path2 just before the job overwrote,
+# truncated, renamed over or unlinked it (roar-ptrace: arg1 = size saved).
+EVK_SNAPSHOT = 16
 
 # Header flags (uint8).
 EVF_TRUNCATED = 0x01  # a path was cut to fit the record

@@ -24,7 +24,7 @@ int main(int argc, char **argv)
             return 1;
         total += 201;
     }
-    char file[128];
+    char file[256];
     size_t rest = 4070 - total - 1;
     if (rest > sizeof file - 1)
         rest = sizeof file - 1;

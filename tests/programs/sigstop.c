@@ -26,6 +26,7 @@ int main(int argc, char **argv)
 {
     if (argc != 2)
         return 2;
+    unlink(argv[1]);
     signal(SIGUSR1, on_usr1);
     raise(SIGUSR1);
     if (!got_usr1)
@@ -42,8 +43,10 @@ int main(int argc, char **argv)
         return 4;
     /* It must still be stopped: the file must not exist yet. */
     usleep(100 * 1000);
-    if (access(argv[1], F_OK) == 0)
+    if (access(argv[1], F_OK) == 0) {
+        kill(pid, SIGKILL); /* do not leave it stopped forever */
         return 5;
+    }
     kill(pid, SIGCONT);
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return 6;

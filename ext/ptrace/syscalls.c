@@ -1,0 +1,744 @@
+/*
+ * syscalls.c -- the dispatch table and its handlers (see syscalls.h).
+ *
+ * Handlers run while the calling thread is stopped.  Entry handlers read what will be gone or
+ * ambiguous later (the strings the tracee passed, the directory a relative path is relative to);
+ * exit handlers run only when the call succeeded and emit the records.  Failed calls produce
+ * nothing.  Paths of open-family results come from /proc/<tid>/fd/<fd>: the kernel has already
+ * resolved symlinks, "..", the dirfd and the working directory exactly, which no amount of
+ * re-resolving in the tracer could match.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+#include "emit.h"
+#include "fdtable.h"
+#include "log.h"
+#include "paths.h"
+#include "ptrace_utils.h"
+#include "snapshot.h"
+#include "syscall_names.h"
+#include "syscalls.h"
+#include "tracer.h"
+
+#ifndef O_PATH
+#define O_PATH 010000000
+#endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+#ifndef F_DUPFD_CLOEXEC
+#define F_DUPFD_CLOEXEC 1030
+#endif
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+
+#define ARG_INT(t, i) ((int)(t)->sc.args[i])
+
+/* Handlers of the pre-*at syscalls, which asm-generic architectures (aarch64) do not have. */
+#define LEGACY_SYSCALL __attribute__((unused))
+
+static pid_t pid_of(const struct thread *t)
+{
+    return t->proc->tgid;
+}
+
+/*
+ * Read the path string at addr and make it absolute against dirfd (AT_FDCWD: the working
+ * directory).  An empty string with allow_empty (AT_EMPTY_PATH) means dirfd itself.  Only lexical
+ * work happens here; canonicalisation waits for the exit stop.  Returns 0, or -1.
+ */
+static int resolve_at(struct thread *t, int dirfd, uint64_t addr, char *out, int allow_empty)
+{
+    char raw[ROAR_PATH_BUF / 2];
+    char base[ROAR_PATH_BUF / 2];
+    int truncated = 0;
+    ssize_t n = tracee_read_string(t->tid, addr, raw, sizeof raw, &truncated);
+    if (n < 0)
+        return -1;
+    if (truncated)
+        t->sc.evflags |= ROAR_EVF_TRUNCATED;
+    if (n == 0) {
+        if (!allow_empty)
+            return -1;
+        n = dirfd == AT_FDCWD ? proc_readlink(t->tid, "cwd", out, ROAR_PATH_BUF)
+                              : proc_fd_path(t->tid, dirfd, out, ROAR_PATH_BUF);
+        return n > 0 && path_is_absolute(out) ? 0 : -1;
+    }
+    if (!path_is_absolute(raw)) {
+        ssize_t m = dirfd == AT_FDCWD ? proc_readlink(t->tid, "cwd", base, sizeof base)
+                                      : proc_fd_path(t->tid, dirfd, base, sizeof base);
+        if (m <= 0 || !path_is_absolute(base))
+            return -1;
+    }
+    if (path_join(out, ROAR_PATH_BUF, base, raw) < 0)
+        return -1;
+    path_fix_proc_self(out, ROAR_PATH_BUF, pid_of(t), t->tid);
+    path_normalize(out);
+    return 0;
+}
+
+/* Resolve into t's path buffer `which`; records success in sc.ok1/ok2. */
+static void resolve_arg(struct thread *t, int which, int dirfd, uint64_t addr, int allow_empty)
+{
+    char *buf = thread_path(t, which);
+    int ok = buf && resolve_at(t, dirfd, addr, buf, allow_empty) == 0;
+    if (which == 1)
+        t->sc.ok1 = ok;
+    else
+        t->sc.ok2 = ok;
+}
+
+/* A successful call whose path we could not work out: say so rather than stay silent. */
+static void unresolved(struct thread *t, const char *what)
+{
+    emit_warn(pid_of(t), t->tid, "%s succeeded but its path could not be read", what);
+    emit_count_lost(1);
+}
+
+/* Emit a record that changes what lives at its paths, and forget their dedupe entries. */
+static void emit_namespace(struct thread *t, uint8_t kind, int32_t arg0, int64_t arg1,
+                           const char *p1, const char *p2)
+{
+    dedupe_forget(p1);
+    if (p2)
+        dedupe_forget(p2);
+    emit_record(kind, t->sc.evflags, pid_of(t), t->tid, arg0, arg1, 0, p1, p2);
+}
+
+/*
+ * The call about to run changes the file at `path` (absolute, lexical; follow: the call follows a
+ * final symlink): let snapshot.c save it first if the job read it.  See snapshot.h.
+ */
+static void save_before(struct thread *t, const char *path, int follow, enum snapshot_how how,
+                        int also_unread)
+{
+    char buf[ROAR_PATH_BUF];
+    if (!snapshot_enabled() || strlen(path) >= sizeof buf)
+        return;
+    strcpy(buf, path);
+    if (follow)
+        path_canonical_full(buf, sizeof buf);
+    else
+        path_canonical_parent(buf, sizeof buf);
+    snapshot_before_change(pid_of(t), t->tid, buf, how, also_unread);
+}
+
+static void emit_close(void *ctx, int fd, const char *path)
+{
+    struct thread *t = ctx;
+    emit_record(ROAR_EVK_CLOSE, 0, pid_of(t), t->tid, 0, fd, 0, path, NULL);
+}
+
+/* ---- open family ------------------------------------------------------------------------------ */
+
+/*
+ * dirfd/addr name the path (addr 0: no path, open_by_handle_at).  The path is only read here when
+ * snapshots are on and the open may change an existing file's data; the record's path comes from
+ * the descriptor at the exit stop.
+ */
+static int open_entry_flags(struct thread *t, int64_t flags, int dirfd, uint64_t addr)
+{
+    if (flags & O_PATH)
+        return SC_DONE; /* O_PATH gives a handle, not access to the data */
+    t->sc.aux = flags;
+    int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+    if (snapshot_enabled() && writes && addr && !((flags & O_CREAT) && (flags & O_EXCL))) {
+        char *path = thread_path(t, 2);
+        if (path && resolve_at(t, dirfd, addr, path, 0) == 0) {
+            int keeps_old = (flags & O_ACCMODE) == O_RDWR && !(flags & O_TRUNC);
+            save_before(t, path, !(flags & O_NOFOLLOW), SNAPSHOT_COPY, keeps_old);
+        }
+    }
+    return SC_NEED_EXIT;
+}
+
+LEGACY_SYSCALL static int enter_open(struct thread *t)
+{
+    return open_entry_flags(t, ARG_INT(t, 1), AT_FDCWD, t->sc.args[0]);
+}
+
+static int enter_openat(struct thread *t)
+{
+    return open_entry_flags(t, ARG_INT(t, 2), ARG_INT(t, 0), t->sc.args[1]);
+}
+
+LEGACY_SYSCALL static int enter_creat(struct thread *t)
+{
+    return open_entry_flags(t, O_CREAT | O_WRONLY | O_TRUNC, AT_FDCWD, t->sc.args[0]);
+}
+
+static int enter_openat2(struct thread *t)
+{
+    uint64_t how_flags = 0; /* struct open_how starts with __u64 flags */
+    if (tracee_read(t->tid, t->sc.args[2], &how_flags, sizeof how_flags) != sizeof how_flags)
+        how_flags = 0; /* the call will fail with EFAULT anyway */
+    return open_entry_flags(t, (int64_t)how_flags, ARG_INT(t, 0), t->sc.args[1]);
+}
+
+static int enter_open_by_handle_at(struct thread *t)
+{
+    return open_entry_flags(t, ARG_INT(t, 2), AT_FDCWD, 0);
+}
+
+static void exit_open(struct thread *t, int64_t rval)
+{
+    int fd = (int)rval;
+    int flags = (int)t->sc.aux;
+    char *path = thread_path(t, 1);
+    if (!path || proc_fd_path(t->tid, fd, path, ROAR_PATH_BUF) < 0) {
+        unresolved(t, "open");
+        return;
+    }
+    if (!path_is_absolute(path)) {
+        /* pipe:[..], socket:[..], anon_inode:..: not files */
+        fdt_remove(t->fds, fd);
+        return;
+    }
+    path_normalize(path);
+    unsigned cls;
+    if (flags & O_TRUNC)
+        cls = DEDUPE_OPEN_TRUNC;
+    else if ((flags & O_ACCMODE) == O_WRONLY)
+        cls = DEDUPE_OPEN_WRITE;
+    else if ((flags & O_ACCMODE) == O_RDWR)
+        cls = DEDUPE_OPEN_READWRITE;
+    else
+        cls = DEDUPE_OPEN_READ;
+    if (dedupe_first(t->proc->instance, cls, path))
+        emit_record(ROAR_EVK_OPEN, 0, pid_of(t), t->tid, flags, fd, 0, path, NULL);
+    if (!(flags & O_TRUNC) && (flags & O_ACCMODE) != O_WRONLY)
+        snapshot_note_read(path);
+    if ((flags & O_TRUNC) || (flags & O_ACCMODE) != O_RDONLY)
+        snapshot_note_write(path);
+    if ((flags & O_ACCMODE) != O_RDONLY)
+        fdt_set(t->fds, fd, path, (flags & O_CLOEXEC) != 0);
+    else
+        fdt_remove(t->fds, fd);
+}
+
+/* ---- descriptor bookkeeping (CLOSE records) --------------------------------------------------- */
+
+static int enter_close(struct thread *t)
+{
+    /*
+     * Handled at entry, with no exit stop: a descriptor in our table is open, and close(2)
+     * releases it even when it reports an error (EINTR/EIO), so the outcome is known already.
+     */
+    int fd = ARG_INT(t, 0);
+    const char *path = fdt_get(t->fds, fd);
+    if (path) {
+        emit_close(t, fd, path);
+        fdt_remove(t->fds, fd);
+    }
+    return SC_DONE;
+}
+
+static int enter_need_exit(struct thread *t)
+{
+    (void)t;
+    return SC_NEED_EXIT;
+}
+
+static void exit_close_range(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    unsigned lo = (unsigned)t->sc.args[0];
+    unsigned hi = (unsigned)t->sc.args[1];
+    unsigned flags = (unsigned)t->sc.args[2];
+    if (flags & CLOSE_RANGE_UNSHARE)
+        thread_unshare_fds(t);
+    if (flags & CLOSE_RANGE_CLOEXEC)
+        fdt_close_range(t->fds, lo, hi, 0, 1, NULL, NULL);
+    else
+        thread_close_fds(t, lo, hi, 0);
+}
+
+static void exit_dup(struct thread *t, int64_t rval)
+{
+    fdt_dup(t->fds, ARG_INT(t, 0), (int)rval, 0);
+}
+
+/* dup2/dup3: newfd is closed first when it was open (implicitly: a CLOSE for us). */
+static void dup_over(struct thread *t, int oldfd, int newfd, int cloexec)
+{
+    if (oldfd == newfd)
+        return;
+    const char *old_path = fdt_get(t->fds, newfd);
+    if (old_path)
+        emit_close(t, newfd, old_path);
+    fdt_dup(t->fds, oldfd, newfd, cloexec);
+}
+
+LEGACY_SYSCALL static void exit_dup2(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    dup_over(t, ARG_INT(t, 0), ARG_INT(t, 1), 0);
+}
+
+static void exit_dup3(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    dup_over(t, ARG_INT(t, 0), ARG_INT(t, 1), (ARG_INT(t, 2) & O_CLOEXEC) != 0);
+}
+
+static int enter_fcntl(struct thread *t)
+{
+    /* Without seccomp every fcntl stops here; only these commands change our table. */
+    int cmd = ARG_INT(t, 1);
+    return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC || cmd == F_SETFD ? SC_NEED_EXIT : SC_DONE;
+}
+
+static void exit_fcntl(struct thread *t, int64_t rval)
+{
+    int fd = ARG_INT(t, 0);
+    switch (ARG_INT(t, 1)) {
+    case F_DUPFD:
+        fdt_dup(t->fds, fd, (int)rval, 0);
+        break;
+    case F_DUPFD_CLOEXEC:
+        fdt_dup(t->fds, fd, (int)rval, 1);
+        break;
+    case F_SETFD:
+        fdt_set_cloexec(t->fds, fd, (ARG_INT(t, 2) & FD_CLOEXEC) != 0);
+        break;
+    default:
+        break;
+    }
+}
+
+static int enter_ioctl(struct thread *t)
+{
+    unsigned cmd = (unsigned)t->sc.args[1];
+    return cmd == FIOCLEX || cmd == FIONCLEX ? SC_NEED_EXIT : SC_DONE;
+}
+
+static void exit_ioctl(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    fdt_set_cloexec(t->fds, ARG_INT(t, 0), (unsigned)t->sc.args[1] == FIOCLEX);
+}
+
+static void exit_unshare(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    if (t->sc.args[0] & CLONE_FILES)
+        thread_unshare_fds(t);
+}
+
+/* ---- rename / link / unlink / truncate -------------------------------------------------------- */
+
+static int enter_rename_common(struct thread *t)
+{
+    /* The file replaced at the new name loses its last name here (EXCHANGE keeps both). */
+    if (t->sc.ok2 && !(t->sc.aux & RENAME_EXCHANGE))
+        save_before(t, t->path2, 0, SNAPSHOT_LINK, 0);
+    return SC_NEED_EXIT;
+}
+
+LEGACY_SYSCALL static int enter_rename(struct thread *t)
+{
+    resolve_arg(t, 1, AT_FDCWD, t->sc.args[0], 0);
+    resolve_arg(t, 2, AT_FDCWD, t->sc.args[1], 0);
+    t->sc.aux = 0;
+    return enter_rename_common(t);
+}
+
+static int enter_renameat(struct thread *t)
+{
+    resolve_arg(t, 1, ARG_INT(t, 0), t->sc.args[1], 0);
+    resolve_arg(t, 2, ARG_INT(t, 2), t->sc.args[3], 0);
+    t->sc.aux = 0;
+    return enter_rename_common(t);
+}
+
+static int enter_renameat2(struct thread *t)
+{
+    resolve_arg(t, 1, ARG_INT(t, 0), t->sc.args[1], 0);
+    resolve_arg(t, 2, ARG_INT(t, 2), t->sc.args[3], 0);
+    t->sc.aux = (int64_t)(uint32_t)t->sc.args[4];
+    return enter_rename_common(t);
+}
+
+static void exit_rename(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    if (!t->sc.ok1 || !t->sc.ok2) {
+        unresolved(t, "rename");
+        return;
+    }
+    /* Canonicalise the directories only: the old name is gone now, the new one may be a link. */
+    path_canonical_parent(t->path1, ROAR_PATH_BUF);
+    path_canonical_parent(t->path2, ROAR_PATH_BUF);
+    snapshot_note_write(t->path2);
+    emit_namespace(t, ROAR_EVK_RENAME, (int32_t)t->sc.aux, 0, t->path1, t->path2);
+}
+
+LEGACY_SYSCALL static int enter_link(struct thread *t)
+{
+    resolve_arg(t, 1, AT_FDCWD, t->sc.args[0], 0);
+    resolve_arg(t, 2, AT_FDCWD, t->sc.args[1], 0);
+    t->sc.aux = 0; /* link(2) does not follow a symlink in oldpath on Linux */
+    return SC_NEED_EXIT;
+}
+
+static int enter_linkat(struct thread *t)
+{
+    int flags = ARG_INT(t, 4);
+    resolve_arg(t, 1, ARG_INT(t, 0), t->sc.args[1], (flags & AT_EMPTY_PATH) != 0);
+    resolve_arg(t, 2, ARG_INT(t, 2), t->sc.args[3], 0);
+    t->sc.aux = flags;
+    return SC_NEED_EXIT;
+}
+
+static void exit_link(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    if (!t->sc.ok1 || !t->sc.ok2) {
+        unresolved(t, "link");
+        return;
+    }
+    if (t->sc.aux & AT_SYMLINK_FOLLOW)
+        path_canonical_full(t->path1, ROAR_PATH_BUF);
+    else
+        path_canonical_parent(t->path1, ROAR_PATH_BUF);
+    path_canonical_parent(t->path2, ROAR_PATH_BUF);
+    snapshot_note_write(t->path2);
+    emit_namespace(t, ROAR_EVK_LINK, 0, 0, t->path1, t->path2);
+}
+
+static int enter_unlink_common(struct thread *t)
+{
+    if (t->sc.ok1)
+        save_before(t, t->path1, 0, SNAPSHOT_LINK, 0);
+    return SC_NEED_EXIT;
+}
+
+LEGACY_SYSCALL static int enter_unlink(struct thread *t)
+{
+    resolve_arg(t, 1, AT_FDCWD, t->sc.args[0], 0);
+    return enter_unlink_common(t);
+}
+
+static int enter_unlinkat(struct thread *t)
+{
+    if (ARG_INT(t, 2) & AT_REMOVEDIR)
+        return SC_DONE; /* rmdir: no file content goes away */
+    resolve_arg(t, 1, ARG_INT(t, 0), t->sc.args[1], 0);
+    return enter_unlink_common(t);
+}
+
+static void exit_unlink(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    if (!t->sc.ok1) {
+        unresolved(t, "unlink");
+        return;
+    }
+    path_canonical_parent(t->path1, ROAR_PATH_BUF);
+    emit_namespace(t, ROAR_EVK_UNLINK, 0, 0, t->path1, NULL);
+}
+
+static int enter_truncate(struct thread *t)
+{
+    resolve_arg(t, 1, AT_FDCWD, t->sc.args[0], 0);
+    if (t->sc.ok1)
+        save_before(t, t->path1, 1, SNAPSHOT_COPY, 0);
+    return SC_NEED_EXIT;
+}
+
+static int enter_ftruncate(struct thread *t)
+{
+    char *path = snapshot_enabled() ? thread_path(t, 1) : NULL;
+    if (path && proc_fd_path(t->tid, ARG_INT(t, 0), path, ROAR_PATH_BUF) > 0 &&
+        path_is_absolute(path))
+        save_before(t, path, 1, SNAPSHOT_COPY, 0);
+    return SC_NEED_EXIT;
+}
+
+static void exit_truncate(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    if (!t->sc.ok1) {
+        unresolved(t, "truncate");
+        return;
+    }
+    path_canonical_full(t->path1, ROAR_PATH_BUF); /* truncate(2) follows symlinks */
+    snapshot_note_write(t->path1);
+    emit_namespace(t, ROAR_EVK_TRUNCATE, 0, (int64_t)t->sc.args[1], t->path1, NULL);
+}
+
+static void exit_ftruncate(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    char *path = thread_path(t, 1);
+    if (!path || proc_fd_path(t->tid, ARG_INT(t, 0), path, ROAR_PATH_BUF) < 0) {
+        unresolved(t, "ftruncate");
+        return;
+    }
+    if (!path_is_absolute(path))
+        return;
+    path_normalize(path);
+    snapshot_note_write(path);
+    emit_namespace(t, ROAR_EVK_TRUNCATE, 0, (int64_t)t->sc.args[1], path, NULL);
+}
+
+/* ---- exec ------------------------------------------------------------------------------------- */
+
+/*
+ * The filename is read now, at the seccomp stop, and kept on the thread: at PTRACE_EVENT_EXEC the
+ * old address space (and the string) is gone.  A failed attempt (execvp trying each $PATH entry)
+ * is simply overwritten by the next one; no exit stop is needed.
+ */
+static int exec_entry(struct thread *t, int dirfd, uint64_t addr, int allow_empty)
+{
+    char *buf = thread_path(t, 1);
+    free(t->exec_path);
+    t->exec_path = NULL;
+    if (buf && resolve_at(t, dirfd, addr, buf, allow_empty) == 0)
+        t->exec_path = strdup(buf);
+    return SC_DONE;
+}
+
+static int enter_execve(struct thread *t)
+{
+    return exec_entry(t, AT_FDCWD, t->sc.args[0], 0);
+}
+
+static int enter_execveat(struct thread *t)
+{
+    return exec_entry(t, ARG_INT(t, 0), t->sc.args[1], (ARG_INT(t, 4) & AT_EMPTY_PATH) != 0);
+}
+
+/* ---- data moved between descriptors ----------------------------------------------------------- */
+
+static void fd_event(struct thread *t, uint8_t kind, unsigned cls, int fd)
+{
+    char *path = thread_path(t, 2);
+    if (!path || proc_fd_path(t->tid, fd, path, ROAR_PATH_BUF) < 0 || !path_is_absolute(path))
+        return; /* pipes and sockets are not files */
+    path_normalize(path);
+    if (kind == ROAR_EVK_READ)
+        snapshot_note_read(path);
+    else
+        snapshot_note_write(path);
+    if (dedupe_first(t->proc->instance, cls, path))
+        emit_record(kind, 0, pid_of(t), t->tid, 0, fd, 0, path, NULL);
+}
+
+static void exit_sendfile(struct thread *t, int64_t rval)
+{
+    (void)rval; /* sendfile(out_fd, in_fd, offset, count) */
+    fd_event(t, ROAR_EVK_READ, DEDUPE_FD_READ, ARG_INT(t, 1));
+    fd_event(t, ROAR_EVK_WRITE, DEDUPE_FD_WRITE, ARG_INT(t, 0));
+}
+
+static void exit_copy_in_out(struct thread *t, int64_t rval)
+{
+    (void)rval; /* copy_file_range/splice(fd_in, off_in, fd_out, off_out, ...) */
+    fd_event(t, ROAR_EVK_READ, DEDUPE_FD_READ, ARG_INT(t, 0));
+    fd_event(t, ROAR_EVK_WRITE, DEDUPE_FD_WRITE, ARG_INT(t, 2));
+}
+
+/* ---- working directory ------------------------------------------------------------------------ */
+
+static void exit_chdir(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    char *path = thread_path(t, 1);
+    if (!path || proc_readlink(t->tid, "cwd", path, ROAR_PATH_BUF) < 0) {
+        unresolved(t, "chdir");
+        return;
+    }
+    emit_record(ROAR_EVK_CHDIR, 0, pid_of(t), t->tid, 0, 0, 0, path, NULL);
+}
+
+/* ---- things we cannot see --------------------------------------------------------------------- */
+
+static void exit_io_uring_setup(struct thread *t, int64_t rval)
+{
+    (void)rval;
+    if (t->proc->warned_io_uring)
+        return;
+    t->proc->warned_io_uring = 1;
+    emit_warn(pid_of(t), t->tid,
+              "io_uring in use: files opened or written through it are not traced");
+}
+
+/* ---- the table -------------------------------------------------------------------------------- */
+
+#define ROW(name, entry, exit) {SYS_##name, #name, entry, exit, 0, 0, {0}}
+
+static const struct syscall_row rows[] = {
+#ifdef SYS_open
+    ROW(open, enter_open, exit_open),
+#endif
+#ifdef SYS_creat
+    ROW(creat, enter_creat, exit_open),
+#endif
+    ROW(openat, enter_openat, exit_open),
+#ifdef SYS_openat2
+    ROW(openat2, enter_openat2, exit_open),
+#endif
+    ROW(open_by_handle_at, enter_open_by_handle_at, exit_open),
+    ROW(close, enter_close, NULL),
+#ifdef SYS_close_range
+    ROW(close_range, enter_need_exit, exit_close_range),
+#endif
+    ROW(dup, enter_need_exit, exit_dup),
+#ifdef SYS_dup2
+    ROW(dup2, enter_need_exit, exit_dup2),
+#endif
+    ROW(dup3, enter_need_exit, exit_dup3),
+    {SYS_fcntl, "fcntl", enter_fcntl, exit_fcntl, 1, 3, {F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD}},
+    {SYS_ioctl, "ioctl", enter_ioctl, exit_ioctl, 1, 2, {FIOCLEX, FIONCLEX}},
+    ROW(unshare, enter_need_exit, exit_unshare),
+#ifdef SYS_rename
+    ROW(rename, enter_rename, exit_rename),
+#endif
+#ifdef SYS_renameat
+    ROW(renameat, enter_renameat, exit_rename),
+#endif
+    ROW(renameat2, enter_renameat2, exit_rename),
+#ifdef SYS_link
+    ROW(link, enter_link, exit_link),
+#endif
+    ROW(linkat, enter_linkat, exit_link),
+#ifdef SYS_unlink
+    ROW(unlink, enter_unlink, exit_unlink),
+#endif
+    ROW(unlinkat, enter_unlinkat, exit_unlink),
+    ROW(truncate, enter_truncate, exit_truncate),
+    ROW(ftruncate, enter_ftruncate, exit_ftruncate),
+    ROW(execve, enter_execve, NULL),
+    ROW(execveat, enter_execveat, NULL),
+    ROW(sendfile, enter_need_exit, exit_sendfile),
+    ROW(copy_file_range, enter_need_exit, exit_copy_in_out),
+    ROW(splice, enter_need_exit, exit_copy_in_out),
+    ROW(chdir, enter_need_exit, exit_chdir),
+    ROW(fchdir, enter_need_exit, exit_chdir),
+#ifdef SYS_io_uring_setup
+    ROW(io_uring_setup, enter_need_exit, exit_io_uring_setup),
+#endif
+};
+
+#define NROWS (sizeof rows / sizeof rows[0])
+
+/* nr -> row; syscall numbers are dense and below 1024 on both architectures. */
+#define MAX_NR 1024
+static const struct syscall_row *by_nr[MAX_NR];
+
+void syscalls_init(void)
+{
+    for (size_t i = 0; i < NROWS; i++) {
+        if (rows[i].nr >= 0 && rows[i].nr < MAX_NR)
+            by_nr[rows[i].nr] = &rows[i];
+    }
+}
+
+const struct syscall_row *syscall_lookup(long nr)
+{
+    return nr >= 0 && nr < MAX_NR ? by_nr[nr] : NULL;
+}
+
+const char *syscall_name(long nr)
+{
+    if (nr >= 0 && nr < SYSCALL_NAMES_COUNT && syscall_names[nr])
+        return syscall_names[nr];
+    return NULL;
+}
+
+/* ---- the seccomp program ---------------------------------------------------------------------- */
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#define ARG_LO(i) ((uint32_t)(offsetof(struct seccomp_data, args) + (i) * sizeof(uint64_t)))
+
+int seccomp_build_filter(struct sock_fprog *prog)
+{
+    /*
+     * Layout (classic BPF jumps only forward, with 8-bit offsets, so everything targets one of
+     * the two returns at the end):
+     *   arch != native             -> TRACE (the tracer warns that it cannot decode them)
+     *   nr has the x32 bit         -> TRACE (same)
+     *   nr == row without filter   -> TRACE
+     *   nr == row with filter      -> load arg; value matches -> TRACE, else ALLOW
+     *   anything else              -> ALLOW
+     */
+    size_t cap = 8 + 2 * NROWS + 8 * NROWS;
+    struct sock_filter *f = calloc(cap, sizeof *f);
+    if (!f)
+        return -1;
+    size_t n = 0;
+    /* Filled in once the position of the TRACE return is known: (index, jt?) pairs. */
+    size_t fix[cap];
+    int fix_jt[cap];
+    size_t nfix = 0;
+
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof(struct seccomp_data, arch));
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ROAR_AUDIT_ARCH, 1, 0);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                          offsetof(struct seccomp_data, nr));
+#ifdef ROAR_X32_SYSCALL_BIT
+    fix[nfix] = n;
+    fix_jt[nfix++] = 1;
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, ROAR_X32_SYSCALL_BIT, 0, 0);
+#endif
+    for (size_t i = 0; i < NROWS; i++) {
+        if (rows[i].nfilter != 0)
+            continue;
+        fix[nfix] = n;
+        fix_jt[nfix++] = 1;
+        f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)rows[i].nr, 0,
+                                              0);
+    }
+    for (size_t i = 0; i < NROWS; i++) {
+        const struct syscall_row *r = &rows[i];
+        if (r->nfilter == 0)
+            continue;
+        /* jeq nr ? fall into the block : skip it.  The block ends with a return. */
+        uint8_t block = (uint8_t)(1 + r->nfilter + 1);
+        f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)r->nr, 0, block);
+        f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(r->filter_arg));
+        for (int k = 0; k < r->nfilter; k++) {
+            fix[nfix] = n;
+            fix_jt[nfix++] = 1;
+            f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, r->filter_vals[k],
+                                                  0, 0);
+        }
+        f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    }
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    size_t trace_at = n;
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
+
+    for (size_t i = 0; i < nfix; i++) {
+        size_t off = trace_at - fix[i] - 1;
+        if (off > 255) {
+            free(f);
+            errno = E2BIG;
+            return -1;
+        }
+        if (fix_jt[i])
+            f[fix[i]].jt = (uint8_t)off;
+    }
+    prog->len = (unsigned short)n;
+    prog->filter = f;
+    return 0;
+}
