@@ -95,7 +95,7 @@ async def record_command(
     job_uid = secrets.token_hex(4)
     env = _child_env(ctx, job_uid)
     resolve_program(argv[0], env, cwd)
-    backend = choose_backend(ctx.config, backend_name)
+    backend = choose_backend(ctx.config, backend_name, argv=argv, env=env, cwd=cwd)
     root = str(ctx.project.root)
     settings = FilterSettings.from_config(ctx.config, root, package_roots=_own_python_roots())
 

@@ -1,0 +1,228 @@
+"""Every hard case of the tracing issue, end to end through `roar run --tracer X`, on both
+backends. Each case states what a person reading the program would list as its inputs and
+outputs; the recorded job must say exactly that."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import blake3
+import pytest
+
+from tests.conftest import Workspace
+
+pytestmark = pytest.mark.e2e
+PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
+BACKENDS = ["ptrace", "preload"]
+
+
+@pytest.fixture(scope="session")
+def cbin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The C fixture programs of tests/programs, compiled once."""
+    out = tmp_path_factory.mktemp("cbin")
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "a C compiler is needed"
+    for source in PROGRAMS.glob("*.c"):
+        subprocess.run(
+            [cc, "-O1", "-pthread", "-o", str(out / source.stem), str(source)], check=True
+        )
+    return out
+
+
+def io(project: Workspace, backend: str, *argv: str, step: int = 1) -> tuple[set[str], set[str]]:
+    project.roar("run", "--tracer", backend, *argv)
+    job = project.roar("show", f"@{step}", "--json").json()
+    assert job["tracer"] == backend
+    return {f["path"] for f in job["inputs"]}, {f["path"] for f in job["outputs"]}
+
+
+def py(project: Workspace, name: str, code: str) -> str:
+    project.gen({name: textwrap.dedent(code)})
+    return name
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def data(project: Workspace) -> Workspace:
+    project.gen({"a.txt": "b\na\nc\n", "b.txt": "bee\n", "sub": {"in.txt": "inside\n"}})
+    project.commit_all("data")
+    return project
+
+
+def test_open_flags(data: Workspace, backend: str) -> None:
+    script = py(
+        data,
+        "flags.py",
+        """
+        import os
+        open('a.txt').read()                                   # read
+        open('trunc.txt', 'w').write('x')                      # O_WRONLY|O_TRUNC: write only
+        fd = os.open('b.txt', os.O_RDWR); os.write(fd, b'B'); os.close(fd)   # read + write
+        open('log.txt', 'a').write('line\\n')                  # O_APPEND
+        import ctypes; ctypes.CDLL(None).creat(b'created.txt', 0o644)  # creat(2) itself
+        os.chdir('sub'); open('in.txt').read()                 # relative path after chdir
+        dfd = os.open('.', os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open('made.txt', os.O_WRONLY | os.O_CREAT, dir_fd=dfd); os.close(fd)  # openat
+        """,
+    )
+    ins, outs = io(data, backend, "python", script)
+    assert ins == {"flags.py", "a.txt", "b.txt", "sub/in.txt"}
+    assert outs == {"trunc.txt", "b.txt", "log.txt", "created.txt", "sub/made.txt"}
+
+
+def test_fopen_modes_in_c(data: Workspace, backend: str, cbin: Path) -> None:
+    program = str(cbin / "preload_fopen")
+    ins, outs = io(data, backend, program, "a.txt", "upper.txt", "fopen.log")
+    assert ins == {program, "a.txt"}  # the program itself is an input too
+    assert outs == {"upper.txt", "fopen.log"}
+    assert (data.root / "upper.txt").read_text() == "B\nA\nC\n"
+
+
+def test_rename_link_unlink_truncate(data: Workspace, backend: str) -> None:
+    script = py(
+        data,
+        "moves.py",
+        """
+        import os
+        with open('out.tmp', 'w') as f: f.write('final')
+        os.replace('out.tmp', 'out.txt')                 # temp renamed over the target
+        open('scratch.txt', 'w').write('gone soon'); os.unlink('scratch.txt')
+        os.link('out.txt', 'hard.txt')
+        open('trim.txt', 'w').write('0123456789'); os.truncate('trim.txt', 3)
+        os.symlink('a.txt', 'alias.txt'); open('alias.txt').read()   # symlink resolved
+        os.rename('b.txt', 'b_moved.txt')                # pre-existing file moved: consumed
+        """,
+    )
+    ins, outs = io(data, backend, "python", script)
+    assert ins == {"moves.py", "a.txt", "b.txt"}
+    assert outs == {"out.txt", "hard.txt", "trim.txt", "b_moved.txt"}
+    job = data.roar("show", "@1", "--json").json()
+    b_in = next(f for f in job["inputs"] if f["path"] == "b.txt")
+    assert b_in["hash"] == blake3.blake3(b"bee\n").hexdigest()
+
+
+def test_script_and_program_are_inputs(data: Workspace, backend: str) -> None:
+    data.gen({"tool.sh": "#!/bin/sh\ncat a.txt > tool_out.txt\n"})
+    (data.root / "tool.sh").chmod(0o755)
+    data.commit_all("tool")
+    ins, outs = io(data, backend, "./tool.sh")
+    assert ins == {"tool.sh", "a.txt"} and outs == {"tool_out.txt"}
+
+
+def test_shell_redirections_and_pipelines(data: Workspace, backend: str) -> None:
+    ins, outs = io(data, backend, "sh", "-c", "cat a.txt > r.txt; sort a.txt | uniq > c.txt")
+    assert ins == {"a.txt"} and outs == {"r.txt", "c.txt"}
+
+
+def test_process_trees_threads_and_multiprocessing(data: Workspace, backend: str) -> None:
+    script = py(
+        data,
+        "tree.py",
+        """
+        import multiprocessing as mp, os, subprocess, sys, threading
+
+        def work(name):
+            open(name, 'w').write(name)
+
+        if __name__ == '__main__':
+            code = "open('sub_out.txt', 'w').write(open('a.txt').read())"
+            subprocess.run([sys.executable, '-c', code], check=True)
+            subprocess.run(['sh', '-c', 'cat b.txt > sh_out.txt'], check=True, close_fds=True)
+            t = threading.Thread(target=work, args=('thread_out.txt',)); t.start(); t.join()
+            pid = os.fork()
+            if pid == 0:
+                work('fork_out.txt'); os._exit(0)
+            os.waitpid(pid, 0)
+            for method in ('fork', 'spawn'):
+                p = mp.get_context(method).Process(target=work, args=(f'mp_{method}.txt',))
+                p.start(); p.join()
+        """,
+    )
+    ins, outs = io(data, backend, "python", script)
+    assert ins == {"tree.py", "a.txt", "b.txt"}
+    assert outs == {
+        "sub_out.txt", "sh_out.txt", "thread_out.txt", "fork_out.txt", "mp_fork.txt",
+        "mp_spawn.txt",
+    }  # fmt: skip
+
+
+def test_c_threads_vfork_and_copies(data: Workspace, backend: str, cbin: Path) -> None:
+    (data.root / "src.txt").write_text("source\n")
+    data.commit_all("src")
+    copy_calls, threads = str(cbin / "copy_calls"), str(cbin / "threads")
+    ins, outs = io(data, backend, copy_calls, str(data.root))
+    assert ins == {copy_calls, "src.txt"} and outs == {"dst1.txt", "dst2.txt", "dst3.txt"}
+    ins, outs = io(data, backend, threads, str(data.root), step=2)
+    assert ins == {threads} and outs == {"t0.txt", "t1.txt"}
+    vfork = str(cbin / "vfork_exec")
+    result = data.roar("run", "--tracer", backend, vfork, check=False)
+    assert result.returncode == 3  # the exec'd child's status came back through vfork
+
+
+def test_cp_uses_copy_file_range(data: Workspace, backend: str) -> None:
+    ins, outs = io(data, backend, "cp", "a.txt", "copy.txt")
+    assert ins == {"a.txt"} and outs == {"copy.txt"}
+
+
+def test_mmap_read(data: Workspace, backend: str) -> None:
+    script = py(
+        data,
+        "mm.py",
+        """
+        import mmap
+        with open('a.txt', 'rb') as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            open('mm_out.txt', 'wb').write(m[:])
+        """,
+    )
+    ins, outs = io(data, backend, "python", script)
+    assert ins == {"mm.py", "a.txt"} and outs == {"mm_out.txt"}
+
+
+def test_read_then_rewritten_keeps_its_original_digest(data: Workspace, backend: str) -> None:
+    script = py(
+        data,
+        "bump.py",
+        "n = open('a.txt').read(); open('a.txt', 'w').write(n.upper())\n",
+    )
+    ins, outs = io(data, backend, "python", script)
+    assert ins == {"bump.py", "a.txt"} and outs == {"a.txt"}
+    job = data.roar("show", "@1", "--json").json()
+    a_in = next(f for f in job["inputs"] if f["path"] == "a.txt")
+    a_out = next(f for f in job["outputs"] if f["path"] == "a.txt")
+    assert a_in["hash"] == blake3.blake3(b"b\na\nc\n").hexdigest()
+    assert a_out["hash"] == blake3.blake3(b"B\nA\nC\n").hexdigest()
+
+
+def test_grandchild_that_outlives_its_parent(data: Workspace, backend: str, cbin: Path) -> None:
+    program = str(cbin / "daemonize")
+    ins, outs = io(data, backend, program, str(data.root / "late.txt"))
+    assert ins == {program} and outs == {"late.txt"}
+    assert (data.root / "late.txt").exists()
+
+
+def test_static_binary(data: Workspace, cbin: Path, tmp_path: Path) -> None:
+    cc = shutil.which("cc") or "cc"
+    source = tmp_path / "static_copy.c"
+    source.write_text(
+        '#include <stdio.h>\nint main(int c, char **v){FILE *i=fopen(v[1],"r"),*o=fopen(v[2],"w");'
+        "int ch; while((ch=fgetc(i))!=EOF) fputc(ch,o); fclose(o); return 0;}\n"
+    )
+    binary = tmp_path / "static_copy"
+    built = subprocess.run(
+        [cc, "-static", "-O1", "-o", str(binary), str(source)], capture_output=True
+    )
+    if built.returncode != 0:
+        pytest.skip(f"no static libc to link against here: {built.stderr.decode()[-200:]}")
+    result = data.roar("run", str(binary), "a.txt", "static_out.txt")
+    assert "statically linked" in result.stderr  # auto said it switched to ptrace
+    job = data.roar("show", "@1", "--json").json()
+    assert job["tracer"] == "ptrace"
+    assert {f["path"] for f in job["outputs"]} == {"static_out.txt"}
+    assert "a.txt" in {f["path"] for f in job["inputs"]}
