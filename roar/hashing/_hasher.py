@@ -10,8 +10,32 @@ from dataclasses import dataclass
 import anyio
 import anyio.to_thread
 
-from roar.hashing._digest import ChangedWhileHashing, FileKey, digest_file, file_key
+from roar.hashing._digest import (
+    MMAP_THRESHOLD,
+    ChangedWhileHashing,
+    FileKey,
+    digest_file,
+    file_key,
+)
 from roar.store import Store
+
+BATCH_FILES = 256
+_RETRY = "changed while being hashed"
+
+
+def _digest_batch(paths: list[str], algorithms: tuple[str, ...]) -> list[HashResult]:
+    """Hash small files one after another on one worker thread."""
+    out = []
+    for path in paths:
+        try:
+            key, digests = digest_file(path, algorithms)
+        except ChangedWhileHashing:
+            out.append(HashResult(path, 0, {}, None, error=_RETRY))
+        except OSError as exc:
+            out.append(HashResult(path, 0, {}, None, error=exc.strerror or str(exc)))
+        else:
+            out.append(HashResult(path, key[2], digests, key))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +63,13 @@ class Hasher:
         self.hashed_bytes = 0
         self.cache_hits = 0
 
-    async def hash_many(self, paths: Iterable[str]) -> dict[str, HashResult]:
-        """Digest every path that is a readable regular file; others get an ``error``."""
+    async def hash_many(
+        self, paths: Iterable[str], *, remember: bool = True
+    ) -> dict[str, HashResult]:
+        """Digest every path that is a readable regular file; others get an ``error``.
+
+        ``remember=False`` leaves the hash cache alone (for files that may still change).
+        """
         unique = list(dict.fromkeys(paths))
         stats: dict[str, os.stat_result] = {}
         results: dict[str, HashResult] = {}
@@ -72,20 +101,43 @@ class Hasher:
             else:
                 to_hash.append(path)
 
+        # Big files hash one at a time on all cores; small ones go to worker threads in batches,
+        # so 20,000 tiny outputs cost a few thread hops, not 20,000.
+        big = [p for p in to_hash if stats[p].st_size >= MMAP_THRESHOLD]
+        small = [p for p in to_hash if stats[p].st_size < MMAP_THRESHOLD]
+
         async def one(path: str) -> None:
             results[path] = await self._hash_one(path)
 
+        async def batch(paths: list[str]) -> None:
+            for result in await anyio.to_thread.run_sync(
+                _digest_batch, paths, self.algorithms, limiter=self._limiter
+            ):
+                if result.error == _RETRY:
+                    result = await self._hash_one(result.path)
+                elif result.key is not None:
+                    self.hashed_bytes += result.size
+                results[result.path] = result
+
         async with anyio.create_task_group() as tg:
-            for path in to_hash:
+            for path in big:
                 tg.start_soon(one, path)
-        if self._store is not None:
-            await self._store.remember_digests(
-                (r.key, alg, digest, r.path)
-                for r in results.values()
-                if r.key is not None and not r.cached
-                for alg, digest in r.digests.items()
-            )
+            for start in range(0, len(small), BATCH_FILES):
+                tg.start_soon(batch, small[start : start + BATCH_FILES])
+        if remember:
+            await self.remember(r for r in results.values() if not r.cached)
         return {p: results[p] for p in unique}
+
+    async def remember(self, results: Iterable[HashResult]) -> None:
+        """Put freshly computed digests in the hash cache."""
+        if self._store is None:
+            return
+        await self._store.remember_digests(
+            (r.key, alg, digest, r.path)
+            for r in results
+            if r.key is not None and not r.cached
+            for alg, digest in r.digests.items()
+        )
 
     async def _hash_one(self, path: str) -> HashResult:
         for _attempt in range(3):

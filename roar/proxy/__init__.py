@@ -1,5 +1,64 @@
-"""The S3 re-signing reverse proxy (roadmap item 5): aiohttp server, SigV4 via botocore.
+"""The S3 lineage proxy: forward S3 traffic unchanged, record which objects a job read and wrote.
 
-Nothing here yet; `roar proxy` arrives with that issue. The package exists so the layout of the
-design card holds from the start.
+A reverse proxy on 127.0.0.1 that S3 clients reach through ``AWS_ENDPOINT_URL`` (or
+``AWS_ENDPOINT_URL_S3``). Each request is re-signed with SigV4 by botocore, using the proxy's
+own credential chain, and forwarded to the upstream (AWS by default; MinIO, moto, R2... with
+``upstream=``). Bodies stream both ways; each successful object read, write, copy or delete
+becomes an :class:`S3Event`.
+
+Embedding it (asyncio only: the server is aiohttp, which runs on asyncio and uvloop, not trio)::
+
+    import asyncio, os
+    import boto3
+    import roar.proxy
+
+    async def main() -> None:
+        async with roar.proxy.serve(upstream="http://127.0.0.1:9000", port=0) as proxy:
+            s3 = boto3.client("s3", endpoint_url=proxy.url)
+            await asyncio.to_thread(s3.put_object, Bucket="data", Key="x.csv", Body=b"a,b\\n")
+            async for event in proxy.events():
+                print(event.direction, event.url, event.size, event.etag, event.blake3)
+                break
+
+    asyncio.run(main())
+
+:func:`job_proxy` wraps this for one ``roar run``; :func:`read_events` parses the JSON lines the
+standalone daemon (``roar proxy start``) appends to ``.roar/proxy-events.jsonl``.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from roar.proxy._errors import ProxyError
+    from roar.proxy._event import S3Event
+    from roar.proxy._server import Proxy, serve
+    from roar.proxy.ingest import read_events
+    from roar.proxy.job import JobProxy, job_proxy
+
+__all__ = ("JobProxy", "Proxy", "ProxyError", "S3Event", "job_proxy", "read_events", "serve")
+
+_LAZY = {
+    "JobProxy": "roar.proxy.job",
+    "Proxy": "roar.proxy._server",
+    "ProxyError": "roar.proxy._errors",
+    "S3Event": "roar.proxy._event",
+    "job_proxy": "roar.proxy.job",
+    "read_events": "roar.proxy.ingest",
+    "serve": "roar.proxy._server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'roar.proxy' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

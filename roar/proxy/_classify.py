@@ -100,7 +100,12 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
 class MalformedRequest(ValueError):
-    """The request cannot be an S3 request; the message is shown to the client in a 400."""
+    """The request cannot be forwarded as it is; becomes an S3 XML error (400 unless told)."""
+
+    def __init__(self, message: str, *, code: str = "InvalidRequest", status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +216,9 @@ def classify(
     """
     method = method.upper()
     if not target.startswith("/"):
-        raise MalformedRequest("the request target must be a path (is the proxy set as HTTP_PROXY?)")
+        raise MalformedRequest(
+            "the request target must be a path (is the proxy set as HTTP_PROXY?)"
+        )
     raw_path, _, raw_query = target.partition("?")
     query = parse_query(raw_query)
     bucket = virtual_bucket(host, bases)
@@ -348,6 +355,9 @@ def check_upstream(url: str) -> str:
         raise ValueError(f"upstream {url!r} is not an http:// or https:// URL")
     if parts.query or parts.fragment:
         raise ValueError(f"upstream {url!r} must not have a query or fragment")
+    if "@" in parts.netloc:
+        # Credentials in the URL would end up in logs and error messages; the proxy signs.
+        raise ValueError("the upstream URL must not carry credentials (user:password@)")
     return url.strip().rstrip("/")
 
 
@@ -418,6 +428,14 @@ def bucket_region(status: int, headers: Mapping[str, str], signed_region: str) -
     if not region or region == signed_region or not re.fullmatch(r"[a-z0-9-]{1,40}", region):
         return None
     return region
+
+
+def signed_service(authorization: str | None) -> str | None:
+    """The service a SigV4 ``Authorization`` header was signed for (``s3``, ``sts``...), if any."""
+    if not authorization:
+        return None
+    match = re.search(r"Credential=[^/,\s]+/\d{8}/[^/,\s]*/([^/,\s]+)/aws4_request", authorization)
+    return match.group(1) if match else None
 
 
 def valid_job_id(value: str | None) -> str | None:

@@ -24,16 +24,24 @@ import msgspec
 from roar.core.context import RoarContext
 from roar.core.git import GitState, read_git_state, run_git
 from roar.errors import CommandNotFoundError, TracerError
-from roar.hashing import Hasher, HashResult
+from roar.hashing import Hasher, HashResult, file_key
 from roar.lineage.identity import step_identity
 from roar.models import FileDigest, GitInfo, Job, NewJob
 from roar.recording.environment import capture as capture_environment
-from roar.recording.filters import FilterSettings, apply_filters, python_prefixes, read_reason
+from roar.recording.filters import (
+    FilterSettings,
+    apply_filters,
+    python_prefixes,
+    read_reason,
+    write_reason,
+)
 from roar.recording.patch import store_patch, tracked_diff, untracked_inputs
 from roar.recording.semantics import Accesses, AccessModel
 from roar.store import Store
 from roar.tracing.base import EventBatch, TraceOutcome
 from roar.tracing.select import choose_backend
+
+CLOSED_BATCH = 256  # outputs closed during the run are hashed in batches of this many
 
 
 @dataclass
@@ -109,13 +117,19 @@ async def record_command(
             hasher = Hasher(store, ctx.config.get_list("hash.run") + _primary(ctx))
             model = AccessModel()
             early: dict[str, HashResult] = {}
+            closed_results: dict[str, HashResult] = {}
+            pending_closed: list[str] = []
 
             async def hash_early(paths: list[str]) -> None:
                 early.update(await hasher.hash_many(paths))
 
+            async def hash_closed(paths: list[str]) -> None:
+                closed_results.update(await hasher.hash_many(paths, remember=False))
+
             started_at = time.time()
             clock = time.monotonic()
-            # Leaving the task group waits for the inputs being hashed while the command ran.
+            # Leaving the task group waits for what is being hashed while the command runs:
+            # inputs as soon as they are opened, outputs as soon as they are closed.
             async with anyio.create_task_group() as tg:
 
                 def sink(batch: EventBatch) -> None:
@@ -123,6 +137,12 @@ async def record_command(
                     wanted = [p for p in fresh if read_reason(p, settings, False) is None]
                     if wanted:
                         tg.start_soon(hash_early, wanted)
+                    pending_closed.extend(
+                        p for p in model.drain_closed() if write_reason(p, settings) is None
+                    )
+                    if len(pending_closed) >= CLOSED_BATCH:
+                        tg.start_soon(hash_closed, pending_closed[:])
+                        pending_closed.clear()
 
                 outcome = await backend.trace(
                     argv, env=env, cwd=cwd, sink=sink, snapshot_dir=snapshot_dir
@@ -147,8 +167,9 @@ async def record_command(
             filtered = apply_filters(accesses.inputs, accesses.outputs, settings)
             warnings = list(accesses.warnings)
             digests = await _collect_digests(
-                hasher, early, filtered.inputs, filtered.outputs, accesses, warnings
-            )
+                hasher, early, closed_results, filtered.inputs, filtered.outputs, accesses,
+                warnings,
+            )  # fmt: skip
             inputs = _to_files(ctx, filtered.inputs, digests, accesses, warnings, kind="input")
             outputs = _to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
             if outcome.interrupted:
@@ -262,6 +283,7 @@ async def input_sources(
 async def _collect_digests(
     hasher: Hasher,
     early_results: dict[str, HashResult],
+    closed_results: dict[str, HashResult],
     inputs: list[str],
     outputs: list[str],
     accesses: Accesses,
@@ -280,7 +302,20 @@ async def _collect_digests(
             late[path] = accesses.moved_inputs.get(path, path)
             if path in written:
                 warnings.append(f"the digest of input {path} was taken after the job rewrote it")
-    fresh = await hasher.hash_many([*late.values(), *outputs])
+    # Outputs hashed when they were closed count if the file is still exactly as it was then.
+    settled: dict[str, HashResult] = {}
+    for path in outputs:
+        res = closed_results.get(path)
+        if res is not None and res.key is not None:
+            try:
+                if file_key(os.stat(path)) == res.key:
+                    settled[path] = res
+            except OSError:
+                pass
+    fresh = await hasher.hash_many([*late.values(), *(p for p in outputs if p not in settled)])
+    if settled:
+        await hasher.remember(settled.values())
+    fresh.update(settled)
     result = {("input", p): early_results[p] for p in inputs if p not in late}
     result.update({("input", p): fresh[src] for p, src in late.items()})
     result.update({("output", p): fresh[p] for p in outputs})

@@ -74,6 +74,7 @@ class AccessModel:
     warnings: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     snapshots: dict[str, str] = field(default_factory=dict)
+    closed: list[str] = field(default_factory=list)  # written-and-closed, not yet drained
     backend: str | None = None
     root_status: int | None = None
     events_lost: int = 0
@@ -202,6 +203,8 @@ class AccessModel:
                     self.warnings.append(
                         f"tracer speaks event format {event[4]}, roar reads {wire.EVT_VERSION}"
                     )
+            elif kind == wire.EVK_CLOSE:
+                self.closed.append(path1)
             elif kind == wire.EVK_SNAPSHOT:
                 path2 = event[8]
                 if isinstance(path2, str):
@@ -215,6 +218,11 @@ class AccessModel:
                 self.events_lost += lost if isinstance(lost, int) else 0
                 self.ended = True
         return fresh
+
+    def drain_closed(self) -> list[str]:
+        """Paths closed after writing since the last call (worth hashing right away)."""
+        closed, self.closed = self.closed, []
+        return list(dict.fromkeys(closed))
 
     # -- outcome ----------------------------------------------------------------------------
 

@@ -142,12 +142,32 @@ class Store:
         """Store one job, its artifacts and edges in a single transaction; return it as stored."""
         try:
             async with self._write_lock:
-                await self._insert_job(new)
+                step_number, session_hash = await self._insert_job(new)
         except sqlite3.Error as exc:
             raise StoreError(f"could not record the job in {self.path}: {exc}") from exc
-        return await self.job_by_uid(new.job_uid)
+        # Built from what was written rather than read back: a job may have 20,000 outputs.
+        return Job(
+            job_uid=new.job_uid,
+            step_number=step_number,
+            job_type=new.job_type,
+            command=new.command,
+            argv=new.argv,
+            cwd=new.cwd,
+            started_at=new.started_at,
+            duration_seconds=new.duration_seconds,
+            exit_code=new.exit_code,
+            signal=new.signal,
+            git=new.git,
+            inputs=_normalised(new.inputs),
+            outputs=_normalised(new.outputs),
+            session_hash=session_hash,
+            step_identity=new.step_identity,
+            tracer=new.tracer,
+            env=dict(new.env),
+            metadata=json.loads(msgspec.json.encode(new.metadata)),
+        )
 
-    async def _insert_job(self, new: NewJob) -> None:
+    async def _insert_job(self, new: NewJob) -> tuple[int, str]:
         conn = self._conn
         await conn.execute("BEGIN IMMEDIATE")
         try:
@@ -189,10 +209,13 @@ class Store:
                     "INSERT INTO job_env (job_id, name, value, source) VALUES (?, ?, ?, ?)",
                     [(job_id, k, v, "roar_env") for k, v in sorted(new.env.items())],
                 )
+            row = await conn.fetchone("SELECT hash FROM sessions WHERE id = ?", (session_id,))
             await conn.commit()
         except BaseException:
             await conn.rollback()
             raise
+        assert row is not None
+        return step_number, str(row[0])
 
     async def _step_number_for(self, session_id: int, new: NewJob) -> int:
         if new.job_type in {"run", "build"}:
@@ -615,6 +638,15 @@ def _usage(row: Sequence[Any]) -> dict[str, Any]:
         "path": row[1], "job_uid": row[2], "step_ref": ref, "command": row[5],
         "session_hash": row[6],
     }  # fmt: skip
+
+
+def _normalised(files: Sequence[FileDigest]) -> list[FileDigest]:
+    """Files as the store gives them back: one per (path, content), sorted, blake3 in hashes."""
+    unique = {(f.path, f.hash): f for f in files}
+    return [
+        FileDigest(path=f.path, hash=f.hash, size=f.size, hashes=dict(_digests(f)))
+        for _, f in sorted(unique.items())
+    ]
 
 
 def _digests(f: FileDigest) -> list[tuple[str, str]]:

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
 from roar.core.config import Config
 from roar.errors import TracerError, UsageError
 from roar.tracing.base import Availability, Backend
+from roar.tracing.preload import PreloadBackend, inspect_program, preload_obstacle
 from roar.tracing.ptrace import PtraceBackend
 
 KNOWN = ("ptrace", "preload", "ebpf")
-AUTO_ORDER = ("ptrace",)
+AUTO_ORDER = ("preload", "ptrace")
 
 
 def backends() -> dict[str, Backend]:
-    return {"ptrace": PtraceBackend()}
+    return {"ptrace": PtraceBackend(), "preload": PreloadBackend()}
+
+
+def preload_blind_spot(
+    argv: Sequence[str] | None, env: Mapping[str, str] | None, cwd: Path | None
+) -> str | None:
+    """Why the preload shim could not see the command ``argv`` (a static or setuid/setgid
+    program, possibly behind a ``#!`` line), or None. Reads the program's first bytes."""
+    if not argv:
+        return None
+    path_env = env.get("PATH") if env is not None else None
+    program = inspect_program(argv[0], path_env=path_env, cwd=cwd)
+    return preload_obstacle(program) if program is not None else None
 
 
 def statuses() -> list[Availability]:
@@ -27,18 +44,42 @@ def statuses() -> list[Availability]:
     return result
 
 
-def choose_backend(config: Config, requested: str | None = None) -> Backend:
-    """The backend to trace with; a one-line error when none can run."""
+def choose_backend(
+    config: Config,
+    requested: str | None = None,
+    *,
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Backend:
+    """The backend to trace with; a one-line error when none can run.
+
+    With ``argv`` (and the ``env``/``cwd`` it will run with), ``auto`` looks at the program first:
+    preload cannot see inside a static or setuid/setgid program, so such a command is traced with
+    ptrace, and one line on stderr says so.
+    """
     name = requested or config.get_str("tracer.default") or "auto"
     built = backends()
     if name == "auto":
         reasons = []
+        blind_spot: str | None = None
         for candidate in AUTO_ORDER:
             backend = built[candidate]
             status = backend.availability()
-            if status.usable:
-                return backend
-            reasons.append(f"{candidate}: {status.reason}")
+            if not status.usable:
+                reasons.append(f"{candidate}: {status.reason}")
+                continue
+            if candidate == "preload" and argv:
+                blind_spot = preload_blind_spot(argv, env, cwd)
+                if blind_spot is not None:
+                    continue
+            if blind_spot is not None:
+                _notice(f"{blind_spot}; tracing with {candidate} instead of preload")
+            return backend
+        if blind_spot is not None:
+            # Nothing else can run: preload still sees the rest of the tree.
+            _notice(f"{blind_spot}; the preload tracer cannot see inside it")
+            return built["preload"]
         raise TracerError("no usable tracer backend (" + "; ".join(reasons) + ")")
     if name not in KNOWN:
         raise UsageError(f"unknown tracer backend {name!r} (choose from auto, {', '.join(KNOWN)})")
@@ -48,4 +89,13 @@ def choose_backend(config: Config, requested: str | None = None) -> Backend:
     status = chosen.availability()
     if not status.usable:
         raise TracerError(f"the {name} tracer cannot run here: {status.reason}")
+    if name == "preload" and argv:
+        blind_spot = preload_blind_spot(argv, env, cwd)
+        if blind_spot is not None:
+            _notice(f"{blind_spot}; the preload tracer cannot see inside it (use ptrace)")
     return chosen
+
+
+def _notice(message: str) -> None:
+    sys.stderr.write(f"roar: {message}\n")
+    sys.stderr.flush()

@@ -1,0 +1,105 @@
+"""`roar proxy [status] | enable | disable | start [--port N] [--upstream URL] | stop`."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from roar.core import config as cfg
+from roar.core.context import RoarContext
+
+
+@click.group(
+    invoke_without_command=True,
+    help="Run the S3 lineage proxy, or enable it for roar run. Without a subcommand: status.",
+)
+@click.pass_context
+def command(click_ctx: click.Context) -> int:
+    if click_ctx.invoked_subcommand is None:
+        return _status()
+    return 0
+
+
+def _status() -> int:
+    from roar.proxy._control import daemon_upstream, read_daemon
+
+    ctx = RoarContext.load()
+    enabled = ctx.config.get_bool("proxy.enabled")
+    hint = "roar run starts it" if enabled else "enable for roar run with 'roar proxy enable'"
+    click.echo(f"enabled:  {'yes' if enabled else 'no'} ({hint})")
+    daemon = read_daemon(ctx.project)
+    if daemon is None:
+        click.echo("daemon:   not running ('roar proxy start' starts one)")
+        upstream, source = daemon_upstream(ctx.config, os.environ)
+        click.echo(f"port:     {ctx.config.get('proxy.port')} (proxy.port)")
+        click.echo(f"upstream: {upstream or source} ({'configured' if upstream else 'AWS'})")
+    else:
+        click.echo(f"daemon:   running (pid={daemon.pid}, since {daemon.started_at})")
+        click.echo(f"port:     {daemon.port} ({daemon.url})")
+        click.echo(f"upstream: {daemon.upstream} (region {daemon.region})")
+    return 0
+
+
+@command.command("status", help="Show whether the proxy is enabled and the daemon running.")
+def status_command() -> int:
+    return _status()
+
+
+@command.command("enable", help="Start a job-scoped proxy for every roar run.")
+def enable_command() -> int:
+    ctx = RoarContext.load()
+    cfg.save(ctx.project.config_path, ctx.config.with_value("proxy.enabled", True))
+    click.echo("proxy.enabled = true")
+    return 0
+
+
+@command.command("disable", help="Stop starting the proxy for roar run.")
+def disable_command() -> int:
+    ctx = RoarContext.load()
+    cfg.save(ctx.project.config_path, ctx.config.with_value("proxy.enabled", False))
+    click.echo("proxy.enabled = false")
+    return 0
+
+
+@command.command("start", help="Start a standalone proxy daemon and print the export line.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Listen port (default: proxy.port; 0 picks a free one).",
+)
+@click.option(
+    "--upstream",
+    default=None,
+    metavar="URL",
+    help="S3 endpoint to forward to (default: ROAR_UPSTREAM_S3_ENDPOINT, proxy.upstream_endpoint, "
+    "else AWS).",
+)
+def start_command(port: int | None, upstream: str | None) -> int:
+    from roar.proxy._control import daemon_upstream, start_daemon
+
+    ctx = RoarContext.load()
+    chosen, _ = daemon_upstream(ctx.config, os.environ, upstream)
+    configured_port = ctx.config.get("proxy.port")
+    assert isinstance(configured_port, int)
+    info = start_daemon(
+        ctx.project, port=configured_port if port is None else port, upstream=chosen
+    )
+    click.echo(f"Proxy daemon started (pid={info.pid}, port={info.port}).", err=True)
+    click.echo(f"Forwarding to {info.upstream}; log in .roar/proxy.log.", err=True)
+    click.echo(f"export AWS_ENDPOINT_URL={info.url}")
+    return 0
+
+
+@command.command("stop", help="Stop the standalone proxy daemon.")
+def stop_command() -> int:
+    from roar.proxy._control import stop_daemon
+
+    ctx = RoarContext.load()
+    info = stop_daemon(ctx.project)
+    if info is None:
+        click.echo("No proxy daemon is running.", err=True)
+    else:
+        click.echo(f"Proxy daemon stopped (pid={info.pid}, port={info.port}).", err=True)
+    return 0

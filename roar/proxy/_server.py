@@ -1,0 +1,582 @@
+"""The aiohttp side of the proxy: accept, re-sign, forward, stream back, report (asyncio only).
+
+The handler moves bytes and counts them; every decision about what a request is, how its body
+crosses, and what lineage it makes is taken by the pure modules beside this one. Bodies are
+streamed in both directions through aiohttp's flow-controlled readers (64 KiB buffers), so memory
+stays flat whatever the object size; only the small XML bodies whose outcome matters (multipart
+completion, copies, multi-object deletes) are also kept, capped at 4 MiB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import anyio
+import anyio.to_thread
+import blake3
+from aiohttp import web
+from yarl import URL
+
+from roar.proxy import _signing
+from roar.proxy._chunked import ChunkedDecoder, ChunkedEncoder, ChunkedFormatError
+from roar.proxy._classify import (
+    AWS_UPSTREAM,
+    MalformedRequest,
+    S3Call,
+    bucket_region,
+    check_upstream,
+    classify,
+    forward_response_headers,
+    region_routed,
+    signed_service,
+    upstream_url,
+    valid_job_id,
+)
+from roar.proxy._errors import ProxyError
+from roar.proxy._event import S3Event
+from roar.proxy._forward import REENCODE_CHUNK, BodyPlan, plan_body
+from roar.proxy._record import Exchange, build_events, multipart_size
+from roar.proxy._xml import MAX_XML_BYTES, error_body, unquote_etag
+
+log = logging.getLogger("roar.proxy")
+
+_REQUEST_XML_OPS = frozenset({"CompleteMultipartUpload", "DeleteObjects"})
+_RESPONSE_XML_OPS = frozenset(
+    {"CompleteMultipartUpload", "CopyObject", "UploadPartCopy", "DeleteObjects"}
+)
+_MAX_TRACKED_UPLOADS = 10_000
+_READ_BUFSIZE = 256 * 1024
+
+
+class _ClientGone(Exception):
+    """The client's request body failed or stopped early (not the upstream's fault)."""
+
+
+@dataclass
+class _BodyState:
+    """Why the upstream body generator stopped, if it was the client's fault.
+
+    aiohttp re-raises a failing request body as its own ClientConnectionError; this keeps the
+    original so the answer is a 400 about the client's body, not a 502 about the upstream.
+    """
+
+    error: Exception | None = None
+
+
+@dataclass
+class _Counter:
+    """Counts (and optionally hashes, optionally keeps) the bytes of one body as they pass."""
+
+    hasher: Any = None
+    keep: bool = False
+    count: int = 0
+    kept: bytearray = field(default_factory=bytearray)
+
+    def update(self, data: bytes) -> None:
+        self.count += len(data)
+        if self.hasher is not None:
+            # Hashed on the loop on purpose: pieces are at most a few hundred KiB (~50 us of
+            # BLAKE3), cheaper than a thread hop, and they must be hashed in order anyway.
+            self.hasher.update(data)
+        if self.keep and len(self.kept) + len(data) <= MAX_XML_BYTES:
+            self.kept += data
+
+    def digest(self) -> str | None:
+        return None if self.hasher is None else str(self.hasher.hexdigest())
+
+
+def _xml_response(status: int, code: str, message: str, resource: str = "") -> web.Response:
+    response = web.Response(
+        status=status,
+        body=error_body(code, message, resource),
+        content_type="application/xml",
+    )
+    response.force_close()
+    return response
+
+
+def _host_header(url: str) -> str:
+    # The Host botocore signs for a URL (default ports omitted), sent as signed.
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    if parts.port is not None and parts.port != default:
+        host = f"{host}:{parts.port}"
+    return host
+
+
+class _Forwarder:
+    """One proxy's state: signer, HTTP client pool, bucket regions, multipart bookkeeping."""
+
+    def __init__(
+        self,
+        *,
+        identity: _signing.Identity,
+        upstream: str,
+        region: str,
+        http: aiohttp.ClientSession,
+        sink: _EventQueue,
+        job_id: str | None,
+        session_id: str | None,
+    ) -> None:
+        self._identity = identity
+        self._upstream = upstream
+        self._region = region
+        self._http = http
+        self._sink = sink
+        self._job_id = job_id
+        self._session_id = session_id
+        self._regions: dict[str, str] = {}
+        self._uploads: OrderedDict[str, dict[int, tuple[int, str | None]]] = OrderedDict()
+
+    # -- entry point -------------------------------------------------------------------------
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """aiohttp handler: never raises for a bad request, answers in S3's XML error format."""
+        started = time.monotonic()
+        try:
+            response, summary = await self._handle(request)
+        except MalformedRequest as exc:
+            response, summary = _xml_response(exc.status, exc.code, str(exc)), f"{exc.code}"
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a bug must cost one request, never the daemon
+            log.error("internal error on %s: %s: %s", request.method, type(exc).__name__, exc)
+            response = _xml_response(500, "InternalError", f"roar proxy: {type(exc).__name__}")
+            summary = "InternalError"
+        log.info("%s %s %.1f ms", summary, response.status, (time.monotonic() - started) * 1000)
+        return response
+
+    async def _handle(self, request: web.BaseRequest) -> tuple[web.StreamResponse, str]:
+        headers = [(k, v) for k, v in request.headers.items()]
+        lower = {k.lower(): v for k, v in reversed(headers)}
+        service = signed_service(lower.get("authorization"))
+        if service is not None and service not in {"s3", "s3express"}:
+            raise MalformedRequest(
+                f"the roar S3 proxy received a request signed for '{service}'; point only S3 at "
+                "it (set AWS_ENDPOINT_URL_S3 rather than AWS_ENDPOINT_URL)",
+                code="NotS3Request",
+            )
+        call = classify(request.method, lower.get("host", ""), request.raw_path, lower)
+        plan = plan_body(request.method, headers)
+        job_id = valid_job_id(lower.get("roar-job-id")) or self._job_id
+        summary = call.loggable
+        if plan.mode != "none" and lower.get("expect", "").lower() == "100-continue":
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+        req_counter = _Counter(
+            hasher=blake3.blake3() if call.op == "PutObject" else None,
+            keep=call.op in _REQUEST_XML_OPS,
+        )
+        if plan.mode != "none" and call.bucket is not None and call.bucket not in self._regions:
+            await self._learn_region(call.bucket)
+        state = _BodyState()
+        body = self._body(request, plan, req_counter, state) if plan.mode != "none" else None
+        try:
+            upstream = await self._send(request.method, call, plan, body)
+        except (aiohttp.ClientError, OSError, TimeoutError, _ClientGone, ChunkedFormatError) as exc:
+            if isinstance(state.error, ChunkedFormatError):
+                return _xml_response(400, "InvalidRequest", str(state.error)), summary
+            if state.error is not None:
+                return _xml_response(400, "IncompleteBody", f"roar proxy: {state.error}"), summary
+            where = self._upstream.replace("{region}", self._region_of(call.bucket))
+            reason = str(exc) or type(exc).__name__
+            return (
+                _xml_response(
+                    502,
+                    "BadGateway",
+                    f"roar proxy: cannot reach the S3 upstream {where}: {reason}",
+                    call.url,
+                ),
+                summary,
+            )
+
+        try:
+            response, resp_counter, complete = await self._relay(request, call, upstream)
+        finally:
+            upstream.release()
+        if state.error is not None:
+            # The upstream answered although the body broke off; nothing was stored whole.
+            return response, summary
+        try:
+            self._record(call, lower, upstream, job_id, req_counter, resp_counter, complete)
+        except Exception as exc:  # lineage bookkeeping must never break the transfer
+            log.error("%s: events not recorded: %s: %s", summary, type(exc).__name__, exc)
+        return response, summary
+
+    def _record(
+        self,
+        call: S3Call,
+        lower: dict[str, str],
+        upstream: aiohttp.ClientResponse,
+        job_id: str | None,
+        req_counter: _Counter,
+        resp_counter: _Counter,
+        complete: bool,
+    ) -> None:
+        status = upstream.status
+        resp_headers = {k.lower(): v for k, v in reversed(list(upstream.headers.items()))}
+        if call.op == "UploadPart" and status == 200:
+            self._remember_part(call, req_counter.count, resp_headers.get("etag"))
+        size = None
+        if call.op == "CompleteMultipartUpload" and status == 200:
+            parts = self._uploads.pop(call.param("uploadId") or "", {})
+            size = multipart_size(bytes(req_counter.kept), parts)
+        elif call.op == "AbortMultipartUpload" and status in {200, 204}:
+            self._uploads.pop(call.param("uploadId") or "", None)
+        exchange = Exchange(
+            call=call,
+            request_headers=lower,
+            status=status,
+            response_headers=resp_headers,
+            request_bytes=req_counter.count,
+            request_blake3=req_counter.digest(),
+            response_bytes=resp_counter.count,
+            response_blake3=resp_counter.digest() if complete else None,
+            response_complete=complete,
+            request_xml=bytes(req_counter.kept),
+            response_xml=bytes(resp_counter.kept),
+            multipart_size=size,
+        )
+        for event in build_events(
+            exchange, job_id=job_id, session_id=self._session_id, now=time.time()
+        ):
+            self._sink.put(event)
+            log.info("event %s %s %s", event.direction, event.op, event.url)
+
+    # -- request side ------------------------------------------------------------------------
+
+    async def _body(
+        self, request: web.BaseRequest, plan: BodyPlan, counter: _Counter, state: _BodyState
+    ) -> AsyncIterator[bytes]:
+        """The upstream body: the client's bytes, decoded/re-framed per ``plan`` as they arrive."""
+        try:
+            async for frame in self._frames(request, plan, counter):
+                yield frame
+        except (_ClientGone, ChunkedFormatError) as exc:
+            state.error = exc
+            raise
+
+    async def _frames(
+        self, request: web.BaseRequest, plan: BodyPlan, counter: _Counter
+    ) -> AsyncIterator[bytes]:
+        decoder = ChunkedDecoder() if plan.mode in {"decode", "reencode"} else None
+        encoder = ChunkedEncoder(REENCODE_CHUNK) if plan.mode == "reencode" else None
+        try:
+            async for data in request.content.iter_any():
+                pieces = [data] if decoder is None else decoder.feed(data)
+                for piece in pieces:
+                    counter.update(piece)
+                    if counter.count > plan.payload_length:
+                        raise ChunkedFormatError("the body is longer than its declared length")
+                    if encoder is None:
+                        yield piece
+                    else:
+                        for frame in encoder.push(piece):
+                            yield frame
+        except (ConnectionError, aiohttp.ClientPayloadError, asyncio.IncompleteReadError) as exc:
+            raise _ClientGone(f"the client's request body stopped early ({exc})") from exc
+        if decoder is not None:
+            decoder.finish()
+        if counter.count != plan.payload_length:
+            raise _ClientGone(
+                f"the request body had {counter.count} of {plan.payload_length} declared bytes"
+            )
+        if encoder is not None and decoder is not None:
+            yield encoder.finish(decoder.signed_trailers(), list(plan.trailers))
+
+    # -- upstream side -----------------------------------------------------------------------
+
+    def _region_of(self, bucket: str | None) -> str:
+        return self._regions.get(bucket, self._region) if bucket else self._region
+
+    async def _credentials(self) -> Any:
+        if _signing.needs_refresh(self._identity):
+            return await anyio.to_thread.run_sync(_signing.frozen, self._identity)
+        return _signing.frozen(self._identity)
+
+    def _signed(
+        self, method: str, call: S3Call, plan: BodyPlan, region: str, credentials: Any
+    ) -> tuple[str, list[tuple[str, str]]]:
+        url = upstream_url(self._upstream, region, call.bucket, call.key, call.query)
+        headers = [("host", _host_header(url)), *plan.headers]
+        if plan.length is not None:
+            headers.append(("content-length", str(plan.length)))
+        signed = _signing.sign(
+            credentials, method, url, headers, region=region, payload_hash=plan.payload_hash
+        )
+        return url, signed
+
+    async def _send(
+        self,
+        method: str,
+        call: S3Call,
+        plan: BodyPlan,
+        body: AsyncIterator[bytes] | None,
+    ) -> aiohttp.ClientResponse:
+        """Sign and send; bodiless requests follow a bucket-region redirect once."""
+        credentials = await self._credentials()
+        region = self._region_of(call.bucket)
+        for _attempt in range(2):
+            url, headers = self._signed(method, call, plan, region, credentials)
+            response = await self._http.request(
+                method,
+                URL(url, encoded=True),
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
+            )
+            moved = bucket_region(response.status, response.headers, region)
+            if moved is None or body is not None or call.bucket is None:
+                return response
+            # The bucket lives in another region: remember it and ask again there.
+            response.release()
+            self._regions[call.bucket] = region = moved
+        return response
+
+    async def _learn_region(self, bucket: str) -> None:
+        """Find a bucket's region before streaming a body to it (a body cannot be replayed).
+
+        Only for region-routed upstreams (the AWS default): one HEAD per bucket per proxy.
+        """
+        if not region_routed(self._upstream):
+            return
+        call = S3Call(op="HeadBucket", bucket=bucket, key=None, query=(), style="path")
+        plan = BodyPlan(
+            mode="none", length=None, payload_length=0, payload_hash="UNSIGNED-PAYLOAD", headers=[]
+        )
+        try:
+            response = await self._send("HEAD", call, plan, None)
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return  # the real request will report the upstream as unreachable
+        region = response.headers.get("x-amz-bucket-region")
+        response.release()
+        # A redirect followed by _send has already stored the region; else trust the header.
+        if region or bucket not in self._regions:
+            self._regions[bucket] = region or self._region
+
+    # -- response side -----------------------------------------------------------------------
+
+    async def _relay(
+        self, request: web.BaseRequest, call: S3Call, upstream: aiohttp.ClientResponse
+    ) -> tuple[web.StreamResponse, _Counter, bool]:
+        """Stream the upstream response to the client; returns whether it arrived whole."""
+        counter = _Counter(
+            hasher=blake3.blake3()
+            if call.op == "GetObject" and upstream.status in {200, 206}
+            else None,
+            keep=call.op in _RESPONSE_XML_OPS,
+        )
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        for name, value in forward_response_headers(upstream.headers.items()):
+            response.headers.add(name, value)
+        length = upstream.headers.get("Content-Length")
+        head = request.method == "HEAD" or upstream.status in {204, 304}
+        if length is not None and length.isdigit():
+            if head:
+                # aiohttp would send 0 for a HEAD answer; S3 clients read the object size here.
+                response.headers["Content-Length"] = length
+            else:
+                response.content_length = int(length)
+        await response.prepare(request)
+        if head:
+            await response.write_eof()
+            return response, counter, True
+        try:
+            async for chunk in upstream.content.iter_any():
+                counter.update(chunk)
+                await response.write(chunk)
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as exc:
+            # Either side broke mid-body. The client must not take a short body for a whole
+            # one, so its connection is dropped; what it did receive is still recorded.
+            log.warning("%s: transfer cut after %d bytes (%s)", call.loggable, counter.count, exc)
+            upstream.close()
+            response.force_close()
+            if request.transport is not None:
+                request.transport.close()
+            return response, counter, False
+        await response.write_eof()
+        expected = int(length) if length is not None and length.isdigit() else None
+        return response, counter, expected is None or expected == counter.count
+
+    def _remember_part(self, call: S3Call, size: int, etag: str | None) -> None:
+        upload_id = call.param("uploadId") or ""
+        number = call.param("partNumber") or ""
+        if not upload_id or not number.isdigit():
+            return
+        parts = self._uploads.setdefault(upload_id, {})
+        self._uploads.move_to_end(upload_id)
+        parts[int(number)] = (size, unquote_etag(etag))
+        while len(self._uploads) > _MAX_TRACKED_UPLOADS:
+            self._uploads.popitem(last=False)
+
+
+class _EventQueue:
+    """Unbounded FIFO of events between the handlers and one consumer, closed at shutdown.
+
+    Events are small (a few hundred bytes) and a lineage event must not be dropped, so nothing
+    is bounded here: a consumer that never reads holds every event in memory until the proxy
+    and this queue are gone.
+    """
+
+    def __init__(self) -> None:
+        self._items: deque[S3Event] = deque()
+        self._closed = False
+        self._wakeup = anyio.Event()
+
+    def put(self, event: S3Event) -> None:
+        if self._closed:
+            raise RuntimeError("the proxy has shut down")
+        self._items.append(event)
+        self._wakeup.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    def take_all(self) -> list[S3Event]:
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    def __aiter__(self) -> _EventQueue:
+        return self
+
+    async def __anext__(self) -> S3Event:
+        while not self._items:
+            if self._closed:
+                raise StopAsyncIteration
+            # No await between the emptiness check and the wait: a put cannot slip between.
+            self._wakeup = anyio.Event()
+            await self._wakeup.wait()
+        return self._items.popleft()
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """A running proxy: where to point S3 clients, and the lineage events it records.
+
+    ``url`` is ``http://127.0.0.1:<port>``. :meth:`events` yields each :class:`S3Event` as its
+    request completes and ends once the proxy has shut down and every event was delivered.
+    """
+
+    url: str
+    port: int
+    upstream: str
+    region: str
+    session_id: str | None
+    _queue: _EventQueue
+
+    def events(self) -> AsyncIterator[S3Event]:
+        """The event stream (one consumer; events wait, unbounded, until it reads them)."""
+        return self._queue
+
+    def pending(self) -> list[S3Event]:
+        """Events recorded and not yet consumed, without waiting (they are consumed now)."""
+        return self._queue.take_all()
+
+
+def _require_asyncio() -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise ProxyError(
+            "roar.proxy.serve needs asyncio (aiohttp is asyncio-only); under trio run the proxy "
+            "daemon ('roar proxy start') and point clients at it"
+        ) from None
+
+
+@asynccontextmanager
+async def serve(
+    *,
+    upstream: str | None = None,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    region: str | None = None,
+    job_id: str | None = None,
+    session_id: str | None = None,
+    profile: str | None = None,
+    shutdown_timeout: float = 5.0,
+) -> AsyncIterator[Proxy]:
+    """Run an S3 lineage proxy for the duration of the ``async with`` block (asyncio only).
+
+    ``upstream`` is the S3 endpoint to forward to (default AWS, ``https://s3.{region}.
+    amazonaws.com``; a ``{region}`` placeholder lets bucket-region redirects move the host).
+    ``port=0`` picks a free port. Credentials come from botocore's chain (``profile`` selects a
+    named profile) and are resolved once, before listening: none found raises
+    :class:`ProxyError` with exit code 2, and so does a port already in use. ``job_id`` is the
+    default attribution for events whose request carries no ``Roar-Job-Id`` header.
+    """
+    _require_asyncio()
+    try:
+        target = check_upstream(upstream) if upstream else AWS_UPSTREAM
+    except ValueError as exc:
+        raise ProxyError(str(exc), exit_code=2) from None
+    identity = await anyio.to_thread.run_sync(_signing.load_identity, profile)
+    signing_region = region or identity.region or "us-east-1"
+    queue = _EventQueue()
+    timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_connect=30, sock_read=300)
+    connector = aiohttp.TCPConnector(limit=256, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        auto_decompress=False,
+        trust_env=False,
+        read_bufsize=_READ_BUFSIZE,
+        cookie_jar=aiohttp.DummyCookieJar(),
+    ) as http:
+        forwarder = _Forwarder(
+            identity=identity,
+            upstream=target,
+            region=signing_region,
+            http=http,
+            sink=queue,
+            job_id=job_id,
+            session_id=session_id,
+        )
+        server = web.Server(forwarder.handle, access_log=None)
+        runner = web.ServerRunner(server, shutdown_timeout=shutdown_timeout)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            try:
+                await site.start()
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise ProxyError(
+                        f"port {port} on {host} is in use (choose another with --port, or stop "
+                        "what holds it, e.g. 'roar proxy stop')",
+                        exit_code=2,
+                    ) from None
+                raise ProxyError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+            bound = int(runner.addresses[0][1])
+            yield Proxy(
+                url=f"http://{host}:{bound}",
+                port=bound,
+                upstream=target,
+                region=signing_region,
+                session_id=session_id,
+                _queue=queue,
+            )
+        finally:
+            await runner.cleanup()
+            queue.close()
+
+
+def new_session_id() -> str:
+    """A fresh proxy session id (what events are attributed to without a job id)."""
+    return uuid.uuid4().hex

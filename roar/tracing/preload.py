@@ -1,0 +1,693 @@
+"""The preload backend: ``libroar_preload.so`` (C, ``ext/preload``) is loaded into every process.
+
+roar starts the command itself, with ``LD_PRELOAD`` naming the shim and ``ROAR_PRELOAD_SOCK``
+naming a Unix ``SOCK_SEQPACKET`` socket that roar listens on, in a private (0700) temporary
+directory. Each process's shim reports wire records (``ext/events.h``), one record per message, on
+a connection it inherited from its parent or made itself (``ext/preload/transport.c`` explains
+why the tree normally shares one connection). roar accepts connections and decodes each with its
+own decoder as messages arrive.
+
+The trace is over when the root process has exited *and* every connection has closed: a
+connection stays open while any process holding it lives, which is how roar waits for a
+daemonised grandchild that still writes after its parent exits. There is no tracer process to
+report the end, so roar synthesises the EXEC of the root (the shim cannot see the exec roar itself
+makes) and the END record, so the recorder sees the same stream shape as with ptrace.
+
+Signals follow system(3), like the ptrace backend: the command stays in roar's process group, so
+Ctrl-C and Ctrl-\\ from the terminal reach it directly and roar only counts them; SIGTERM and
+SIGHUP sent to roar are forwarded to the root; a second Ctrl-C kills the whole traced tree. With
+no tracer to do that, roar kills every process that reported to it (each verified through a
+pidfd and its environment, so a recycled pid is never hit). A separate process group would make
+killing simpler but would take the terminal away from the command (``SIGTTIN`` on reading it).
+
+What preload cannot see: statically linked and setuid/setgid programs (the loader never loads the
+shim), files opened by the dynamic loader, and raw syscalls. ``auto`` therefore checks the command
+first (:func:`preload_obstacle`) and uses ptrace for such programs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import struct
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+from anyio.abc import Process
+
+from roar.errors import TracerError
+from roar.tracing import wire
+from roar.tracing.base import Availability, EventBatch, EventSink, TraceOutcome, native_binary
+from roar.tracing.decoder import Decoder
+from roar.tracing.wire import WireFormatError
+
+__all__ = (
+    "ENV_EXEC",
+    "ENV_FD",
+    "ENV_SOCK",
+    "ExecutableInfo",
+    "PreloadBackend",
+    "ProgramInfo",
+    "elf_has_interp",
+    "elf_header_span",
+    "inspect_program",
+    "parse_shebang",
+    "preload_obstacle",
+)
+
+LIBRARY = "libroar_preload.so"
+ENV_SOCK = "ROAR_PRELOAD_SOCK"  # roar's socket path
+ENV_FD = "ROAR_PRELOAD_FD"  # the inherited connection's descriptor number (set by the shim)
+ENV_EXEC = "ROAR_PRELOAD_EXEC"  # "P<pid>": the exec that started this image was reported already
+ENV_SNAPSHOT_DIR = "ROAR_PRELOAD_SNAPSHOT_DIR"  # where the shim saves inputs before they change
+ENV_SNAPSHOT_STATE = "ROAR_PRELOAD_SNAPSHOT_STATE"  # the tree's shared per-path table (snapshot.c)
+
+RECV_SIZE = wire.EVT_MAX_RECORD
+DRAIN_MAX = 512  # messages read per wake-up before letting other tasks run
+# While records keep coming, let them pile up this long between reads: one wake-up then carries
+# hundreds of records instead of one (the socket buffer holds a few hundred before a sender has to
+# wait), which cuts roar's CPU per record several times over.  An idle connection is read as soon
+# as something arrives.
+BATCH_DELAY = 0.001
+LISTEN_BACKLOG = 4096
+ABORT_GRACE = 5.0  # seconds to wait for connections to close after killing the tree
+_SUN_PATH_MAX = 107
+# ext/preload/snapshot.c: header (magic, capacity, name counter), then capacity 16-byte slots.
+_SNAPSHOT_MAGIC = 0x52534E50
+_SNAPSHOT_SLOTS = 1 << 20  # 16 MiB, sparse: only the slots in use take memory
+_SNAPSHOT_HEADER = struct.Struct("=IIQ")
+
+# ---- what will run: pure inspection of file heads ---------------------------------------------
+
+_ELF_MAGIC = b"\x7fELF"
+_PT_INTERP = 3
+_HEAD_SIZE = 4096
+
+
+def elf_header_span(head: bytes) -> int:
+    """How many leading bytes of an ELF file hold its header and program header table; 0 if
+    ``head`` is not the start of an ELF file (or too short to tell)."""
+    layout = _elf_layout(head)
+    if layout is None:
+        return 0
+    _, phoff, phentsize, phnum = layout
+    return max(len(head[:64]), phoff + phentsize * phnum)
+
+
+def _elf_layout(head: bytes) -> tuple[str, int, int, int] | None:
+    if head[:4] != _ELF_MAGIC or len(head) < 52:
+        return None
+    order = "<" if head[5] == 1 else ">"
+    if head[4] == 2:  # ELFCLASS64
+        if len(head) < 64:
+            return None
+        (phoff,) = struct.unpack_from(order + "Q", head, 32)
+        phentsize, phnum = struct.unpack_from(order + "HH", head, 54)
+    elif head[4] == 1:  # ELFCLASS32
+        (phoff,) = struct.unpack_from(order + "I", head, 28)
+        phentsize, phnum = struct.unpack_from(order + "HH", head, 42)
+    else:
+        return None
+    return order, phoff, phentsize, phnum
+
+
+def elf_has_interp(data: bytes) -> bool | None:
+    """Whether an ELF image asks for a program interpreter (``PT_INTERP``, the dynamic loader).
+
+    ``data`` is the start of the file, at least :func:`elf_header_span` bytes. Returns None when
+    it is not an ELF file. A static executable (static-pie included) has no ``PT_INTERP``: the
+    loader never runs, so ``LD_PRELOAD`` is never honoured. Raises ValueError if ``data`` is too
+    short to hold the program header table.
+    """
+    layout = _elf_layout(data)
+    if layout is None:
+        return None
+    order, phoff, phentsize, phnum = layout
+    if phnum and phentsize < 4:
+        raise ValueError("ELF program headers are too small")
+    if phoff + phentsize * phnum > len(data):
+        raise ValueError("the ELF program header table lies beyond the bytes given")
+    for index in range(phnum):
+        (p_type,) = struct.unpack_from(order + "I", data, phoff + index * phentsize)
+        if p_type == _PT_INTERP:
+            return True
+    return False
+
+
+def parse_shebang(head: bytes) -> tuple[str, str | None] | None:
+    """``(interpreter, optional argument)`` of a ``#!`` line as Linux reads it, or None.
+
+    The kernel takes the first word after ``#!`` as the interpreter and the rest of the line,
+    stripped, as one optional argument.
+    """
+    if not head.startswith(b"#!"):
+        return None
+    line = head[2:].split(b"\n", 1)[0][:254].strip(b" \t\r")
+    if not line:
+        return None
+    parts = re.split(rb"[ \t]+", line, maxsplit=1)
+    interpreter = os.fsdecode(parts[0])
+    argument = os.fsdecode(parts[1]) if len(parts) > 1 and parts[1] else None
+    return interpreter, argument
+
+
+def _env_target(argument: str | None) -> str | None:
+    """The program ``#!/usr/bin/env [-S] prog ...`` runs, if the line names one."""
+    if not argument:
+        return None
+    words = argument.split()
+    while words and words[0].startswith("-"):
+        words.pop(0)  # -S, -i, --: options, not the program
+    while words and "=" in words[0]:
+        words.pop(0)  # NAME=value assignments
+    return words[0] if words else None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutableInfo:
+    """One file in the chain that an exec runs: the program, its interpreters."""
+
+    path: str
+    is_static: bool = False
+    is_setid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramInfo:
+    """What running a command actually executes."""
+
+    path: str  # the file argv[0] resolves to (absolute, as found)
+    real: str  # the canonical binary the kernel runs (the final ``#!`` interpreter)
+    chain: tuple[ExecutableInfo, ...] = field(default=())  # every executable involved, in order
+
+
+def preload_obstacle(program: ProgramInfo) -> str | None:
+    """Why the preload shim would be blind to ``program``, as the end of a sentence starting with
+    its name, or None when preload can trace it. Pure: decides from :func:`inspect_program`'s
+    findings."""
+    for item in program.chain:
+        if item.is_setid:
+            return f"{item.path} is setuid/setgid"
+        if item.is_static:
+            return f"{item.path} is statically linked"
+    return None
+
+
+def _read_head(path: str) -> tuple[bytes, os.stat_result] | None:
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return None
+            head = handle.read(_HEAD_SIZE)
+            span = elf_header_span(head)
+            if span > len(head):
+                head += handle.read(span - len(head))
+            return head, info
+    except OSError:
+        return None
+
+
+def _which(name: str, path_env: str | None, cwd: Path) -> str | None:
+    if "/" in name:
+        return os.path.normpath(os.path.join(cwd, name))
+    found = shutil.which(name, path=path_env if path_env is not None else os.defpath)
+    return os.path.abspath(os.path.join(cwd, found)) if found else None
+
+
+def inspect_program(
+    argv0: str, *, path_env: str | None = None, cwd: Path | None = None
+) -> ProgramInfo | None:
+    """Find what running ``argv0`` executes: resolve it through ``PATH`` (like the shell), follow
+    ``#!`` lines (and ``#!/usr/bin/env prog``) and read each ELF file's program headers. Returns
+    None when ``argv0`` does not name a readable file (the exec will report that)."""
+    base = cwd or Path.cwd()
+    resolved = _which(argv0, path_env, base)
+    if resolved is None:
+        return None
+    chain: list[ExecutableInfo] = []
+    current = resolved
+    real: str | None = None
+    for _ in range(5):
+        found = _read_head(current)
+        if found is None:
+            break
+        head, info = found
+        shebang = parse_shebang(head)
+        if shebang is not None:
+            interpreter, argument = shebang
+            current = os.path.normpath(os.path.join(base, interpreter))
+            target = _env_target(argument) if os.path.basename(interpreter) == "env" else None
+            if target is not None:
+                # env is the binary the kernel runs, and it is traced; the program it starts
+                # must be traceable too.
+                env_info = _read_head(current)
+                if env_info is not None:
+                    chain.append(_executable(current, *env_info))
+                real = real or os.path.realpath(current)
+                next_program = _which(target, path_env, base)
+                if next_program is None:
+                    break
+                current = next_program
+            continue
+        chain.append(_executable(current, head, info))
+        break
+    return ProgramInfo(
+        path=resolved,
+        real=real or os.path.realpath(current),
+        chain=tuple(chain),
+    )
+
+
+def _executable(path: str, head: bytes, info: os.stat_result) -> ExecutableInfo:
+    try:
+        interp = elf_has_interp(head)
+    except ValueError:
+        interp = True  # unreadable headers: do not claim it is static
+    return ExecutableInfo(
+        path=path,
+        is_static=interp is False,
+        is_setid=interp is not None and bool(info.st_mode & (stat.S_ISUID | stat.S_ISGID)),
+    )
+
+
+# ---- running the command -----------------------------------------------------------------------
+
+
+def traced_env(
+    env: Mapping[str, str],
+    library: Path,
+    sock_path: str,
+    snapshots: tuple[Path, str] | None = None,
+) -> dict[str, str]:
+    """The command's environment: ``env`` plus the shim (first in ``LD_PRELOAD``), its socket
+    and, with ``snapshots`` = (directory, state file), where to save inputs before they change."""
+    child = dict(env)
+    others = [p for p in re.split(r"[: ]+", child.get("LD_PRELOAD", "")) if p and p != str(library)]
+    child["LD_PRELOAD"] = ":".join([str(library), *others])
+    child[ENV_SOCK] = sock_path
+    child[ENV_EXEC] = f"P{os.getpid()}"  # roar reports the root's exec itself
+    child.pop(ENV_FD, None)
+    child.pop(ENV_SNAPSHOT_DIR, None)
+    child.pop(ENV_SNAPSHOT_STATE, None)
+    if snapshots is not None:
+        child[ENV_SNAPSHOT_DIR] = str(snapshots[0])
+        child[ENV_SNAPSHOT_STATE] = snapshots[1]
+    return child
+
+
+def _snapshot_state(workdir: str) -> str:
+    """Create the shared table the shims keep per-path snapshot state in (in memory if we can)."""
+    shm = "/dev/shm"
+    where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else workdir
+    fd, path = tempfile.mkstemp(prefix="roar-preload-snap-", dir=where)
+    try:
+        os.write(fd, _SNAPSHOT_HEADER.pack(_SNAPSHOT_MAGIC, _SNAPSHOT_SLOTS, 0))
+        os.ftruncate(fd, _SNAPSHOT_HEADER.size + 16 * _SNAPSHOT_SLOTS)
+    finally:
+        os.close(fd)
+    return path
+
+
+def _raw_status(returncode: int) -> int:
+    """A wait(2) status from a Popen-style return code (negative: killed by that signal)."""
+    if returncode < 0:
+        return -returncode & 0x7F
+    return (returncode & 0xFF) << 8
+
+
+def _exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+class _TraceState:
+    """What the tasks of one trace share."""
+
+    def __init__(self, sock_path: str) -> None:
+        self.process: Process | None = None
+        self.root_pid = 0
+        self.sock_token = f"{ENV_SOCK}={sock_path}".encode()
+        self.interrupts = 0
+        self.aborted = False
+        self.finished = False
+        self.open_connections = 0
+        self.connections_seen = 0
+        self.changed = anyio.Event()
+        self.alive: set[int] = set()  # pids that reported and have not reported their exit
+        self.hello_pids: set[int] = set()
+        self.lost = 0
+        self.records = 0
+        self.error: Exception | None = None
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    def observe(self, records: EventBatch) -> None:
+        """Keep the process table (for killing the tree) and the lost-event count."""
+        self.records += len(records)
+        for record in records:
+            kind = record[0]
+            if record[1] & wire.EVF_TRUNCATED:
+                self.lost += 1
+            if kind == wire.EVK_HELLO:
+                self.alive.add(record[2])
+                self.hello_pids.add(record[2])
+            elif kind == wire.EVK_FORK:
+                if not record[6] & wire.FORK_THREAD:
+                    self.alive.add(record[4])
+            elif kind == wire.EVK_EXIT:
+                self.alive.discard(record[2])
+            elif kind == wire.EVK_WARN:
+                self.lost += max(record[4], 0)
+
+    def kill_tree(self) -> None:
+        """SIGKILL the root and every process that reported to us and is still ours."""
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        for pid in sorted(self.alive - {self.root_pid}):
+            _kill_if_ours(pid, self.sock_token)
+
+
+def _kill_if_ours(pid: int, token: bytes) -> None:
+    # Holding a pidfd pins the process: if its environment names our socket, the signal cannot
+    # reach a different process that reused the pid.
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            return
+        if token + b"\0" in environ + b"\0":
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    finally:
+        os.close(pidfd)
+
+
+async def _relay_signals(state: _TraceState, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+    try:
+        receiver = anyio.open_signal_receiver(
+            signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP
+        )
+        signals = receiver.__enter__()
+    except (NotImplementedError, RuntimeError, ValueError):
+        # Not the main thread (an embedding application): signals stay with the host.
+        task_status.started()
+        return
+    try:
+        task_status.started()
+        async for signum in signals:
+            process = state.process
+            if process is None or state.finished:
+                continue
+            if signum in (signal.SIGINT, signal.SIGQUIT):
+                # The terminal delivered it to the command's process group as well.
+                state.interrupts += 1
+                if state.interrupts >= 2:
+                    state.aborted = True
+                    state.kill_tree()
+            elif process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signum)
+    finally:
+        receiver.__exit__(None, None, None)
+
+
+async def _read_connection(conn: socket.socket, state: _TraceState, sink: EventSink) -> None:
+    """Decode one connection's messages into the sink until the peer side is closed.
+
+    A failure here (a damaged stream, the sink raising) is kept in ``state.error`` for the main
+    task to raise as is, rather than surfacing as an exception group of this task group."""
+    try:
+        await _pump_connection(conn, state, sink)
+    except Exception as exc:
+        if state.error is None:
+            state.error = exc
+        state.kill_tree()
+    finally:
+        conn.close()
+        state.open_connections -= 1
+        state.notify()
+
+
+async def _pump_connection(conn: socket.socket, state: _TraceState, sink: EventSink) -> None:
+    decoder = Decoder()
+    while True:
+        chunks: list[bytes] = []
+        eof = False
+        for _ in range(DRAIN_MAX):
+            try:
+                data = conn.recv(RECV_SIZE)
+            except BlockingIOError:
+                break
+            except ConnectionResetError:
+                eof = True
+                break
+            if not data:
+                eof = True
+                break
+            chunks.append(data)
+        if chunks:
+            # Messages are whole records, so their concatenation is a valid stream.
+            records = decoder.feed(b"".join(chunks))
+            if records:
+                state.observe(records)
+                sink(records)
+        if eof:
+            if decoder.pending:
+                raise WireFormatError("a connection closed inside a record")
+            return
+        if len(chunks) == DRAIN_MAX:
+            await anyio.lowlevel.checkpoint()
+        elif chunks:
+            await anyio.sleep(BATCH_DELAY)
+        else:
+            await anyio.wait_readable(conn)
+
+
+def _accept_pending(
+    listener: socket.socket, state: _TraceState, sink: EventSink, tg: anyio.abc.TaskGroup
+) -> None:
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        state.open_connections += 1
+        state.connections_seen += 1
+        tg.start_soon(_read_connection, conn, state, sink)
+
+
+async def _serve(
+    listener: socket.socket, state: _TraceState, sink: EventSink, tg: anyio.abc.TaskGroup
+) -> None:
+    while True:
+        _accept_pending(listener, state, sink, tg)
+        state.notify()
+        await anyio.wait_readable(listener)
+
+
+def _private_socket_path() -> tuple[str, str]:
+    """A fresh 0700 directory and a socket path inside it short enough for sun_path."""
+    workdir = tempfile.mkdtemp(prefix="roar-preload-")
+    path = os.path.join(workdir, "events")
+    if len(os.fsencode(path)) > _SUN_PATH_MAX:
+        os.rmdir(workdir)
+        workdir = tempfile.mkdtemp(prefix="roar-preload-", dir="/tmp")
+        path = os.path.join(workdir, "events")
+    return workdir, path
+
+
+@dataclass(frozen=True, slots=True)
+class TraceStats:
+    """Numbers about the last trace, for tests and diagnostics."""
+
+    connections: int
+    records: int
+    processes: int
+    events_lost: int
+
+
+class PreloadBackend:
+    name = "preload"
+
+    def __init__(self, library: Path | None = None) -> None:
+        self.library = library or native_binary(LIBRARY)
+        self.last_stats: TraceStats | None = None
+
+    def availability(self) -> Availability:
+        location = str(self.library)
+        found = _read_head(location)
+        if found is None:
+            return Availability(
+                self.name, False, False, f"{location} is missing (reinstall roar)", location
+            )
+        head, _ = found
+        if elf_header_span(head) == 0 or head[16:18] != b"\x03\x00":  # ET_DYN, little endian
+            return Availability(
+                self.name, True, False, f"{location} is not a shared library", location
+            )
+        if not hasattr(os, "pidfd_open"):
+            return Availability(self.name, True, False, "needs Linux 5.3 or later", location)
+        return Availability(self.name, True, True, None, location)
+
+    async def trace(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        sink: EventSink,
+        snapshot_dir: Path | None = None,
+    ) -> TraceOutcome:
+        available = self.availability()
+        if not available.usable:
+            raise TracerError(f"the preload tracer cannot run: {available.reason}")
+        library = self.library.resolve()
+        program = inspect_program(argv[0], path_env=env.get("PATH"), cwd=cwd)
+        workdir, sock_path = _private_socket_path()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        state = _TraceState(sock_path)
+        status: int | None = None
+        snapshot_state: str | None = None
+        try:
+            snapshots = None
+            if snapshot_dir is not None:
+                snapshot_state = _snapshot_state(workdir)
+                snapshots = (snapshot_dir.resolve(), snapshot_state)
+            listener.bind(sock_path)
+            listener.listen(LISTEN_BACKLOG)
+            listener.setblocking(False)
+            async with anyio.create_task_group() as tg:
+                await tg.start(_relay_signals, state)
+                try:
+                    process = await anyio.open_process(
+                        list(argv),
+                        stdin=None,
+                        stdout=None,
+                        stderr=None,
+                        env=traced_env(env, library, sock_path, snapshots),
+                        cwd=cwd,
+                    )
+                except OSError as exc:
+                    # The command never ran: like a shell, say why and end with 127/126.
+                    sys.stderr.write(f"roar: cannot execute {argv[0]}: {exc.strerror}\n")
+                    status = (127 if isinstance(exc, FileNotFoundError) else 126) << 8
+                    tg.cancel_scope.cancel()
+                else:
+                    state.process = process
+                    state.root_pid = process.pid
+                    state.alive.add(process.pid)
+                    if program is not None:
+                        # The shim cannot see the exec roar made; report it first.
+                        pid = process.pid
+                        path = os.path.realpath(program.path)
+                        sink([(wire.EVK_EXEC, 0, pid, pid, 0, 0, 0, path, program.real)])
+                    status = await self._run(process, listener, state, sink, tg)
+                    tg.cancel_scope.cancel()
+        finally:
+            state.finished = True
+            listener.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+            if snapshot_state is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(snapshot_state)
+        assert status is not None
+        root = state.root_pid
+        tail: EventBatch = []
+        if root and root not in state.hello_pids and not state.aborted:
+            tail.append(
+                _warning(
+                    root,
+                    f"the preload shim did not load in {argv[0]}: nothing it "
+                    "did was traced (try --tracer ptrace)",
+                )
+            )
+        tail.append((wire.EVK_END, 0, root, root, status, state.lost, 0, "", None))
+        sink(tail)
+        self.last_stats = TraceStats(
+            connections=state.connections_seen,
+            records=state.records,
+            processes=len(state.hello_pids),
+            events_lost=state.lost,
+        )
+        return TraceOutcome(
+            wait_status=status,
+            tracer_exit_code=_exit_code(status),
+            completed=True,
+            interrupted=state.aborted,
+        )
+
+    async def _run(
+        self,
+        process: Process,
+        listener: socket.socket,
+        state: _TraceState,
+        sink: EventSink,
+        tg: anyio.abc.TaskGroup,
+    ) -> int:
+        """Serve connections until the root has exited and every connection has closed."""
+        async with anyio.create_task_group() as readers:
+            readers.start_soon(_serve, listener, state, sink, readers)
+            try:
+                status = _raw_status(await process.wait())
+                await self._wait_connections_closed(listener, state, sink, readers)
+            finally:
+                if process.returncode is None:
+                    # Cancelled from outside: nothing would be recorded, so end the command.
+                    state.aborted = True
+                    state.kill_tree()
+                    with anyio.CancelScope(shield=True):
+                        await process.wait()
+                readers.cancel_scope.cancel()
+        if isinstance(state.error, WireFormatError):
+            raise TracerError(
+                f"the preload shim's event stream is damaged: {state.error}"
+            ) from state.error
+        if state.error is not None:
+            raise state.error
+        return status
+
+    async def _wait_connections_closed(
+        self,
+        listener: socket.socket,
+        state: _TraceState,
+        sink: EventSink,
+        readers: anyio.abc.TaskGroup,
+    ) -> None:
+        while True:
+            if state.aborted or state.error is not None:
+                # Killed: processes the shim never ran in (static ones) may hold a connection.
+                with anyio.move_on_after(ABORT_GRACE):
+                    while state.open_connections:
+                        await state.changed.wait()
+                return
+            changed = state.changed
+            # Nothing may be waiting in the listen backlog either.
+            _accept_pending(listener, state, sink, readers)
+            if state.open_connections == 0:
+                return
+            await changed.wait()
+
+
+def _warning(pid: int, message: str) -> tuple[int, int, int, int, int, int, int, str, str | None]:
+    return (wire.EVK_WARN, 0, pid, pid, 0, 0, 0, message, None)
