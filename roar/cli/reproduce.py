@@ -152,10 +152,6 @@ async def _reproduce(
 
     for line in plan.warnings:
         say(f"warning: {line}")
-    for item in plan.checklist:
-        if not item.ok:
-            detail = f" ({item.detail})" if item.detail else ""
-            say(f"checklist: ❌ {item.title}{detail}")
     ui = Ui(say=say, confirm=confirm, step_stdout=sys.stderr if as_json else None)
     report = await execute_plan(plan, source, options, ui)
     if as_json:

@@ -21,7 +21,7 @@ from typing import Any
 
 import anyio
 
-_SITE = re.compile(r"^(?P<site>.*/(?:site|dist)-packages)/(?P<rest>[^/]+)")
+_SITE = re.compile(r"^(?P<site>.*/(?:site|dist)-packages)/(?P<rest>[^/]+)(?:/(?P<cached>[^/]+))?")
 _SHARED_LIB = re.compile(r"\.so(\.\d+)*$")
 _PYTHON = re.compile(r"python\d*(\.\d+)?t?$")
 OWN_DISTRIBUTIONS = frozenset({"roar"})
@@ -73,6 +73,9 @@ def python_distributions(read_paths: Iterable[str]) -> tuple[dict[str, str], dic
         match = _SITE.match(path)
         if match:
             rest = match.group("rest")
+            if rest == "__pycache__" and match.group("cached"):
+                # A single-module distribution imported from its bytecode: six.cpython-311.pyc
+                rest = match.group("cached")
             top = rest.removesuffix(".py").split(".", 1)[0]
             tops_by_site.setdefault(match.group("site"), set()).add(top)
     imported: dict[str, str] = {}

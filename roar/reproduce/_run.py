@@ -168,6 +168,9 @@ async def execute(plan: Plan, source: LineageSource, options: RunOptions, ui: Ui
                 f"{step.ref} ran on uncommitted changes recorded as patch "
                 f"{step.code.patch.hash[:12]}, which {source.name} no longer has"
             )
+    for check in plan.checklist:
+        if not check.ok:
+            ui.say(f"checklist: ❌ {check.title}" + (f" ({check.detail})" if check.detail else ""))
     place = await _choose_place(plan, options, ui)
     setup = [place.description]
     if interpreter is not None:

@@ -31,7 +31,7 @@ def test_imported_distributions_come_from_files_read(tmp_path: Path) -> None:
     reads = [
         f"{site}/numpy/__init__.py",
         f"{site}/yaml/__init__.py",
-        f"{site}/six.py",
+        f"{site}/__pycache__/six.cpython-311.pyc",
         f"{site}/roar/__init__.py",
         "/work/proj/train.py",
     ]
