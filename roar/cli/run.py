@@ -24,6 +24,13 @@ def _options(func: click.decorators.FC) -> click.decorators.FC:
         "-v", "--verbose", count=True, help="-v: filter counts; -vv: every path dropped."
     )(func)
     func = click.option("-q", "--quiet", is_flag=True, help="Print nothing but warnings.")(func)
+    func = click.option(
+        "--hash",
+        "hash_algorithms",
+        multiple=True,
+        type=click.Choice(["blake3", "sha256", "sha512", "md5"]),
+        help="Also compute this digest of every file (repeatable).",
+    )(func)
     func = click.option("--name", default=None, help="Name the step (stored as label name=NAME).")(
         func
     )
@@ -39,9 +46,14 @@ def _options(func: click.decorators.FC) -> click.decorators.FC:
 @click.command(context_settings=_SETTINGS, help="Run CMD with provenance tracking.")
 @_options
 def run_command(
-    argv: tuple[str, ...], tracer: str | None, quiet: bool, verbose: int, name: str | None
+    argv: tuple[str, ...],
+    tracer: str | None,
+    quiet: bool,
+    verbose: int,
+    name: str | None,
+    hash_algorithms: tuple[str, ...],
 ) -> int:
-    return run(_run(list(argv), "run", tracer, quiet, verbose, name))
+    return run(_run(list(argv), "run", tracer, quiet, verbose, name, hash_algorithms))
 
 
 @click.command(
@@ -51,9 +63,14 @@ def run_command(
 )
 @_options
 def build_command(
-    argv: tuple[str, ...], tracer: str | None, quiet: bool, verbose: int, name: str | None
+    argv: tuple[str, ...],
+    tracer: str | None,
+    quiet: bool,
+    verbose: int,
+    name: str | None,
+    hash_algorithms: tuple[str, ...],
 ) -> int:
-    return run(_run(list(argv), "build", tracer, quiet, verbose, name))
+    return run(_run(list(argv), "build", tracer, quiet, verbose, name, hash_algorithms))
 
 
 async def _run(
@@ -63,6 +80,7 @@ async def _run(
     quiet: bool,
     verbose: int,
     name: str | None,
+    hash_algorithms: tuple[str, ...] = (),
 ) -> int:
     from roar.core.context import RoarContext
     from roar.lineage.refs import parse_step_ref
@@ -71,7 +89,14 @@ async def _run(
     ctx = RoarContext.load(verbosity=-1 if quiet else verbose)
     if parse_step_ref(argv[0]) is not None:
         argv = await _rerun_argv(ctx, argv, job_type, quiet)
-    report = await record_command(ctx, argv, job_type=job_type, backend_name=tracer, cwd=Path.cwd())
+    report = await record_command(
+        ctx,
+        argv,
+        job_type=job_type,
+        backend_name=tracer,
+        cwd=Path.cwd(),
+        hash_algorithms=hash_algorithms,
+    )
     quiet = quiet or ctx.config.get_bool("output.quiet")
     for warning in report.warnings:
         click.echo(f"roar: warning: {warning}", err=True)

@@ -8,6 +8,8 @@ the command exits).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import secrets
 import shlex
@@ -25,6 +27,7 @@ from roar.core.context import RoarContext
 from roar.core.git import GitState, read_git_state, run_git
 from roar.errors import CommandNotFoundError, TracerError
 from roar.hashing import Hasher, HashResult, file_key
+from roar.hashing._progress import show_progress
 from roar.lineage.identity import step_identity
 from roar.models import FileDigest, GitInfo, Job, NewJob
 from roar.recording.environment import capture as capture_environment
@@ -97,6 +100,7 @@ async def record_command(
     job_type: str = "run",
     backend_name: str | None = None,
     cwd: Path | None = None,
+    hash_algorithms: Sequence[str] = (),
 ) -> RunReport:
     """Run ``argv`` traced in project ``ctx`` and record it as a ``job_type`` job."""
     cwd = cwd or Path.cwd()
@@ -114,7 +118,9 @@ async def record_command(
             # Git state is read before the command can change the tree.
             git = await read_git_state(cwd, ctx.project.roar_dir)
             diff = await tracked_diff(git)
-            hasher = Hasher(store, ctx.config.get_list("hash.run") + _primary(ctx))
+            hasher = Hasher(
+                store, [*ctx.config.get_list("hash.run"), *_primary(ctx), *hash_algorithms]
+            )
             model = AccessModel()
             early: dict[str, HashResult] = {}
             closed_results: dict[str, HashResult] = {}
@@ -168,7 +174,7 @@ async def record_command(
             warnings = list(accesses.warnings)
             digests = await _collect_digests(
                 hasher, early, closed_results, filtered.inputs, filtered.outputs, accesses,
-                warnings,
+                warnings, progress=ctx.verbosity >= 0,
             )  # fmt: skip
             inputs = _to_files(ctx, filtered.inputs, digests, accesses, warnings, kind="input")
             outputs = _to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
@@ -233,6 +239,11 @@ async def record_command(
                     "interrupted": outcome.interrupted,
                     "input_sources": sources,
                     "roar_version": _version(),
+                    "hashing": {
+                        "algorithms": list(hasher.algorithms),
+                        "hashed_bytes": hasher.hashed_bytes,
+                        "cache_hits": hasher.cache_hits,
+                    },
                     "git": {
                         "remote_url": git.remote_url,
                         "changed_paths": list(git.changed_paths),
@@ -288,6 +299,8 @@ async def _collect_digests(
     outputs: list[str],
     accesses: Accesses,
     warnings: list[str],
+    *,
+    progress: bool = False,
 ) -> dict[tuple[str, str], HashResult]:
     """Digests keyed by (kind, path): inputs as first read, outputs as left on disk."""
     written = set(outputs)
@@ -312,7 +325,20 @@ async def _collect_digests(
                     settled[path] = res
             except OSError:
                 pass
-    fresh = await hasher.hash_many([*late.values(), *(p for p in outputs if p not in settled)])
+    remaining = [*late.values(), *(p for p in outputs if p not in settled)]
+    total = 0
+    for path in remaining:
+        with contextlib.suppress(OSError):
+            total += os.stat(path).st_size
+    start_bytes = hasher.hashed_bytes
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            functools.partial(
+                show_progress, total, lambda: hasher.hashed_bytes - start_bytes, enabled=progress
+            )
+        )
+        fresh = await hasher.hash_many(remaining)
+        tg.cancel_scope.cancel()
     if settled:
         await hasher.remember(settled.values())
     fresh.update(settled)

@@ -153,3 +153,32 @@ def test_eight_concurrent_runs_are_all_recorded(project: Workspace) -> None:
     outputs = sorted(tuple(f["path"] for f in j["outputs"]) for j in jobs)
     assert outputs == [(f"out{i}.txt",) for i in range(8)]
     assert sorted(j["step_number"] for j in jobs) == list(range(1, 9))
+
+
+def test_extra_digests_and_hash_cache(project: Workspace) -> None:
+    import hashlib
+
+    import blake3
+
+    project.gen({"big.bin": b"\x01" * 300_000})
+    project.commit_all("data")
+    project.roar("run", "--hash", "sha256", "--hash", "md5", "cp", "big.bin", "copy.bin")
+    job = project.roar("show", "@1", "--json").json()
+    data = b"\x01" * 300_000
+    expected = {
+        "blake3": blake3.blake3(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "md5": hashlib.md5(data).hexdigest(),
+    }
+    assert job["inputs"][0]["hashes"] == expected
+    assert job["outputs"][0]["hashes"] == expected
+    project.roar("config", "set", "hash.run", "sha512")
+    project.roar("run", "cp", "big.bin", "copy2.bin")
+    second = project.roar("show", "@2", "--json").json()
+    assert second["inputs"][0]["hashes"]["sha512"] == hashlib.sha512(data).hexdigest()
+    project.roar("config", "set", "hash.run", "[]")
+    project.roar("run", "cp", "big.bin", "copy3.bin")
+    third = project.roar("show", "@3", "--json").json()["metadata"]["hashing"]
+    # big.bin is unchanged since it was last hashed: the cache answers, nothing is re-read.
+    assert third["cache_hits"] >= 1
+    assert third["hashed_bytes"] == 300_000  # only the new copy was read
