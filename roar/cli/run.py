@@ -134,6 +134,10 @@ def _print_report(report: RunReport, verbose: int) -> None:
             counts[reason] = counts.get(reason, 0) + 1
         summary = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
         click.echo(f"  filtered out: {summary}", err=True)
+    if verbose >= 1:
+        click.echo(
+            f"  recorded {report.bookkeeping_seconds:.3f} s after the command ended", err=True
+        )
     if verbose >= 2:
         for kind, path, reason in report.dropped:
             click.echo(f"  dropped {kind} {path} ({reason})", err=True)

@@ -41,10 +41,14 @@ class Project:
         return path
 
     def absolute(self, shown: str) -> str:
-        """Inverse of :meth:`display_path`."""
-        if os.path.isabs(shown):
+        """Inverse of :meth:`display_path` (also accepts a user-typed relative path)."""
+        if shown.startswith("/") or "://" in shown:
             return shown
-        return os.path.normpath(os.path.join(self.root, shown))
+        if shown == ".":
+            return str(self.root)
+        if "./" in shown or shown.endswith("/.") or "//" in shown or shown.endswith(".."):
+            return os.path.normpath(os.path.join(self.root, shown))
+        return f"{self.root}/{shown}"
 
 
 def find_project(start: Path | None = None) -> Project:

@@ -19,12 +19,14 @@ _DIGIT_RUN = re.compile(r"(?<=[_-])\d{3,}(?=\.|/|$)")
 
 def normalise_path(path: str, project_root: str, home: str) -> str:
     """The path as it counts for step identity."""
-    if path.startswith("s3://") or not os.path.isabs(path):
+    root = project_root.rstrip("/") + "/"
+    home_dir = home.rstrip("/") + "/" if home else None
+    if path.startswith("s3://") or not path.startswith("/"):
         shown = path
-    elif path == project_root or path.startswith(project_root.rstrip("/") + "/"):
-        shown = os.path.relpath(path, project_root)
-    elif home and path.startswith(home.rstrip("/") + "/"):
-        shown = os.path.relpath(path, home)
+    elif path.startswith(root):  # paths are already normalised: slicing is relpath here
+        shown = path[len(root) :]
+    elif home_dir and path.startswith(home_dir):
+        shown = path[len(home_dir) :]
     else:
         shown = os.path.basename(path)
     return _DIGIT_RUN.sub("*", shown)

@@ -7,6 +7,7 @@ bytecode caches are dropped there.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections import Counter
@@ -70,31 +71,41 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
+@functools.lru_cache(maxsize=64)
+def _dirs(bases: tuple[str, ...]) -> tuple[str, ...]:
+    """Directory prefixes with a trailing slash, for one ``str.startswith`` per check (this runs
+    for every path a job touches: tens of thousands of times)."""
+    return tuple(b.rstrip("/") + "/" for b in bases if b)
+
+
+@functools.lru_cache(maxsize=16)
+def _home_dirs(home: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    return _dirs(tuple(os.path.join(home, n) for n in names))
+
+
 def _common_reason(path: str, s: FilterSettings) -> str | None:
     """Reasons that apply to reads and writes alike."""
     root = s.project_root
-    if _under(path, os.path.join(root, ".roar")):
+    if path.startswith(_dirs((root + "/.roar",))):
         return "roar"
     if "/.git/" in path or path.endswith("/.git"):
         return "git"
     if "/__pycache__/" in path or path.endswith((".pyc", ".pyo")):
         return "bytecode"
-    if any(_under(path, p) for p in s.ignore_paths):
+    if s.ignore_paths and (path in s.ignore_paths or path.startswith(_dirs(s.ignore_paths))):
         return "ignored path"
     if s.ignore_packages and (
-        PACKAGE_PATTERN.search(path)
+        path.startswith(_dirs(s.package_roots))
+        or path.startswith(_home_dirs(s.home, TOOLCHAIN_DIRS))
         or path.endswith("/pyvenv.cfg")
-        or any(_under(path, r) for r in s.package_roots)
-        or any(_under(path, os.path.join(s.home, d)) for d in TOOLCHAIN_DIRS)
+        or PACKAGE_PATTERN.search(path)
     ):
         return "package"
-    if _under(path, root):
+    if path.startswith(_dirs((root,))):
         return None
     if s.ignore_torch_cache and TORCH_CACHE.match(path):
         return "torch cache"
-    if s.ignore_library_caches and any(
-        _under(path, os.path.join(s.home, d)) for d in LIBRARY_CACHE_DIRS
-    ):
+    if s.ignore_library_caches and path.startswith(_home_dirs(s.home, LIBRARY_CACHE_DIRS)):
         return "library cache"
     return None
 

@@ -58,6 +58,7 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str, str]] = field(default_factory=list)
     discarded_writes: tuple[str, ...] = ()
+    bookkeeping_seconds: float = 0.0  # from the command's end to the job being stored
 
 
 def resolve_program(argv0: str, env: dict[str, str], cwd: Path) -> str:
@@ -153,7 +154,8 @@ async def record_command(
                 outcome = await backend.trace(
                     argv, env=env, cwd=cwd, sink=sink, snapshot_dir=snapshot_dir
                 )
-                duration = time.monotonic() - clock
+                command_done = time.monotonic()
+                duration = command_done - clock
             accesses = model.result()
 
             if not model.ended and not outcome.interrupted:
@@ -253,6 +255,7 @@ async def record_command(
                 },
             )
             job = await store.record_job(new)
+            bookkeeping = time.monotonic() - command_done
     finally:
         # Snapshots exist only to be hashed; the digests are what is kept.
         shutil.rmtree(snapshot_dir, ignore_errors=True)
@@ -264,6 +267,7 @@ async def record_command(
         warnings=warnings,
         dropped=filtered.dropped,
         discarded_writes=accesses.discarded_writes,
+        bookkeeping_seconds=bookkeeping,
     )
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: `roar dag --json` end to end on projects of 1,000 / 10,000 / 50,000 jobs.
 
+Also times the everyday query commands (log, show, status, inputs, dag) on the smallest size.
 Fills a fresh project through the store API (a chain of pipelines whose steps read the previous
 step's output, with re-runs so some steps are superseded), then times the real `roar dag --json`
 command, median of several runs. Prints seconds per size and the growth relative to n·log n.
@@ -85,6 +86,17 @@ def main() -> int:
                 )
                 times.append(time.perf_counter() - t0)
             assert out.stdout.startswith(b"{")
+            if size == args.sizes[0]:
+                for query in (["log"], ["show", "@1"], ["status"], ["inputs"], ["dag"]):
+                    samples = []
+                    for _ in range(args.rounds):
+                        t0 = time.perf_counter()
+                        subprocess.run([roar, *query], cwd=root, check=True, capture_output=True)
+                        samples.append(time.perf_counter() - t0)
+                    print(
+                        f"{size:>7} jobs: roar {' '.join(query):<8} "
+                        f"{statistics.median(samples):.3f} s (median of {args.rounds})"
+                    )
             median = statistics.median(times)
             results.append((size, median))
             print(

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Benchmark: S3 through the roar proxy vs direct, in the same run, with boto3 at default settings.
+
+The proxy is the real standalone daemon (``roar.proxy._daemon``: uvloop, one log line per request,
+events appended to a JSON-lines file), started in its own process. Phases:
+
+  large   1 x PUT and 1 x GET of one object (512 MiB by default), direct then through the proxy,
+          best of --rounds. Against ``scripts/bench/proxy_sink.py``: moto holds objects in
+          memory and takes large PUTs at ~65 MB/s (1.1 GB RSS for 512 MB), which would hide the
+          proxy's cost entirely.
+  small   N x 4 KiB PUT then GET (2,000 by default) from 16 threads with their own clients,
+          against moto and against the sink (the sink shows the proxy's own per-request cost).
+
+Prints MB/s and req/s for each path, the ratios proxy/direct, and the proxy daemon's peak RSS
+(VmHWM) over the whole run. Targets: large >= 0.9x, small >= 0.7x, RSS < 64 MB.
+
+    .venv/bin/python scripts/bench/proxy.py [--size-mb 512] [--small 2000] [--threads 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+BUCKET = "bench"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _process(argv: list[str], ready: Callable[[subprocess.Popen[bytes]], str]) -> Iterator[Any]:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        url = ready(proc)
+        yield proc, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _ready_line(prefix: str) -> Callable[[subprocess.Popen[bytes]], str]:
+    def wait(proc: subprocess.Popen[bytes]) -> str:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        if not line.startswith(prefix):
+            raise SystemExit(f"{proc.args[:3]} did not start: {line!r}")
+        return line
+
+    return wait
+
+
+def _moto(port: int) -> Callable[[subprocess.Popen[bytes]], str]:
+    def wait(proc: subprocess.Popen[bytes]) -> str:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/moto-api/", timeout=2):
+                    return url
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    return wait
+
+
+def _daemon_argv(project: Path, upstream: str) -> list[str]:
+    boot = (
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+        "from roar.proxy._daemon import main; sys.exit(main(sys.argv[1:]))"
+    )
+    argv = [sys.executable, "-c", boot, str(ROOT), "--project", str(project)]
+    return [*argv, "--port", "0", "--upstream", upstream]
+
+
+def _hwm_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _client(endpoint: str, threads: int = 10) -> Any:
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint, config=Config(max_pool_connections=max(10, threads))
+    )
+
+
+def _large(endpoint: str, path: Path, size: int, rounds: int) -> tuple[float, float]:
+    """Best PUT and GET throughput in MB/s for one object of ``size`` bytes."""
+    s3 = _client(endpoint)
+    puts: list[float] = []
+    gets: list[float] = []
+    for _ in range(rounds):
+        with open(path, "rb") as handle:
+            started = time.perf_counter()
+            s3.put_object(Bucket=BUCKET, Key="large.bin", Body=handle)
+            puts.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        body = s3.get_object(Bucket=BUCKET, Key="large.bin")["Body"]
+        got = 0
+        while chunk := body.read(1 << 20):
+            got += len(chunk)
+        gets.append(time.perf_counter() - started)
+        assert got == size, (got, size)
+    s3.close()
+    return size / min(puts) / 1e6, size / min(gets) / 1e6
+
+
+def _small(endpoint: str, count: int, threads: int, tag: str) -> tuple[float, float]:
+    """PUT then GET ``count`` 4 KiB objects from ``threads`` threads; req/s of each phase."""
+    clients = [_client(endpoint) for _ in range(threads)]
+    payload = os.urandom(4096)
+    keys = [f"small/{tag}/{i:05d}" for i in range(count)]
+
+    def put(i: int) -> None:
+        clients[i % threads].put_object(Bucket=BUCKET, Key=keys[i], Body=payload)
+
+    def get(i: int) -> None:
+        body = clients[i % threads].get_object(Bucket=BUCKET, Key=keys[i])["Body"].read()
+        assert len(body) == 4096
+
+    rates = []
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(put, range(min(threads * 4, count))))  # warm connections
+        for work in (put, get):
+            started = time.perf_counter()
+            list(pool.map(work, range(count)))
+            rates.append(count / (time.perf_counter() - started))
+    for made in clients:
+        made.close()
+    return rates[0], rates[1]
+
+
+def _ratio(proxy: float, direct: float, target: float) -> str:
+    ratio = proxy / direct
+    return f"{ratio:5.2f}x  (target >= {target}x: {'ok' if ratio >= target else 'MISSED'})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mb", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=16)
+    args = parser.parse_args()
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench-secret",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    size = args.size_mb << 20
+    moto_port = _free_port()
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="roar-bench-")))
+        for name in ("sink", "moto"):
+            (scratch / name / ".roar").mkdir(parents=True)
+        source = scratch / "large.bin"
+        with open(source, "wb") as handle:
+            block = os.urandom(1 << 20)
+            for _ in range(args.size_mb):
+                handle.write(block)
+        _, sink_line = stack.enter_context(
+            _process([sys.executable, str(HERE / "proxy_sink.py"), "0"], _ready_line("READY"))
+        )
+        sink = f"http://127.0.0.1:{sink_line.split()[1]}"
+        _, moto = stack.enter_context(
+            _process(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+                _moto(moto_port),
+            )
+        )
+        sink_proxy, sink_ready = stack.enter_context(
+            _process(_daemon_argv(scratch / "sink", sink), _ready_line("READY"))
+        )
+        moto_proxy, moto_ready = stack.enter_context(
+            _process(_daemon_argv(scratch / "moto", moto), _ready_line("READY"))
+        )
+        via_sink = sink_ready.split('"url":"')[1].split('"')[0]
+        via_moto = moto_ready.split('"url":"')[1].split('"')[0]
+        for endpoint in (sink, moto):
+            _client(endpoint).create_bucket(Bucket=BUCKET)
+
+        print(f"large object: {args.size_mb} MiB, best of {args.rounds}, upstream = sink")
+        direct_put, direct_get = _large(sink, source, size, args.rounds)
+        proxy_put, proxy_get = _large(via_sink, source, size, args.rounds)
+        print(f"  PUT  direct {direct_put:7.0f} MB/s  proxy {proxy_put:7.0f} MB/s  ", end="")
+        print(_ratio(proxy_put, direct_put, 0.9))
+        print(f"  GET  direct {direct_get:7.0f} MB/s  proxy {proxy_get:7.0f} MB/s  ", end="")
+        print(_ratio(proxy_get, direct_get, 0.9))
+
+        for label, upstream, via in (("moto", moto, via_moto), ("sink", sink, via_sink)):
+            print(
+                f"small objects: {args.small} x 4 KiB, {args.threads} threads, upstream = {label}"
+            )
+            samples = {
+                "direct": _small(upstream, args.small, args.threads, "direct"),
+                "proxy": _small(via, args.small, args.threads, "proxy"),
+            }
+            for index, phase in enumerate(("PUT", "GET")):
+                direct = samples["direct"][index]
+                proxied = samples["proxy"][index]
+                print(
+                    f"  {phase}  direct {direct:7.0f} req/s  proxy {proxied:7.0f} req/s  ", end=""
+                )
+                print(_ratio(proxied, direct, 0.7))
+        for label, proc in (("sink", sink_proxy), ("moto", moto_proxy)):
+            peak = _hwm_mib(proc.pid)
+            verdict = "ok" if peak < 64 else "MISSED"
+            print(
+                f"proxy daemon ({label} upstream) peak RSS: {peak:.1f} MiB (target < 64: {verdict})"
+            )
+        events = sum(
+            len((scratch / name / ".roar" / "proxy-events.jsonl").read_bytes().splitlines())
+            for name in ("sink", "moto")
+        )
+        print(f"events recorded by the proxies: {events}")
+    print(f"machine: {os.cpu_count()} CPUs; client, proxy and server share them", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

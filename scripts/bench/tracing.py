@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Benchmark: the whole `roar run` (tracing, hashing, recording) vs the bare command.
+
+Workloads, each run bare and under every usable backend, interleaved, for several rounds:
+  (a) python writing 20,000 files of 1 KB, then reading them back
+  (b) bash running `cat /etc/hostname > /dev/null` 500 times
+  (c) one 1 GB sequential write (dd)
+  (d) `true` (roar's fixed cost)
+Prints the median wall time of each and the ratio roar/bare (for (d), the difference in seconds).
+Targets (issue 3): preload <= 1.5x on (a), <= 1.4x on (b); ptrace <= 3x on (a), <= 2.5x on (b);
+both <= 1.05x on (c); fixed cost <= 0.15 s.
+
+    .venv/bin/python scripts/bench/tracing.py [--rounds 5] [--backends ptrace preload] [--only a b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORKLOADS: dict[str, tuple[str, list[str]]] = {
+    "a": (
+        "python: 20,000 x 1 KB files written then read",
+        [
+            sys.executable,
+            "-c",
+            "import os\n"
+            "os.makedirs('files', exist_ok=True)\n"
+            "blob = b'x' * 1024\n"
+            "for i in range(20000):\n"
+            "    with open(f'files/f{i}.bin', 'wb') as f: f.write(blob)\n"
+            "for i in range(20000):\n"
+            "    with open(f'files/f{i}.bin', 'rb') as f: f.read()\n",
+        ],
+    ),
+    "b": (
+        "bash: 500 x cat /etc/hostname > /dev/null",
+        ["bash", "-c", "for i in $(seq 500); do cat /etc/hostname > /dev/null; done"],
+    ),
+    "c": (
+        "dd: one 1 GB sequential write",
+        ["dd", "if=/dev/zero", "of=big.bin", "bs=4M", "count=256", "status=none"],
+    ),
+    "d": ("true: the fixed cost", ["true"]),
+}
+
+
+def _clean(work: Path) -> None:
+    for name in ("files", "big.bin"):
+        target = work / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def _timed(cmd: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--backends", nargs="+", default=["ptrace", "preload"])
+    parser.add_argument("--only", nargs="+", default=list(WORKLOADS))
+    args = parser.parse_args()
+    roar = shutil.which("roar", path=os.path.dirname(sys.executable)) or "roar"
+    print(f"{os.cpu_count()} CPUs; median of {args.rounds} interleaved rounds")
+    with tempfile.TemporaryDirectory(dir=os.environ.get("ROAR_BENCH_DIR")) as tmp:
+        work = Path(tmp)
+        subprocess.run([roar, "init", "-n"], cwd=work, check=True, capture_output=True)
+        for key in args.only:
+            title, cmd = WORKLOADS[key]
+            samples: dict[str, list[float]] = {"bare": []}
+            samples.update({b: [] for b in args.backends})
+            for _ in range(args.rounds):
+                for mode in samples:
+                    _clean(work)
+                    full = cmd if mode == "bare" else [roar, "run", "-q", "--tracer", mode, *cmd]
+                    samples[mode].append(_timed(full, work))
+            _clean(work)
+            bare = statistics.median(samples["bare"])
+            print(f"({key}) {title}")
+            print(f"    bare      {bare:8.3f} s")
+            for backend in args.backends:
+                traced = statistics.median(samples[backend])
+                if key == "d":
+                    print(f"    {backend:<9} {traced:8.3f} s   fixed cost {traced - bare:+.3f} s")
+                else:
+                    print(f"    {backend:<9} {traced:8.3f} s   ratio {traced / bare:5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
