@@ -9,15 +9,19 @@ from __future__ import annotations
 import msgspec
 
 JOB_TYPES = ("run", "build", "get", "put")
+# ``FileDigest.hash`` of an S3 object whose bytes roar never saw whole (a ranged read, a multipart
+# upload): its ETag, marked so it is never mistaken for a BLAKE3 digest.
+ETAG_PREFIX = "etag:"
 
 
 class FileDigest(msgspec.Struct, frozen=True, kw_only=True):
     """A file (or S3 object) as a job saw it: where, what content, how big."""
 
     path: str  # project-relative when inside the project, else absolute (or s3://...)
-    hash: str  # BLAKE3 hex digest: the artifact's identity
+    hash: str  # BLAKE3 hex digest: the artifact's identity ("etag:<etag>" when roar has none)
     size: int
     hashes: dict[str, str] = {}  # algorithm -> digest, blake3 included
+    byte_ranges: tuple[tuple[int, int], ...] = ()  # the parts of an S3 object that were read
 
 
 class GitInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -161,7 +161,13 @@ def job_json(job: Job) -> dict[str, object]:
 
 
 def _file_json(f: FileDigest) -> dict[str, object]:
-    return {"path": f.path, "hash": f.hash, "size": f.size, "hashes": f.hashes}
+    return {
+        "path": f.path,
+        "hash": f.hash,
+        "size": f.size,
+        "hashes": f.hashes,
+        "byte_ranges": [list(r) for r in f.byte_ranges],
+    }
 
 
 def _print_job(job: Job) -> None:

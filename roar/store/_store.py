@@ -22,7 +22,7 @@ import anyio
 import msgspec
 
 from roar.errors import NotFoundError, SchemaTooNewError, StoreError
-from roar.models import FileDigest, GitInfo, Job, NewJob
+from roar.models import ETAG_PREFIX, FileDigest, GitInfo, Job, NewJob
 from roar.store._db import Database, connect
 from roar.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -238,24 +238,61 @@ class Store:
         if not files:
             return
         conn = self._conn
-        await conn.executemany(
-            """INSERT OR IGNORE INTO artifacts (uid, size, first_seen_at, first_seen_path)
-               SELECT ?, ?, ?, ? WHERE NOT EXISTS (
-                   SELECT 1 FROM artifact_hashes WHERE algorithm = 'blake3' AND digest = ?)""",
-            [(f.hash, f.size, now, f.path, f.hash) for f in files],
-        )
-        hash_rows = [(f.hash, alg, digest) for f in files for alg, digest in _digests(f)]
-        await conn.executemany(
-            """INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest)
-               SELECT id, ?2, ?3 FROM artifacts WHERE uid = ?1""",
-            hash_rows,
-        )
-        await conn.executemany(
-            f"""INSERT OR IGNORE INTO {table} (job_id, artifact_id, path)
-                SELECT ?, artifact_id, ? FROM artifact_hashes
-                WHERE algorithm = 'blake3' AND digest = ?""",
-            [(job_id, f.path, f.hash) for f in files],
-        )
+        local = [f for f in files if not f.hash.startswith(ETAG_PREFIX)]
+        if local:
+            await conn.executemany(
+                """INSERT OR IGNORE INTO artifacts (uid, size, first_seen_at, first_seen_path,
+                       source_type, source_url)
+                   SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (
+                       SELECT 1 FROM artifact_hashes WHERE algorithm = 'blake3' AND digest = ?)""",
+                [(f.hash, f.size, now, f.path, *_source(f.path), f.hash) for f in local],
+            )
+            await conn.executemany(
+                """INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest)
+                   SELECT id, ?2, ?3 FROM (SELECT COALESCE(
+                       (SELECT artifact_id FROM artifact_hashes
+                        WHERE algorithm = 'blake3' AND digest = ?1),
+                       (SELECT id FROM artifacts WHERE uid = ?1)) AS id)
+                   WHERE id IS NOT NULL""",
+                [(f.hash, alg, digest) for f in local for alg, digest in _digests(f)],
+            )
+            await conn.executemany(
+                f"""INSERT OR IGNORE INTO {table} (job_id, artifact_id, path, byte_ranges)
+                    SELECT ?, artifact_id, ?, ? FROM artifact_hashes
+                    WHERE algorithm = 'blake3' AND digest = ?""",
+                [(job_id, f.path, _ranges(f), f.hash) for f in local],
+            )
+        # Objects known only by their S3 ETag (a ranged read, a multipart upload): few per job,
+        # each resolved to the artifact that any of its digests already names.
+        for f in files:
+            if not f.hash.startswith(ETAG_PREFIX):
+                continue
+            digests = _digests(f)
+            marks = " OR ".join("(algorithm = ? AND digest = ?)" for _ in digests)
+            row = await conn.fetchone(
+                f"SELECT artifact_id FROM artifact_hashes WHERE {marks} LIMIT 1",
+                [v for pair in digests for v in pair],
+            )
+            if row is not None:
+                artifact_id = int(row[0])
+            else:
+                inserted = await conn.execute(
+                    """INSERT INTO artifacts (uid, size, first_seen_at, first_seen_path,
+                           source_type, source_url) VALUES (?, ?, ?, ?, ?, ?)""",
+                    (f"{f.hash}:{f.path}", f.size, now, f.path, *_source(f.path)),
+                )
+                assert inserted is not None
+                artifact_id = inserted
+            await conn.executemany(
+                """INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest)
+                   VALUES (?, ?, ?)""",
+                [(artifact_id, alg, digest) for alg, digest in digests],
+            )
+            await conn.execute(
+                f"""INSERT OR IGNORE INTO {table} (job_id, artifact_id, path, byte_ranges)
+                    VALUES (?, ?, ?, ?)""",
+                (job_id, artifact_id, f.path, _ranges(f)),
+            )
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -335,11 +372,20 @@ class Store:
         return jobs
 
     async def _edges(self, table: str, job_ids: list[int]) -> dict[int, list[FileDigest]]:
-        found: dict[tuple[int, str, int], tuple[int, dict[str, str]]] = {}
+        found: dict[tuple[int, str, int], tuple[int, dict[str, str], str | None]] = {}
         for chunk in _chunks(job_ids):
             marks = ",".join("?" * len(chunk))
-            for job_id, path, artifact_id, size, algorithm, digest in await self._conn.fetchall(
-                f"""SELECT e.job_id, e.path, e.artifact_id, a.size, h.algorithm, h.digest
+            for (
+                job_id,
+                path,
+                artifact_id,
+                size,
+                algorithm,
+                digest,
+                ranges,
+            ) in await self._conn.fetchall(
+                f"""SELECT e.job_id, e.path, e.artifact_id, a.size, h.algorithm, h.digest,
+                           e.byte_ranges
                     FROM {table} e
                     JOIN artifacts a ON a.id = e.artifact_id
                     JOIN artifact_hashes h ON h.artifact_id = a.id
@@ -347,16 +393,18 @@ class Store:
                 chunk,
             ):
                 key = (int(job_id), str(path), int(artifact_id))
-                entry = found.setdefault(key, (int(size or 0), {}))
+                entry = found.setdefault(key, (int(size or 0), {}, ranges))
                 entry[1][str(algorithm)] = str(digest)
         result: dict[int, list[FileDigest]] = defaultdict(list)
-        for (job_id, path, _), (size, hashes) in found.items():
+        for (job_id, path, _), (size, hashes, ranges) in found.items():
+            identity = hashes.get("blake3") or ETAG_PREFIX + hashes.get("etag", "")
             result[job_id].append(
                 FileDigest(
                     path=path,
-                    hash=hashes.get("blake3", ""),
+                    hash=identity,
                     size=size,
                     hashes=dict(sorted(hashes.items())),
+                    byte_ranges=tuple(tuple(r) for r in json.loads(ranges)) if ranges else (),
                 )
             )
         for files in result.values():
@@ -644,14 +692,33 @@ def _normalised(files: Sequence[FileDigest]) -> list[FileDigest]:
     """Files as the store gives them back: one per (path, content), sorted, blake3 in hashes."""
     unique = {(f.path, f.hash): f for f in files}
     return [
-        FileDigest(path=f.path, hash=f.hash, size=f.size, hashes=dict(_digests(f)))
+        FileDigest(
+            path=f.path,
+            hash=f.hash,
+            size=f.size,
+            hashes=dict(_digests(f)),
+            byte_ranges=f.byte_ranges,
+        )
         for _, f in sorted(unique.items())
     ]
 
 
 def _digests(f: FileDigest) -> list[tuple[str, str]]:
-    pairs = {"blake3": f.hash, **f.hashes}
+    pairs = dict(f.hashes)
+    if f.hash.startswith(ETAG_PREFIX):
+        pairs.setdefault("etag", f.hash[len(ETAG_PREFIX) :])
+    else:
+        pairs["blake3"] = f.hash
     return sorted(pairs.items())
+
+
+def _source(path: str) -> tuple[str | None, str | None]:
+    scheme, sep, _ = path.partition("://")
+    return (scheme, path) if sep else (None, None)
+
+
+def _ranges(f: FileDigest) -> str | None:
+    return json.dumps([list(r) for r in f.byte_ranges]) if f.byte_ranges else None
 
 
 def _session(row: Sequence[Any]) -> StoredSession:

@@ -145,3 +145,30 @@ async def test_failed_job_leaves_nothing_half_written(tmp_path: Path) -> None:
         assert len(jobs) == 1
     with sqlite3.connect(tmp_path / "roar.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0] == 0
+
+
+async def test_s3_objects_known_by_etag(tmp_path: Path) -> None:
+    async with Store.open(tmp_path / "roar.db", create=True) as store:
+        ranged = FileDigest(
+            path="s3://bkt/data.bin", hash="etag:abc123", size=100, hashes={"etag": "abc123"},
+            byte_ranges=((0, 9), (50, 59)),
+        )  # fmt: skip
+        first = await store.record_job(_job("00000001", "a", [ranged], []))
+        assert first.inputs[0].hash == "etag:abc123"
+        assert first.inputs[0].byte_ranges == ((0, 9), (50, 59))
+        session = await store.active_session()
+        assert session is not None
+        stored = (await store.session_jobs(session.id))[0].inputs[0]
+        assert stored.hash == "etag:abc123" and stored.byte_ranges == ((0, 9), (50, 59))
+        assert stored.hashes == {"etag": "abc123"}
+        # A full read later brings the BLAKE3 of the same object: the same artifact gains it.
+        whole = FileDigest(
+            path="s3://bkt/data.bin", hash="etag:abc123", size=100,
+            hashes={"etag": "abc123", "blake3": "b" * 64},
+        )  # fmt: skip
+        await store.record_job(_job("00000002", "b", [whole], []))
+        again = (await store.session_jobs(session.id))[1].inputs[0]
+        assert again.hash == "b" * 64
+        assert again.hashes == {"blake3": "b" * 64, "etag": "abc123"}
+        first_again = (await store.session_jobs(session.id))[0].inputs[0]
+        assert first_again.hashes == again.hashes  # one artifact, two digests
