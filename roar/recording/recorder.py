@@ -16,9 +16,10 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
@@ -39,10 +40,14 @@ from roar.recording.filters import (
     write_reason,
 )
 from roar.recording.patch import store_patch, tracked_diff, untracked_inputs
+from roar.recording.s3 import s3_edges
 from roar.recording.semantics import Accesses, AccessModel
 from roar.store import Store
 from roar.tracing.base import EventBatch, TraceOutcome
 from roar.tracing.select import choose_backend
+
+if TYPE_CHECKING:
+    from roar.proxy.job import JobProxy
 
 CLOSED_BATCH = 256  # outputs closed during the run are hashed in batches of this many
 
@@ -151,9 +156,12 @@ async def record_command(
                         tg.start_soon(hash_closed, pending_closed[:])
                         pending_closed.clear()
 
-                outcome = await backend.trace(
-                    argv, env=env, cwd=cwd, sink=sink, snapshot_dir=snapshot_dir
-                )
+                async with _job_proxy(ctx, job_uid, env) as proxy:
+                    if proxy is not None:
+                        env.update(proxy.env)
+                    outcome = await backend.trace(
+                        argv, env=env, cwd=cwd, sink=sink, snapshot_dir=snapshot_dir
+                    )
                 command_done = time.monotonic()
                 duration = command_done - clock
             accesses = model.result()
@@ -180,6 +188,11 @@ async def record_command(
             )  # fmt: skip
             inputs = _to_files(ctx, filtered.inputs, digests, accesses, warnings, kind="input")
             outputs = _to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
+            s3_deleted: list[str] = []
+            if proxy is not None:
+                s3_inputs, s3_outputs, s3_deleted = s3_edges(proxy.events)
+                inputs += s3_inputs
+                outputs += s3_outputs
             if outcome.interrupted:
                 warnings.append("the run was aborted; its record may be incomplete")
             # Content a recorded job produced is sourced by that job, not by the patch.
@@ -240,6 +253,7 @@ async def record_command(
                     "programs": [ctx.project.display_path(p) for p in accesses.programs[:50]],
                     "interrupted": outcome.interrupted,
                     "input_sources": sources,
+                    "s3_deleted": s3_deleted,
                     "roar_version": _version(),
                     "hashing": {
                         "algorithms": list(hasher.algorithms),
@@ -383,6 +397,20 @@ def _to_files(
         )
     files.sort(key=lambda f: f.path)
     return files
+
+
+@contextlib.asynccontextmanager
+async def _job_proxy(
+    ctx: RoarContext, job_uid: str, env: dict[str, str]
+) -> AsyncIterator[JobProxy | None]:
+    """The job's own S3 proxy when `proxy.enabled`; the proxy code is imported only then."""
+    if not ctx.config.get_bool("proxy.enabled"):
+        yield None
+        return
+    from roar.proxy.job import job_proxy
+
+    async with job_proxy(ctx.config, job_uid, env=env) as proxy:
+        yield proxy
 
 
 def _primary(ctx: RoarContext) -> list[str]:
