@@ -125,9 +125,6 @@ class S3Call:
                 return "" if value is None else value
         return None
 
-    def has(self, name: str) -> bool:
-        return any(key == name for key, _ in self.query)
-
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.key}" if self.key is not None else f"s3://{self.bucket}"
@@ -409,6 +406,17 @@ def canonical_query(pairs: Iterable[tuple[str, str | None]]) -> str:
 def forward_request_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Client headers that go upstream (names lower-cased); see ``_REQUEST_DROP`` for the rest."""
     return [(k.lower(), v) for k, v in headers if k.lower() not in _REQUEST_DROP]
+
+
+def must_sign(name: str) -> bool:
+    """Whether a forwarded header goes into the SigV4 signature (``name`` lower-case).
+
+    S3 requires every ``x-amz-*`` header to be signed; ``host`` always is, and the two that
+    describe the body (MD5, type) are worth protecting. Like boto3, the proxy leaves the rest
+    (User-Agent, amz-sdk-*, Accept-Encoding, ...) unsigned: less to canonicalise per request, and
+    nothing an intermediary may rewrite can break the signature.
+    """
+    return name.startswith("x-amz-") or name in {"host", "content-md5", "content-type"}
 
 
 def forward_response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -35,6 +35,7 @@ class Exchange:
     for the response body, ``response_complete`` False when either side stopped mid-body.
     ``request_xml`` / ``response_xml`` are the kept bodies of the operations whose outcome is in
     XML (CompleteMultipartUpload, CopyObject, UploadPartCopy, DeleteObjects).
+    ``copy_source_head`` is (size, ETag) of a copy's source, from a HEAD made after the copy.
     """
 
     call: S3Call
@@ -49,6 +50,7 @@ class Exchange:
     request_xml: bytes = b""
     response_xml: bytes = b""
     multipart_size: int | None = None
+    copy_source_head: tuple[int | None, str | None] | None = None
 
 
 def _int(value: str | None) -> int | None:
@@ -129,17 +131,22 @@ def build_events(
             return []
         src_bucket, src_key, src_version = source
         src_range = request_range(ex.request_headers.get("x-amz-copy-source-range"))
+        src_size, src_etag = ex.copy_source_head or (None, None)
         events = [
             event(
                 "input",
                 src_bucket,
                 src_key,
-                version_id=headers.get("x-amz-copy-source-version-id") or src_version,
+                size=src_size,
+                etag=src_etag,
                 byte_ranges=(src_range,) if src_range else (),
+                version_id=headers.get("x-amz-copy-source-version-id") or src_version,
             )
         ]
         if call.op == "CopyObject":
-            events.append(event("output", bucket, key, etag=result.etag, version_id=version))
+            events.append(
+                event("output", bucket, key, size=src_size, etag=result.etag, version_id=version)
+            )
         return events
     if call.op == "DeleteObject":
         assert key is not None

@@ -1,0 +1,224 @@
+"""`roar proxy` through the real command: status, enable/disable, and the daemon's life cycle.
+
+The upstream is moto's server in its own process (so objects it stores do not weigh on the
+daemon's or the test's memory); the daemon is started and stopped with `roar proxy start|stop`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import blake3
+import boto3
+import pytest
+from botocore.config import Config as BotoConfig
+
+from roar.proxy import read_events
+from tests.conftest import Workspace
+
+pytestmark = pytest.mark.e2e
+
+ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_process() -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/moto-api/", timeout=2):
+                break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def _aws(env: dict[str, str], home: Path) -> dict[str, str]:
+    clean = {k: v for k, v in env.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"}
+    return clean | {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(home / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
+    }
+
+
+@pytest.fixture
+def aws_project(project: Workspace) -> Workspace:
+    project.env = _aws(project.env, project.root.parent)
+    return project
+
+
+def _client(url: str, **config: Any) -> Any:
+    session = boto3.session.Session(
+        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name="us-east-1"
+    )
+    return session.client("s3", endpoint_url=url, config=BotoConfig(**config))
+
+
+def _start(project: Workspace, upstream: str, *extra: str) -> tuple[str, int]:
+    result = project.roar("proxy", "start", "--port", "0", "--upstream", upstream, *extra)
+    export = result.stdout.strip()
+    assert export.startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:"), result
+    assert "Proxy daemon started (pid=" in result.stderr
+    url = export.partition("=")[2]
+    pid = int(result.stderr.split("pid=", 1)[1].split(",", 1)[0])
+    return url, pid
+
+
+def _hwm_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_status_enable_disable(aws_project: Workspace) -> None:
+    status = aws_project.roar("proxy").stdout
+    assert "enabled:  no" in status and "daemon:   not running" in status
+    assert "port:     9090" in status
+    aws_project.roar("proxy", "enable")
+    assert aws_project.roar("config", "get", "proxy.enabled").stdout.strip() == "true"
+    assert "enabled:  yes" in aws_project.roar("proxy", "status").stdout
+    aws_project.roar("proxy", "disable")
+    assert aws_project.roar("config", "get", "proxy.enabled").stdout.strip() == "false"
+
+
+def test_daemon_start_use_stop_cycle(aws_project: Workspace, moto_process: str) -> None:
+    url, pid = _start(aws_project, moto_process)
+    roar_dir = aws_project.root / ".roar"
+    try:
+        status = aws_project.roar("proxy").stdout
+        assert f"running (pid={pid}" in status and url in status and moto_process in status
+        again = aws_project.roar("proxy", "start", "--port", "0", check=False)
+        assert again.returncode == 2 and "already running" in again.stderr
+
+        s3 = _client(url)
+        s3.create_bucket(Bucket="daemon-bucket")
+        s3.put_object(Bucket="daemon-bucket", Key="in.txt", Body=b"daemon data")
+
+        def tag(request: Any, **_: Any) -> None:
+            request.headers["Roar-Job-Id"] = "job-9"
+
+        s3.meta.events.register("before-sign.s3.GetObject", tag)
+        assert s3.get_object(Bucket="daemon-bucket", Key="in.txt")["Body"].read() == b"daemon data"
+        presigned = _client(url, signature_version="s3v4").generate_presigned_url(
+            "get_object", Params={"Bucket": "daemon-bucket", "Key": "in.txt"}
+        )
+        with urllib.request.urlopen(presigned, timeout=30) as response:
+            assert response.read() == b"daemon data"
+        s3.close()
+        session_id = (roar_dir / "proxy.json").read_text().split('"session_id":"')[1][:32]
+    finally:
+        stop = aws_project.roar("proxy", "stop")
+    assert f"Proxy daemon stopped (pid={pid}" in stop.stderr
+    assert not (roar_dir / "proxy.json").exists()
+    assert "not running" in aws_project.roar("proxy").stdout
+    assert "No proxy daemon is running" in aws_project.roar("proxy", "stop").stderr
+
+    events = read_events(roar_dir / "proxy-events.jsonl")
+    assert [(e.op, e.direction, e.url, e.job_id) for e in events] == [
+        ("PutObject", "output", "s3://daemon-bucket/in.txt", None),
+        ("GetObject", "input", "s3://daemon-bucket/in.txt", "job-9"),
+        ("GetObject", "input", "s3://daemon-bucket/in.txt", None),
+    ]
+    digest = blake3.blake3(b"daemon data").hexdigest()
+    assert all(e.session_id == session_id and e.blake3 == digest for e in events)
+    log = (roar_dir / "proxy.log").read_text()
+    assert "PutObject s3://daemon-bucket/in.txt 200" in log and "stopped" in log
+    for secret in (SECRET_KEY, ACCESS_KEY, "X-Amz-Signature", "X-Amz-Credential"):
+        assert secret not in log
+        assert secret not in (roar_dir / "proxy-events.jsonl").read_text()
+
+
+def test_port_in_use_is_one_line_and_exit_2(aws_project: Workspace, moto_process: str) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = aws_project.roar(
+            "proxy", "start", "--port", str(port), "--upstream", moto_process, check=False
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"roar: port {port} on 127.0.0.1 is in use (choose another with --port, or stop what "
+        "holds it, e.g. 'roar proxy stop')"
+    ]
+    assert result.stdout == ""
+    assert not (aws_project.root / ".roar" / "proxy.json").exists()
+
+
+def test_no_credentials_refuses_quickly_in_one_line(project: Workspace) -> None:
+    project.env = {
+        k: v
+        for k, v in _aws(project.env, project.root.parent).items()
+        if k not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    }
+    started = time.monotonic()
+    result = project.roar("proxy", "start", "--port", "0", check=False)
+    assert time.monotonic() - started < 20  # no instance-metadata probing
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("roar: no AWS credentials for the S3 proxy")
+    assert not (project.root / ".roar" / "proxy.json").exists()
+
+
+def test_memory_stays_flat_for_a_large_object(aws_project: Workspace, moto_process: str) -> None:
+    url, pid = _start(aws_project, moto_process)
+    try:
+        s3 = _client(url)
+        s3.create_bucket(Bucket="large-bucket")
+        size = 192 * 1024 * 1024
+        block = os.urandom(1024 * 1024)
+        hasher = blake3.blake3()
+        source = aws_project.root.parent / "large.bin"
+        with open(source, "wb") as handle:
+            for _ in range(size // len(block)):
+                handle.write(block)
+                hasher.update(block)
+        with open(source, "rb") as handle:
+            s3.put_object(Bucket="large-bucket", Key="large.bin", Body=handle)
+        body = s3.get_object(Bucket="large-bucket", Key="large.bin")["Body"]
+        got = blake3.blake3()
+        while chunk := body.read(1024 * 1024):
+            got.update(chunk)
+        s3.close()
+        assert got.hexdigest() == hasher.hexdigest()
+        peak_mib = _hwm_kib(pid) / 1024
+    finally:
+        aws_project.roar("proxy", "stop")
+    # Python + aiohttp + botocore + uvloop is ~48 MiB before the first byte.
+    assert peak_mib < 80, f"daemon peaked at {peak_mib:.0f} MiB for a {size >> 20} MiB object"
+    events = read_events(aws_project.root / ".roar" / "proxy-events.jsonl")
+    assert [(e.op, e.size, e.blake3) for e in events] == [
+        ("PutObject", size, hasher.hexdigest()),
+        ("GetObject", size, hasher.hexdigest()),
+    ]
