@@ -94,7 +94,9 @@ def start_command(port: int | None, upstream: str | None) -> int:
 
 @command.command("stop", help="Stop the standalone proxy daemon.")
 def stop_command() -> int:
+    from roar.core.loop import run
     from roar.proxy._control import stop_daemon
+    from roar.recording.proxy_sessions import ingest_daemon_events
 
     ctx = RoarContext.load()
     info = stop_daemon(ctx.project)
@@ -102,4 +104,11 @@ def stop_command() -> int:
         click.echo("No proxy daemon is running.", err=True)
     else:
         click.echo(f"Proxy daemon stopped (pid={info.pid}, port={info.port}).", err=True)
+    summary = run(ingest_daemon_events(ctx))
+    if summary.events:
+        click.echo(
+            f"Recorded {summary.events} S3 event(s): {len(summary.attached_to)} job(s) updated, "
+            f"{len(summary.session_jobs)} proxy session job(s) added (see roar log).",
+            err=True,
+        )
     return 0

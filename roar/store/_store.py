@@ -446,6 +446,22 @@ class Store:
                 await self._conn.rollback()
                 raise
 
+    async def add_edges(
+        self, job_uid: str, inputs: Sequence[FileDigest], outputs: Sequence[FileDigest]
+    ) -> None:
+        """Attach more inputs/outputs to a recorded job (S3 traffic a daemon saw for it)."""
+        job_id = await self.job_id(job_uid)
+        async with self._write_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                await self._link(job_id, "job_inputs", inputs, now)
+                await self._link(job_id, "job_outputs", outputs, now)
+                await self._conn.commit()
+            except BaseException:
+                await self._conn.rollback()
+                raise
+
     async def recent_jobs(self, limit: int | None = None) -> list[Job]:
         """Jobs of the active session, oldest first (the newest ``limit`` when given)."""
         session = await self.active_session()

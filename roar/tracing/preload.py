@@ -20,6 +20,11 @@ no tracer to do that, roar kills every process that reported to it (each verifie
 pidfd and its environment, so a recycled pid is never hit). A separate process group would make
 killing simpler but would take the terminal away from the command (``SIGTTIN`` on reading it).
 
+With ``snapshot_dir``, the shims save a file the job read just before the job overwrites,
+truncates, renames over or deletes it, and report a SNAPSHOT record (``ext/preload/snapshot.c``);
+whether a path counts as read is shared by the whole tree through a table in a file roar creates
+here (in ``/dev/shm`` when it can) and every shim maps.
+
 What preload cannot see: statically linked and setuid/setgid programs (the loader never loads the
 shim), files opened by the dynamic loader, and raw syscalls. ``auto`` therefore checks the command
 first (:func:`preload_obstacle`) and uses ptrace for such programs.
@@ -55,15 +60,19 @@ from roar.tracing.wire import WireFormatError
 __all__ = (
     "ENV_EXEC",
     "ENV_FD",
+    "ENV_SNAPSHOT_DIR",
+    "ENV_SNAPSHOT_STATE",
     "ENV_SOCK",
     "ExecutableInfo",
     "PreloadBackend",
     "ProgramInfo",
+    "TraceStats",
     "elf_has_interp",
     "elf_header_span",
     "inspect_program",
     "parse_shebang",
     "preload_obstacle",
+    "traced_env",
 )
 
 LIBRARY = "libroar_preload.so"
@@ -364,26 +373,37 @@ class _TraceState:
             if record[1] & wire.EVF_TRUNCATED:
                 self.lost += 1
             if kind == wire.EVK_HELLO:
-                self.alive.add(record[2])
+                self._born(record[2])
                 self.hello_pids.add(record[2])
             elif kind == wire.EVK_FORK:
                 if not record[6] & wire.FORK_THREAD:
-                    self.alive.add(record[4])
+                    self._born(record[4])
             elif kind == wire.EVK_EXIT:
                 self.alive.discard(record[2])
             elif kind == wire.EVK_WARN:
                 self.lost += max(record[4], 0)
+
+    def _born(self, pid: int) -> None:
+        if pid not in self.alive:
+            self.alive.add(pid)
+            if self.aborted and pid != self.root_pid:
+                # Forked while the tree was being killed: its parent's FORK came too late.
+                _kill_if_ours(pid, self.sock_token)
 
     def kill_tree(self) -> None:
         """SIGKILL the root and every process that reported to us and is still ours."""
         if self.process is not None and self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
+        self.signal_tree(signal.SIGKILL)
+
+    def signal_tree(self, signum: int) -> None:
+        """Send signum to every process but the root that reported to us and is still ours."""
         for pid in sorted(self.alive - {self.root_pid}):
-            _kill_if_ours(pid, self.sock_token)
+            _kill_if_ours(pid, self.sock_token, signum)
 
 
-def _kill_if_ours(pid: int, token: bytes) -> None:
+def _kill_if_ours(pid: int, token: bytes, signum: int = signal.SIGKILL) -> None:
     # Holding a pidfd pins the process: if its environment names our socket, the signal cannot
     # reach a different process that reused the pid.
     try:
@@ -395,9 +415,9 @@ def _kill_if_ours(pid: int, token: bytes) -> None:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             return
-        if token + b"\0" in environ + b"\0":
+        if b"\0" + token + b"\0" in b"\0" + environ:
             with contextlib.suppress(OSError):
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                signal.pidfd_send_signal(pidfd, signum)
     finally:
         os.close(pidfd)
 
@@ -427,6 +447,9 @@ async def _relay_signals(state: _TraceState, *, task_status: anyio.abc.TaskStatu
             elif process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     process.send_signal(signum)
+            else:
+                # The root is gone and roar waits for what it left behind: that gets it.
+                state.signal_tree(signum)
     finally:
         receiver.__exit__(None, None, None)
 

@@ -144,7 +144,21 @@ def test_daemon_start_use_stop_cycle(aws_project: Workspace, moto_process: str) 
     assert "not running" in aws_project.roar("proxy").stdout
     assert "No proxy daemon is running" in aws_project.roar("proxy", "stop").stderr
 
-    events = read_events(roar_dir / "proxy-events.jsonl")
+    # Stopping brought the events into the store; the file was set aside, never read twice.
+    assert not (roar_dir / "proxy-events.jsonl").exists()
+    (ingested,) = roar_dir.glob("proxy-events.jsonl.*.ingested")
+    assert "Recorded 3 S3 event(s)" in stop.stderr
+    jobs = aws_project.roar("log", "--json").json()
+    by_command = {j["command"]: j for j in jobs}
+    session_job = by_command[f"roar proxy (session {session_id})"]
+    assert [f["path"] for f in session_job["outputs"]] == ["s3://daemon-bucket/in.txt"]
+    assert [f["path"] for f in session_job["inputs"]] == ["s3://daemon-bucket/in.txt"]
+    assert session_job["outputs"][0]["hash"] == blake3.blake3(b"daemon data").hexdigest()
+    # job-9 is not a recorded job: its event is kept in a session of its own, not dropped.
+    assert by_command["roar proxy (session unknown-job)"]["inputs"][0]["path"] == (
+        "s3://daemon-bucket/in.txt"
+    )
+    events = read_events(ingested)
     assert [(e.op, e.direction, e.url, e.job_id) for e in events] == [
         ("PutObject", "output", "s3://daemon-bucket/in.txt", None),
         ("GetObject", "input", "s3://daemon-bucket/in.txt", "job-9"),
@@ -156,7 +170,8 @@ def test_daemon_start_use_stop_cycle(aws_project: Workspace, moto_process: str) 
     assert "PutObject s3://daemon-bucket/in.txt 200" in log and "stopped" in log
     for secret in (SECRET_KEY, ACCESS_KEY, "X-Amz-Signature", "X-Amz-Credential"):
         assert secret not in log
-        assert secret not in (roar_dir / "proxy-events.jsonl").read_text()
+        assert secret not in ingested.read_text()
+        assert secret not in aws_project.roar("log", "--json").stdout
 
 
 def test_port_in_use_is_one_line_and_exit_2(aws_project: Workspace, moto_process: str) -> None:
@@ -217,7 +232,8 @@ def test_memory_stays_flat_for_a_large_object(aws_project: Workspace, moto_proce
         aws_project.roar("proxy", "stop")
     # Python + aiohttp + botocore + uvloop is ~48 MiB before the first byte.
     assert peak_mib < 80, f"daemon peaked at {peak_mib:.0f} MiB for a {size >> 20} MiB object"
-    events = read_events(aws_project.root / ".roar" / "proxy-events.jsonl")
+    (ingested,) = (aws_project.root / ".roar").glob("proxy-events.jsonl.*.ingested")
+    events = read_events(ingested)
     assert [(e.op, e.size, e.blake3) for e in events] == [
         ("PutObject", size, hasher.hexdigest()),
         ("GetObject", size, hasher.hexdigest()),
