@@ -10,7 +10,9 @@ The tree::
     ├── StoreError                  exit 1: the database cannot be opened or written
     │   └── SchemaTooNewError       exit 2: the database was written by a newer roar
     ├── CommandNotFoundError        exit 127: the program given to `roar run` does not exist
-    └── TracerError                 exit 1: the tracer could not start or died mid-run
+    ├── TracerError                 exit 1: the tracer could not start or died mid-run
+    ├── roar.proxy.ProxyError       exit 2 or 1: the S3 proxy cannot start or serve
+    └── roar.reproduce.ReproduceError  exit 1: a reproduction cannot go on
 
 `roar.cli.main` is the one place where these become a one-line message on stderr and an exit
 code; a traceback appears only with `ROAR_DEBUG=1`. Each message names the thing that is wrong and,

@@ -41,8 +41,8 @@ from roar.recording.filters import (
 )
 from roar.recording.patch import store_patch, tracked_diff, untracked_inputs
 from roar.recording.s3 import s3_edges
+from roar.recording.secrets import redact_argv, redact_env, redact_text
 from roar.recording.semantics import Accesses, AccessModel
-from roar.store import Store
 from roar.tracing.base import EventBatch, TraceOutcome
 from roar.tracing.select import choose_backend
 
@@ -95,7 +95,7 @@ def _git_info(state: GitState) -> GitInfo:
         branch=state.branch,
         dirty=state.dirty,
         repo=state.repo_root,
-        remote_url=state.remote_url,
+        remote_url=redact_text(state.remote_url) if state.remote_url else None,
     )
 
 
@@ -208,7 +208,7 @@ async def record_command(
                     f"the git tree is dirty: recorded the uncommitted changes as patch "
                     f"{patch.hash[:12]} ({patch.path}); 'git apply' recreates them"
                 )
-            sources = await input_sources(store, ctx, git, inputs)
+            sources = await input_sources(ctx, git, inputs, produced)
             if patch is not None and git.repo_root:
                 covered = set(patch.untracked_files) | set(patch.tracked_changes)
                 for path, source in sources.items():
@@ -225,12 +225,16 @@ async def record_command(
                         "cover it (commit it, or fetch it with roar get / roar run)"
                     )
 
-            command = shlex.join(argv)
+            # Credentials never reach the store: the recorded command is the scrubbed one.
+            recorded_argv = redact_argv(argv)
+            if recorded_argv != list(argv):
+                warnings.append("a credential on the command line was recorded as [REDACTED]")
+            command = shlex.join(recorded_argv)
             new = NewJob(
                 job_uid=job_uid,
                 job_type=job_type,
                 command=command,
-                argv=list(argv),
+                argv=recorded_argv,
                 cwd=ctx.project.display_path(str(cwd.resolve())),
                 started_at=started_at,
                 duration_seconds=round(duration, 6),
@@ -247,7 +251,7 @@ async def record_command(
                     os.path.expanduser("~"),
                 ),
                 tracer=backend.name,
-                env=dict(ctx.config.env),
+                env=redact_env(ctx.config.env),
                 metadata={
                     "processes": accesses.process_count,
                     "programs": [ctx.project.display_path(p) for p in accesses.programs[:50]],
@@ -261,7 +265,7 @@ async def record_command(
                         "cache_hits": hasher.cache_hits,
                     },
                     "git": {
-                        "remote_url": git.remote_url,
+                        "remote_url": redact_text(git.remote_url) if git.remote_url else None,
                         "changed_paths": list(git.changed_paths),
                         "patch": msgspec.to_builtins(patch) if patch else None,
                     },
@@ -286,13 +290,12 @@ async def record_command(
 
 
 async def input_sources(
-    store: Store, ctx: RoarContext, git: GitState, inputs: list[FileDigest]
+    ctx: RoarContext, git: GitState, inputs: list[FileDigest], produced: dict[str, str]
 ) -> dict[str, str | None]:
     """Where each input can be had again: ``job:<uid>`` (a recorded job wrote this content),
     ``git`` (tracked and unmodified at the recorded commit), or None (unsourced)."""
     if not inputs:
         return {}
-    produced = await store.producers([f.hash for f in inputs])
     tracked: set[str] = set()
     if git.repo_root and git.commit:
         code, out = await run_git(Path(git.repo_root), "ls-files", "-z")

@@ -182,3 +182,18 @@ def test_extra_digests_and_hash_cache(project: Workspace) -> None:
     # big.bin is unchanged since it was last hashed: the cache answers, nothing is re-read.
     assert third["cache_hits"] >= 1
     assert third["hashed_bytes"] == 300_000  # only the new copy was read
+
+
+def test_credentials_never_reach_the_database(project: Workspace) -> None:
+    secret = "ghp_" + "s3cr3t" * 6
+    project.roar("env", "set", "WANDB_API_KEY", "wandb-key-value-123")
+    result = project.roar("run", "sh", "-c", 'echo "$1" > got.txt', "sh", "--token", secret)
+    assert "recorded as [REDACTED]" in result.stderr
+    assert (project.root / "got.txt").read_text() == "--token\n"  # the command got the real args
+    job = project.roar("show", "@1", "--json").json()
+    assert secret not in job["command"] and secret not in " ".join(job["argv"])
+    assert job["env"] == {"WANDB_API_KEY": "[REDACTED]"}
+    db = (project.root / ".roar" / "roar.db").read_bytes()
+    wal = project.root / ".roar" / "roar.db-wal"
+    stored = db + (wal.read_bytes() if wal.exists() else b"")
+    assert secret.encode() not in stored and b"wandb-key-value-123" not in stored
