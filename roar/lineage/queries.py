@@ -9,7 +9,6 @@ import anyio.to_thread
 
 from roar.core.project import Project
 from roar.errors import NotFoundError, UsageError
-from roar.hashing import digest_file
 from roar.lineage.dag import DagView, LabelSet, project_dag
 from roar.lineage.refs import parse_step_ref
 from roar.models import Job
@@ -87,6 +86,8 @@ async def resolve_artifact(store: Store, project: Project, ref: str) -> tuple[in
     absolute = project.absolute(ref)
     shown = project.display_path(absolute)
     if os.path.isfile(absolute):
+        from roar.hashing import digest_file
+
         _, digests = await anyio.to_thread.run_sync(digest_file, absolute)
         artifact = await store.artifact_id_for_digest(digests["blake3"])
         if artifact is not None:
