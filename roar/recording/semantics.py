@@ -32,6 +32,7 @@ Event = Sequence[object]  # (kind, flags, pid, tid, arg0, arg1, arg2, path1, pat
 
 _ACCMODE = os.O_ACCMODE
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_CREATE_NEW = os.O_CREAT | os.O_EXCL
 
 
 @dataclass(slots=True)
@@ -160,7 +161,12 @@ class AccessModel:
                     if self.read(path1):
                         fresh.append(path1)
                 elif self.write(
-                    path1, reads_old_content=mode == os.O_RDWR and not open_flags & os.O_TRUNC
+                    path1,
+                    # O_TRUNC discards the old content; O_CREAT|O_EXCL guarantees there was none
+                    # (mkstemp, tempfile): only a plain read-write open can read what was there.
+                    reads_old_content=mode == os.O_RDWR
+                    and not open_flags & os.O_TRUNC
+                    and (open_flags & _CREATE_NEW) != _CREATE_NEW,
                 ):
                     fresh.append(path1)
             elif kind == wire.EVK_READ:

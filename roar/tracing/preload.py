@@ -83,7 +83,7 @@ ENV_SNAPSHOT_DIR = "ROAR_PRELOAD_SNAPSHOT_DIR"  # where the shim saves inputs be
 ENV_SNAPSHOT_STATE = "ROAR_PRELOAD_SNAPSHOT_STATE"  # the tree's shared per-path table (snapshot.c)
 
 RECV_SIZE = wire.EVT_MAX_RECORD
-DRAIN_MAX = 512  # messages read per wake-up before letting other tasks run
+RECV_BUFFER = 64 * RECV_SIZE  # read per wake-up (a few thousand typical records) at most
 # While records keep coming, let them pile up this long between reads: one wake-up then carries
 # hundreds of records instead of one (the socket buffer holds a few hundred before a sender has to
 # wait), which cuts roar's CPU per record several times over.  An idle connection is read as soon
@@ -473,24 +473,27 @@ async def _read_connection(conn: socket.socket, state: _TraceState, sink: EventS
 
 async def _pump_connection(conn: socket.socket, state: _TraceState, sink: EventSink) -> None:
     decoder = Decoder()
+    # Messages are whole records, so received back to back into one buffer they form a valid
+    # stream: one decoder call per batch, and no bytes object per message.
+    buffer = bytearray(RECV_BUFFER)
+    view = memoryview(buffer)
     while True:
-        chunks: list[bytes] = []
+        used = 0
         eof = False
-        for _ in range(DRAIN_MAX):
+        while used <= RECV_BUFFER - RECV_SIZE:
             try:
-                data = conn.recv(RECV_SIZE)
+                n = conn.recv_into(view[used:], RECV_SIZE)
             except BlockingIOError:
                 break
             except ConnectionResetError:
                 eof = True
                 break
-            if not data:
+            if n == 0:
                 eof = True
                 break
-            chunks.append(data)
-        if chunks:
-            # Messages are whole records, so their concatenation is a valid stream.
-            records = decoder.feed(b"".join(chunks))
+            used += n
+        if used:
+            records = decoder.feed(view[:used])
             if records:
                 state.observe(records)
                 sink(records)
@@ -498,9 +501,9 @@ async def _pump_connection(conn: socket.socket, state: _TraceState, sink: EventS
             if decoder.pending:
                 raise WireFormatError("a connection closed inside a record")
             return
-        if len(chunks) == DRAIN_MAX:
-            await anyio.lowlevel.checkpoint()
-        elif chunks:
+        if used > RECV_BUFFER - RECV_SIZE:
+            await anyio.lowlevel.checkpoint()  # more may be waiting: let other tasks run first
+        elif used:
             await anyio.sleep(BATCH_DELAY)
         else:
             await anyio.wait_readable(conn)

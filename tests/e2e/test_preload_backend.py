@@ -295,11 +295,6 @@ async def test_python_replace_over_target(shim: Path, data: Path, tmp_path: Path
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="semantics.py counts O_RDWR|O_CREAT|O_EXCL (mkstemp) as reading old content; "
-    "remove this marker once AccessModel treats an exclusive create as a new file",
-)
 async def test_python_mkstemp_replace_over_target(shim: Path, data: Path, tmp_path: Path) -> None:
     script = _script(
         tmp_path,

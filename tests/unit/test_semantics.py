@@ -52,6 +52,11 @@ def test_rdwr_is_both_and_append_is_write() -> None:
     assert r.outputs == ("/p/db", "/p/log")
 
 
+def test_exclusive_create_is_not_an_input() -> None:
+    r = run(opened("/p/tmpXYZ", RDWR | os.O_CREAT | os.O_EXCL)).result()  # mkstemp
+    assert (r.inputs, r.outputs) == ((), ("/p/tmpXYZ",))
+
+
 def test_rdwr_with_trunc_is_not_an_input() -> None:
     r = run(opened("/p/x", RDWR | os.O_TRUNC)).result()
     assert (r.inputs, r.outputs) == ((), ("/p/x",))

@@ -1,0 +1,142 @@
+/*
+ * init.c -- the constructor, the exit and fork hooks, and real-symbol lookup.
+ *
+ * The constructor runs in every new program image before main().  It does nothing unless
+ * ROAR_PRELOAD_SOCK is set (a stale LD_PRELOAD outside `roar run` costs one getenv).  Otherwise
+ * it connects to roar -- eagerly, not on the first event: every process reports at least its EXIT,
+ * and a connection made here is inherited by every child, which keeps the whole tree's records in
+ * one ordered stream (see transport.c) -- sends HELLO, and reports the exec that started this
+ * image if no wrapper did (report_unseen_exec).
+ *
+ * EXIT: on_exit(3) handlers receive the exit status both for exit() and for a return from main,
+ * and ours is registered first so it runs after the program's own atexit handlers; _exit and
+ * _Exit are wrapped in exec.c.  Death by a signal sends no EXIT (nothing runs).
+ */
+#define _GNU_SOURCE
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+int shim_ready;
+pid_t shim_pid_cache;
+static __thread pid_t tid_cache __attribute__((tls_model("initial-exec")));
+static __thread pid_t tid_owner __attribute__((tls_model("initial-exec")));
+__thread int shim_busy __attribute__((tls_model("initial-exec")));
+char shim_self_path[SHIM_PATH];
+const char *shim_keep_env[SHIM_KEEP_MAX];
+int shim_keep_count;
+
+void *shim_real(const char *name)
+{
+    return dlsym(RTLD_NEXT, name);
+}
+
+pid_t shim_gettid(void)
+{
+    if (tid_owner != shim_pid_cache || tid_cache == 0) {
+        tid_cache = (pid_t)syscall(SYS_gettid);
+        tid_owner = shim_pid_cache;
+    }
+    return tid_cache;
+}
+
+void shim_after_fork_child(void)
+{
+    /* Runs in the child of every fork() made through libc, before fork returns there.  The
+     * connection is shared with the parent on purpose; the rest is per process. */
+    shim_pid_cache = getpid();
+    transport_after_fork();
+    dedupe_after_fork();
+}
+
+static void exit_hook(int status, void *arg)
+{
+    (void)arg;
+    int saved = errno;
+    if (shim_enter()) {
+        report_exit(status);
+        shim_leave();
+    }
+    errno = saved;
+}
+
+static void self_path(void)
+{
+    Dl_info info;
+    if (dladdr((void *)self_path, &info) && info.dli_fname && info.dli_fname[0] == '/') {
+        size_t n = strlen(info.dli_fname);
+        if (n < sizeof shim_self_path)
+            memcpy(shim_self_path, info.dli_fname, n + 1);
+    }
+}
+
+static void keep_env(const char *name)
+{
+    size_t n = strlen(name);
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
+            char *copy = strdup(*e);
+            if (copy && shim_keep_count < SHIM_KEEP_MAX)
+                shim_keep_env[shim_keep_count++] = copy;
+            return;
+        }
+    }
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+    int saved = errno;
+    const char *sock = getenv(ENV_SOCK);
+    if (!sock || !*sock) {
+        errno = saved;
+        return;
+    }
+    self_path();
+    shim_busy = 1;
+    keep_env(ENV_SOCK);
+    keep_env(ENV_SNAP_DIR);
+    keep_env(ENV_SNAP_STATE);
+    snapshot_init();
+    transport_init(sock);
+    shim_pid_cache = getpid();
+    pthread_atfork(NULL, NULL, shim_after_fork_child);
+    on_exit(exit_hook, NULL);
+    shim_ready = 1;
+    emit_hello();
+    report_unseen_exec();
+    /* Children started behind our back (system(3), popen(3)) must not take this image's marker
+     * for theirs; and the connection's number tells them where to look. */
+    unsetenv(ENV_EXEC);
+    int fd = transport_fd();
+    if (fd >= 0) {
+        char num[24];
+        setenv(ENV_FD, fmt_long(num, fd), 1);
+    }
+    shim_busy = 0;
+    errno = saved;
+}
+
+__attribute__((destructor)) static void shim_fini(void)
+{
+    if (!shim_ready || !getenv(ENV_DEBUG))
+        return;
+    uint64_t lost = transport_lost();
+    if (lost) {
+        char num[24], msg[96] = "roar-preload: events lost in pid ";
+        strcat(msg, fmt_long(num, getpid()));
+        strcat(msg, ": ");
+        strcat(msg, fmt_long(num, (long)lost));
+        strcat(msg, "\n");
+        ssize_t ignored = write(2, msg, strlen(msg));
+        (void)ignored;
+    }
+}
