@@ -36,7 +36,8 @@
 #define ROAR_EVK_READ 10    /* data read through a descriptor without a visible open (sendfile, ...) */
 #define ROAR_EVK_WRITE 11   /* data written through a descriptor without a visible open */
 #define ROAR_EVK_CHDIR 12   /* the process changed its working directory to path1 */
-#define ROAR_EVK_WARN 13    /* the tracer could not see something: path1 = one-line message */
+#define ROAR_EVK_WARN 13    /* the tracer could not see something: path1 = one-line message,
+                               arg0 = how many events this warning stands for as lost (or 0) */
 #define ROAR_EVK_END 14     /* the tracer is done: arg0 = root's raw wait status, arg1 = events lost */
 #define ROAR_EVK_CLOSE 15   /* a descriptor opened for writing was closed: arg1 = fd, path1 */
 #define ROAR_EVK_SNAPSHOT 16 /* path1's content as the job first read it, saved at path2 just
