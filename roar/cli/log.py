@@ -22,7 +22,7 @@ async def _log(limit: int | None, as_json: bool) -> int:
 
     ctx = RoarContext.load()
     async with ctx.store() as store:
-        jobs = await store.recent_jobs(limit)
+        jobs = await store.recent_jobs(limit, with_edges=as_json)
     if as_json:
         click.echo(msgspec.json.encode([job_json(j) for j in jobs]).decode())
         return 0

@@ -23,12 +23,10 @@ def command(untracked_dirs: bool, as_json: bool) -> int:
 
 
 async def _status(untracked_dirs: bool, as_json: bool) -> int:
-    import anyio.to_thread
-
     from roar.cli._format import local_time
     from roar.core.context import RoarContext
     from roar.core.git import read_git_state, run_git
-    from roar.hashing import digest_file
+    from roar.hashing import Hasher
     from roar.lineage.queries import current_dag
 
     ctx = RoarContext.load()
@@ -41,15 +39,25 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
     present: list[str] = []
     missing: list[str] = []
     modified: list[str] = []
+    on_disk = {
+        a.path: ctx.project.absolute(a.path)
+        for a in view.artifacts
+        if not a.path.startswith("s3://")
+    }
+    async with ctx.store() as store:
+        # The hash cache answers for every file unchanged since roar last hashed it.
+        digests = await Hasher(store).hash_many(on_disk.values())
     for artifact in view.artifacts:
-        if artifact.path.startswith("s3://"):
+        path = on_disk.get(artifact.path)
+        if path is None:
             continue
-        path = ctx.project.absolute(artifact.path)
-        if not os.path.isfile(path):
+        result = digests[path]
+        if result.error:
             missing.append(artifact.path)
-            continue
-        _, digests = await anyio.to_thread.run_sync(digest_file, path)
-        (present if digests["blake3"] == artifact.hash else modified).append(artifact.path)
+        elif result.digests["blake3"] == artifact.hash:
+            present.append(artifact.path)
+        else:
+            modified.append(artifact.path)
 
     loose_dirs: list[str] = []
     if untracked_dirs and git.repo_root:

@@ -296,9 +296,10 @@ class Store:
 
     # -- reading ----------------------------------------------------------------------------
 
-    async def session_jobs(self, session_id: int) -> list[Job]:
-        """Every job of a session, oldest first, with inputs and outputs."""
-        return await self._jobs("j.session_id = ?", (session_id,))
+    async def session_jobs(self, session_id: int, *, with_edges: bool = True) -> list[Job]:
+        """Every job of a session, oldest first, with inputs and outputs (unless not wanted:
+        listing a thousand jobs should not read every edge)."""
+        return await self._jobs("j.session_id = ?", (session_id,), with_edges=with_edges)
 
     async def job_by_uid(self, uid: str) -> Job:
         jobs = await self._jobs("j.job_uid = ?", (uid,))
@@ -315,7 +316,9 @@ class Store:
             f"j.session_id = ? AND j.step_number = ? AND {kind}", (session_id, step_number)
         )
 
-    async def _jobs(self, where: str, params: tuple[Any, ...]) -> list[Job]:
+    async def _jobs(
+        self, where: str, params: tuple[Any, ...], *, with_edges: bool = True
+    ) -> list[Job]:
         conn = self._conn
         rows = await conn.fetchall(
             f"""SELECT j.id, j.job_uid, j.step_number, j.job_type, j.command, j.argv, j.cwd,
@@ -329,8 +332,8 @@ class Store:
         if not rows:
             return []
         ids = [int(r[0]) for r in rows]
-        inputs = await self._edges("job_inputs", ids)
-        outputs = await self._edges("job_outputs", ids)
+        inputs = await self._edges("job_inputs", ids) if with_edges else {}
+        outputs = await self._edges("job_outputs", ids) if with_edges else {}
         envs: dict[int, dict[str, str]] = defaultdict(dict)
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
@@ -462,12 +465,12 @@ class Store:
                 await self._conn.rollback()
                 raise
 
-    async def recent_jobs(self, limit: int | None = None) -> list[Job]:
+    async def recent_jobs(self, limit: int | None = None, *, with_edges: bool = True) -> list[Job]:
         """Jobs of the active session, oldest first (the newest ``limit`` when given)."""
         session = await self.active_session()
         if session is None:
             return []
-        jobs = await self.session_jobs(session.id)
+        jobs = await self.session_jobs(session.id, with_edges=with_edges)
         return jobs[-limit:] if limit else jobs
 
     # -- artifacts and labels ---------------------------------------------------------------
