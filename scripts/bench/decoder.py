@@ -57,9 +57,8 @@ def main() -> int:
     except ImportError:
         print("Cython decoder: not built (pip install . builds it)")
     else:
-        print(
-            f"Cython decoder: {_rate(CDecoder, chunks, args.events, args.rounds) / 1e6:.2f} M events/s"
-        )
+        rate = _rate(CDecoder, chunks, args.events, args.rounds)
+        print(f"Cython decoder: {rate / 1e6:.2f} M events/s")
     print(
         f"pure Python:    {_rate(PyDecoder, chunks, args.events, args.rounds) / 1e6:.2f} M events/s"
     )
