@@ -81,12 +81,33 @@ def resolve_program(argv0: str, env: dict[str, str], cwd: Path) -> str:
     return found
 
 
-def _child_env(ctx: RoarContext, job_uid: str) -> dict[str, str]:
+INJECT_DIR = str(Path(__file__).resolve().parent.parent / "_inject")
+
+
+def _child_env(ctx: RoarContext, job_uid: str, env_log: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(ctx.config.env)
     env["ROAR_JOB_ID"] = job_uid
     env["ROAR_PROJECT_DIR"] = str(ctx.project.root)
+    # The environment-read probe for Python programs (roar/_inject/sitecustomize.py).
+    env["ROAR_ENV_LOG"] = str(env_log)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, env.get("PYTHONPATH")) if p)
     return env
+
+
+def env_vars_read(env_log: Path, launched_with: dict[str, str]) -> dict[str, str | None]:
+    """Variables the job's Python processes read: name -> value it saw (None: unset;
+    secret-looking names and values hidden)."""
+    names: set[str] = set()
+    try:
+        for entry in os.scandir(env_log):
+            with open(entry.path, encoding="utf-8") as handle:
+                names.update(line.strip() for line in handle if line.strip())
+    except OSError:
+        return {}
+    hidden = {"PYTHONPATH"}  # roar's own probe is on it
+    values = {n: launched_with.get(n) for n in sorted(names) if n not in hidden}
+    return {n: (v if v is None else redact_env({n: v})[n]) for n, v in values.items()}
 
 
 def _git_info(state: GitState) -> GitInfo:
@@ -111,14 +132,18 @@ async def record_command(
     """Run ``argv`` traced in project ``ctx`` and record it as a ``job_type`` job."""
     cwd = cwd or Path.cwd()
     job_uid = secrets.token_hex(4)
-    env = _child_env(ctx, job_uid)
+    scratch = ctx.project.roar_dir / "tmp" / job_uid
+    snapshot_dir = scratch / "snapshots"
+    env_log = scratch / "env"
+    env = _child_env(ctx, job_uid, env_log)
+    launched_with = dict(env)
     resolve_program(argv[0], env, cwd)
     backend = choose_backend(ctx.config, backend_name, argv=argv, env=env, cwd=cwd)
     root = str(ctx.project.root)
     settings = FilterSettings.from_config(ctx.config, root, package_roots=_own_python_roots())
 
-    snapshot_dir = ctx.project.roar_dir / "tmp" / job_uid
     snapshot_dir.mkdir(parents=True, exist_ok=True)
+    env_log.mkdir(parents=True, exist_ok=True)
     try:
         async with ctx.store() as store:
             # Git state is read before the command can change the tree.
@@ -218,6 +243,7 @@ async def record_command(
             environment = await capture_environment(
                 accesses.inputs, accesses.programs, ctx.project.roar_dir
             )
+            environment["runtime"]["env_vars"] = env_vars_read(env_log, launched_with)
             for path, source in sources.items():
                 if source is None:
                     warnings.append(
@@ -276,7 +302,7 @@ async def record_command(
             bookkeeping = time.monotonic() - command_done
     finally:
         # Snapshots exist only to be hashed; the digests are what is kept.
-        shutil.rmtree(snapshot_dir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return RunReport(
         exit_code=outcome.exit_code,
         job=job,
@@ -422,7 +448,8 @@ def _primary(ctx: RoarContext) -> list[str]:
 
 
 def _own_python_roots() -> tuple[str, ...]:
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    # roar's own files (the probe on PYTHONPATH) are never a job's input, even in a source tree.
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, INJECT_DIR}
     return tuple(sorted(r for r in roots if r and r != "/"))
 
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 def test_environment_is_captured(project: Workspace) -> None:
     project.gen({"uses_click.py": "import click\nopen('v.txt', 'w').write(click.__name__)\n"})
     project.commit_all("script")
-    project.roar("run", "python", "uses_click.py")
+    result = project.roar("run", "python", "uses_click.py")
+    assert "sitecustomize" not in result.stderr  # roar's probe is silent
     job = project.roar("show", "@1", "--json").json()
     meta = job["metadata"]
     assert meta["packages"]["pip"] == {"click": version("click")}  # what it imported, only
@@ -197,3 +198,34 @@ def test_credentials_never_reach_the_database(project: Workspace) -> None:
     wal = project.root / ".roar" / "roar.db-wal"
     stored = db + (wal.read_bytes() if wal.exists() else b"")
     assert secret.encode() not in stored and b"wandb-key-value-123" not in stored
+
+
+def test_environment_variables_the_program_read(project: Workspace) -> None:
+    project.gen(
+        {
+            "sitecustomize_user": {
+                "sitecustomize.py": "import os\nos.environ['USER_SITE'] = '1'\n"
+            },
+            "reads_env.py": (
+                "import os\n"
+                "seed = os.environ.get('SEED', '0')\n"
+                "token = os.environ['MY_API_TOKEN']\n"
+                "'MISSING_VAR' in os.environ\n"
+                "open('out.txt', 'w').write(seed + os.environ.get('USER_SITE', '-'))\n"
+            ),
+        }
+    )
+    project.commit_all("script")
+    project.env.update(
+        SEED="7", MY_API_TOKEN="tok-123456", PYTHONPATH=str(project.root / "sitecustomize_user")
+    )
+    project.roar("run", "python", "reads_env.py")
+    # The user's own sitecustomize still ran (roar's probe chains to it).
+    assert (project.root / "out.txt").read_text() == "71"
+    job = project.roar("show", "@1", "--json").json()
+    env_vars = job["metadata"]["runtime"]["env_vars"]
+    assert env_vars["SEED"] == "7"
+    assert env_vars["MY_API_TOKEN"] == "[REDACTED]"
+    assert env_vars["MISSING_VAR"] is None
+    assert not any(name.startswith("ROAR_") for name in env_vars)
+    assert not any("_inject" in f["path"] for f in job["inputs"])

@@ -1,0 +1,1 @@
+"""Code roar puts into traced processes (see sitecustomize.py); never imported by roar itself."""
