@@ -25,7 +25,15 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = cli.main(args=args, prog_name="roar", standalone_mode=False)
+        try:
+            result = cli.main(args=args, prog_name="roar", standalone_mode=False)
+        except BaseExceptionGroup as group:
+            # Concurrent tasks wrap errors in groups; a deliberate roar error inside one is
+            # reported like any other.
+            roar_errors = group.subgroup(lambda e: isinstance(e, RoarError))
+            if roar_errors is None:
+                raise
+            raise _first_leaf(roar_errors) from group
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:
@@ -60,6 +68,11 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         _error(f"internal error: {type(exc).__name__}: {exc} (set ROAR_DEBUG=1 for a traceback)")
         return 1
     return int(result) if isinstance(result, int) else 0
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _error(message: str) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import anyio
 import anyio.to_thread
 
+from roar.errors import StoreError
 from roar.hashing._digest import (
     MMAP_THRESHOLD,
     ChangedWhileHashing,
@@ -62,6 +63,7 @@ class Hasher:
         self._limiter = anyio.CapacityLimiter(max(2, min(8, (os.cpu_count() or 2) * 2)))
         self.hashed_bytes = 0
         self.cache_hits = 0
+        self.cache_write_failed = False
 
     async def hash_many(
         self, paths: Iterable[str], *, remember: bool = True
@@ -132,12 +134,16 @@ class Hasher:
         """Put freshly computed digests in the hash cache."""
         if self._store is None:
             return
-        await self._store.remember_digests(
-            (r.key, alg, digest, r.path)
-            for r in results
-            if r.key is not None and not r.cached
-            for alg, digest in r.digests.items()
-        )
+        try:
+            await self._store.remember_digests(
+                (r.key, alg, digest, r.path)
+                for r in results
+                if r.key is not None and not r.cached
+                for alg, digest in r.digests.items()
+            )
+        except StoreError:
+            # The cache only saves time; a full disk must not cost the job its record here.
+            self.cache_write_failed = True
 
     async def _hash_one(self, path: str) -> HashResult:
         for _attempt in range(3):

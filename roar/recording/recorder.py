@@ -184,9 +184,15 @@ async def record_command(
                 async with _job_proxy(ctx, job_uid, env) as proxy:
                     if proxy is not None:
                         env.update(proxy.env)
-                    outcome = await backend.trace(
-                        argv, env=env, cwd=cwd, sink=sink, snapshot_dir=snapshot_dir
-                    )
+                    try:
+                        outcome = await backend.trace(
+                            argv, env=env, cwd=cwd, sink=sink, snapshot_dir=snapshot_dir
+                        )
+                    except OSError as exc:
+                        raise TracerError(
+                            f"the {backend.name} tracer failed: {exc.strerror or exc}"
+                            f"{f' ({exc.filename})' if exc.filename else ''}; nothing was recorded"
+                        ) from exc
                 command_done = time.monotonic()
                 duration = command_done - clock
             accesses = model.result()

@@ -229,3 +229,53 @@ def test_environment_variables_the_program_read(project: Workspace) -> None:
     assert env_vars["MISSING_VAR"] is None
     assert not any(name.startswith("ROAR_") for name in env_vars)
     assert not any("_inject" in f["path"] for f in job["inputs"])
+
+
+def test_a_full_disk_while_recording_leaves_no_half_written_job(project: Workspace) -> None:
+    import resource
+    import signal
+    import sqlite3
+
+    project.roar("run", "sh", "-c", "echo first > first.txt")
+    roar_dir = project.root / ".roar"
+    used = max(p.stat().st_size for p in roar_dir.glob("roar.db*"))
+    limit = used + 32 * 1024  # room for the command's small files, not for 3,000 artifacts
+
+    def no_room() -> None:  # the file-size limit stands in for a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run(
+        [roar_executable(), "run", "--tracer", "ptrace", "python", "-c",
+         "import os\nos.makedirs('many', exist_ok=True)\n"
+         "for i in range(3000): open(f'many/{i}.txt', 'w').write(str(i))"],
+        cwd=project.root, env=project.env, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, preexec_fn=no_room, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("roar: could not record the job"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    jobs = project.roar("log", "--json").json()
+    assert [j["command"] for j in jobs] == ["sh -c 'echo first > first.txt'"]
+    with sqlite3.connect(roar_dir / "roar.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT COUNT(*) FROM job_outputs").fetchone()[0] == 1
+
+
+def test_a_tracer_that_cannot_start_is_one_line(project: Workspace) -> None:
+    import resource
+    import signal
+
+    def no_room() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    proc = subprocess.run(
+        [roar_executable(), "run", "--tracer", "preload", "sh", "-c", "true"],
+        cwd=project.root, env=project.env, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, preexec_fn=no_room, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("roar: "), proc.stderr
+    assert project.roar("log", "--json").json() == []
