@@ -33,6 +33,7 @@ first (:func:`preload_obstacle`) and uses ptrace for such programs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -53,6 +54,7 @@ from anyio.abc import Process
 
 from roar.errors import TracerError
 from roar.tracing import wire
+from roar.tracing._signals import relay_signals
 from roar.tracing.base import Availability, EventBatch, EventSink, TraceOutcome, native_binary
 from roar.tracing.decoder import Decoder
 from roar.tracing.wire import WireFormatError
@@ -349,7 +351,6 @@ class _TraceState:
         self.process: Process | None = None
         self.root_pid = 0
         self.sock_token = f"{ENV_SOCK}={sock_path}".encode()
-        self.interrupts = 0
         self.aborted = False
         self.finished = False
         self.open_connections = 0
@@ -422,36 +423,23 @@ def _kill_if_ours(pid: int, token: bytes, signum: int = signal.SIGKILL) -> None:
         os.close(pidfd)
 
 
-async def _relay_signals(state: _TraceState, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-    try:
-        receiver = anyio.open_signal_receiver(
-            signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP
-        )
-        signals = receiver.__enter__()
-    except (NotImplementedError, RuntimeError, ValueError):
-        # Not the main thread (an embedding application): signals stay with the host.
-        task_status.started()
+def _on_interrupt(state: _TraceState, count: int) -> None:
+    # The terminal delivered it to the command's process group as well.
+    if count >= 2 and state.process is not None and not state.finished:
+        state.aborted = True
+        state.kill_tree()
+
+
+def _on_forward(state: _TraceState, signum: int) -> None:
+    process = state.process
+    if process is None or state.finished:
         return
-    try:
-        task_status.started()
-        async for signum in signals:
-            process = state.process
-            if process is None or state.finished:
-                continue
-            if signum in (signal.SIGINT, signal.SIGQUIT):
-                # The terminal delivered it to the command's process group as well.
-                state.interrupts += 1
-                if state.interrupts >= 2:
-                    state.aborted = True
-                    state.kill_tree()
-            elif process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signum)
-            else:
-                # The root is gone and roar waits for what it left behind: that gets it.
-                state.signal_tree(signum)
-    finally:
-        receiver.__exit__(None, None, None)
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.Signals(signum))
+    else:
+        # The root is gone and roar waits for what it left behind: that gets it.
+        state.signal_tree(signum)
 
 
 async def _read_connection(conn: socket.socket, state: _TraceState, sink: EventSink) -> None:
@@ -604,7 +592,11 @@ class PreloadBackend:
             listener.listen(LISTEN_BACKLOG)
             listener.setblocking(False)
             async with anyio.create_task_group() as tg:
-                await tg.start(_relay_signals, state)
+                await tg.start(
+                    relay_signals,
+                    functools.partial(_on_interrupt, state),
+                    functools.partial(_on_forward, state),
+                )
                 try:
                     process = await anyio.open_process(
                         list(argv),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import signal
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ import anyio
 from anyio.abc import Process
 
 from roar.errors import TracerError
+from roar.tracing._signals import relay_signals
 from roar.tracing.base import Availability, EventSink, TraceOutcome, native_binary
 from roar.tracing.decoder import Decoder
 from roar.tracing.wire import WireFormatError
@@ -65,35 +67,20 @@ class _SignalState:
 
     def __init__(self) -> None:
         self.process: Process | None = None
-        self.interrupts = 0
         self.aborted = False
 
 
-async def _relay_signals(state: _SignalState, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-    try:
-        receiver = anyio.open_signal_receiver(
-            signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP
-        )
-        signals = receiver.__enter__()
-    except (NotImplementedError, RuntimeError, ValueError):
-        # Not the main thread (an embedding application): signals stay with the host.
-        task_status.started()
-        return
-    try:
-        task_status.started()
-        async for signum in signals:
-            process = state.process
-            if process is None or process.returncode is not None:
-                continue
-            if signum in (signal.SIGINT, signal.SIGQUIT):
-                state.interrupts += 1
-                if state.interrupts >= 2:
-                    state.aborted = True
-                    process.kill()
-            else:
-                process.send_signal(signum)
-    finally:
-        receiver.__exit__(None, None, None)
+def _on_interrupt(state: _SignalState, count: int) -> None:
+    process = state.process
+    if count >= 2 and process is not None and process.returncode is None:
+        state.aborted = True
+        process.kill()  # EXITKILL: the kernel kills every tracee with the tracer
+
+
+def _on_forward(state: _SignalState, signum: int) -> None:
+    process = state.process
+    if process is not None and process.returncode is None:
+        process.send_signal(signal.Signals(signum))  # the tracer passes it to the root
 
 
 class PtraceBackend:
@@ -141,7 +128,11 @@ class PtraceBackend:
                 command += ["--snapshot-dir", str(snapshot_dir)]
             command += ["--", *argv]
             async with anyio.create_task_group() as tg:
-                await tg.start(_relay_signals, state)
+                await tg.start(
+                    relay_signals,
+                    functools.partial(_on_interrupt, state),
+                    functools.partial(_on_forward, state),
+                )
                 try:
                     process = await anyio.open_process(
                         command,
