@@ -44,6 +44,7 @@ class PathState:
     written: bool = False
     removed: bool = False
     generation: int = 0  # bumped on every write, to know whether moved content is still there
+    maybe_created: bool = False  # first opened O_RDWR|O_CREAT: it may not have existed before
     moved_to: tuple[str, int] | None = None  # for an input renamed away: (new path, generation)
 
 
@@ -63,6 +64,7 @@ class Accesses:
     backend: str | None
     root_status: int | None  # raw wait status of the traced command, from the END record
     events_lost: int
+    maybe_created: tuple[str, ...] = ()  # inputs first opened O_RDWR|O_CREAT (perhaps new files)
 
 
 @dataclass
@@ -109,6 +111,12 @@ class AccessModel:
         state.removed = False
         state.generation += 1
         return new and reads_old_content
+
+    def _write_open(self, path: str, flags: int, *, reads_old_content: bool) -> bool:
+        fresh = self.write(path, reads_old_content=reads_old_content)
+        if fresh and flags & os.O_CREAT:
+            self.paths[path].maybe_created = True
+        return fresh
 
     def rename(self, old: str, new: str, *, exchange: bool = False) -> None:
         if exchange:
@@ -160,8 +168,9 @@ class AccessModel:
                 if mode == os.O_RDONLY:
                     if self.read(path1):
                         fresh.append(path1)
-                elif self.write(
+                elif self._write_open(
                     path1,
+                    open_flags,
                     # O_TRUNC discards the old content; O_CREAT|O_EXCL guarantees there was none
                     # (mkstemp, tempfile): only a plain read-write open can read what was there.
                     reads_old_content=mode == os.O_RDWR
@@ -247,6 +256,7 @@ class AccessModel:
             outputs=tuple(p for p, s in ordered if s.written and not s.removed),
             moved_inputs=moved,
             snapshots=dict(self.snapshots),
+            maybe_created=tuple(p for p, st in ordered if st.is_input and st.maybe_created),
             discarded_writes=tuple(
                 p for p, s in ordered if s.removed and not s.is_input and p not in self.deleted
             ),

@@ -70,11 +70,14 @@ def test_open_flags(data: Workspace, backend: str) -> None:
         os.chdir('sub'); open('in.txt').read()                 # relative path after chdir
         dfd = os.open('.', os.O_RDONLY | os.O_DIRECTORY)
         fd = os.open('made.txt', os.O_WRONLY | os.O_CREAT, dir_fd=dfd); os.close(fd)  # openat
+        os.chdir('/'); os.fchdir(dfd); open('after_fchdir.txt', 'w').write('x')    # fchdir
         """,
     )
     ins, outs = io(data, backend, "python", script)
     assert ins == {"flags.py", "a.txt", "b.txt", "sub/in.txt"}
-    assert outs == {"trunc.txt", "b.txt", "log.txt", "created.txt", "sub/made.txt"}
+    assert outs == {
+        "trunc.txt", "b.txt", "log.txt", "created.txt", "sub/made.txt", "sub/after_fchdir.txt",
+    }  # fmt: skip
 
 
 def test_fopen_modes_in_c(data: Workspace, backend: str, cbin: Path) -> None:
@@ -98,11 +101,16 @@ def test_rename_link_unlink_truncate(data: Workspace, backend: str) -> None:
         open('trim.txt', 'w').write('0123456789'); os.truncate('trim.txt', 3)
         os.symlink('a.txt', 'alias.txt'); open('alias.txt').read()   # symlink resolved
         os.rename('b.txt', 'b_moved.txt')                # pre-existing file moved: consumed
+        import ctypes
+        open('swap.tmp', 'w').write('v2')
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.renameat2(-100, b'swap.tmp', -100, b'swapped.txt', 0) == 0  # renameat2
+        fd = os.open('ftrunc.txt', os.O_WRONLY | os.O_CREAT); os.ftruncate(fd, 5); os.close(fd)
         """,
     )
     ins, outs = io(data, backend, "python", script)
     assert ins == {"moves.py", "a.txt", "b.txt"}
-    assert outs == {"out.txt", "hard.txt", "trim.txt", "b_moved.txt"}
+    assert outs == {"out.txt", "hard.txt", "trim.txt", "b_moved.txt", "swapped.txt", "ftrunc.txt"}
     job = data.roar("show", "@1", "--json").json()
     b_in = next(f for f in job["inputs"] if f["path"] == "b.txt")
     assert b_in["hash"] == blake3.blake3(b"bee\n").hexdigest()
@@ -140,6 +148,8 @@ def test_process_trees_threads_and_multiprocessing(data: Workspace, backend: str
             if pid == 0:
                 work('fork_out.txt'); os._exit(0)
             os.waitpid(pid, 0)
+            pid = os.posix_spawnp('sh', ['sh', '-c', 'cat a.txt > spawned.txt'], dict(os.environ))
+            os.waitpid(pid, 0)
             for method in ('fork', 'spawn'):
                 p = mp.get_context(method).Process(target=work, args=(f'mp_{method}.txt',))
                 p.start(); p.join()
@@ -149,7 +159,7 @@ def test_process_trees_threads_and_multiprocessing(data: Workspace, backend: str
     assert ins == {"tree.py", "a.txt", "b.txt"}
     assert outs == {
         "sub_out.txt", "sh_out.txt", "thread_out.txt", "fork_out.txt", "mp_fork.txt",
-        "mp_spawn.txt",
+        "mp_spawn.txt", "spawned.txt",
     }  # fmt: skip
 
 
