@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include "shim.h"
+#include "copy_bytes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -204,49 +205,15 @@ void snapshot_note_write(const char *path)
         __atomic_or_fetch(&s->bits, ST_WRITTEN, __ATOMIC_ACQ_REL);
 }
 
-/* Copy the open regular file src into the new file dst: reflink, else copy_file_range, else
- * read/write.  Raw syscalls only: none of this may go through our own wrappers. */
+/* Copy the open regular file src into the new file dst (see copy_bytes.h).  Raw syscalls only:
+ * none of this may go through our own wrappers. */
 static int copy_data(int src, const char *dst)
 {
     int out = (int)syscall(SYS_openat, AT_FDCWD, dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                            0600);
     if (out < 0)
         return -1;
-    int ok = 1;
-    if (ioctl(out, FICLONE, src) != 0) {
-        int use_cfr = 1;
-        for (;;) {
-            ssize_t n;
-            if (use_cfr) {
-                n = (ssize_t)syscall(SYS_copy_file_range, src, NULL, out, NULL, (size_t)1 << 30,
-                                     0u);
-                if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
-                              errno == EOPNOTSUPP)) {
-                    use_cfr = 0;
-                    continue;
-                }
-            } else {
-                char buf[65536];
-                n = read(src, buf, sizeof buf);
-                for (ssize_t done = 0; n > 0 && done < n;) {
-                    ssize_t w = write(out, buf + done, (size_t)(n - done));
-                    if (w < 0 && errno == EINTR)
-                        continue;
-                    if (w <= 0) {
-                        n = -1;
-                        break;
-                    }
-                    done += w;
-                }
-            }
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                ok = n == 0;
-                break;
-            }
-        }
-    }
+    int ok = roar_copy_bytes(src, out);
     int err = errno;
     if (syscall(SYS_close, out) < 0)
         ok = 0;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "copy_bytes.h"
 #include "emit.h"
 #include "log.h"
 #include "snapshot.h"
@@ -131,47 +132,13 @@ void snapshot_note_write(const char *path)
         s->bits |= ST_WRITTEN;
 }
 
-/* Copy src (an open regular file) into the new file dst: reflink, else copy_file_range, else
- * read/write.  Returns 0 or -1. */
+/* Copy src (an open regular file) into the new file dst (see copy_bytes.h).  Returns 0 or -1. */
 static int copy_data(int src, const char *dst)
 {
     int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (out < 0)
         return -1;
-    if (ioctl(out, FICLONE, src) == 0)
-        return close(out);
-    int ok = 1;
-    int use_cfr = 1;
-    for (;;) {
-        ssize_t n;
-        if (use_cfr) {
-            n = copy_file_range(src, NULL, out, NULL, 1 << 30, 0);
-            if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
-                          errno == EOPNOTSUPP)) {
-                use_cfr = 0;
-                continue;
-            }
-        } else {
-            char buf[65536];
-            n = read(src, buf, sizeof buf);
-            for (ssize_t done = 0; n > 0 && done < n;) {
-                ssize_t w = write(out, buf + done, (size_t)(n - done));
-                if (w < 0 && errno == EINTR)
-                    continue;
-                if (w <= 0) {
-                    n = -1;
-                    break;
-                }
-                done += w;
-            }
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            ok = n == 0;
-            break;
-        }
-    }
+    int ok = roar_copy_bytes(src, out);
     if (close(out) < 0)
         ok = 0;
     if (!ok)
