@@ -17,6 +17,7 @@
 #ifndef ROAR_EVENTS_H
 #define ROAR_EVENTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define ROAR_EVT_VERSION 1
@@ -66,5 +67,22 @@ struct roar_evt_header {
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct roar_evt_header) == ROAR_EVT_HEADER_SIZE, "header must be 32 bytes");
 #endif
+
+/* Fit two paths into one record: each keeps what it needs if that is at most half the room, the
+ * longer ones share the rest.  Returns nonzero when a path was cut (set ROAR_EVF_TRUNCATED). */
+static inline int roar_evt_fit(size_t *len1, size_t *len2)
+{
+    const size_t room = ROAR_EVT_MAX_RECORD - ROAR_EVT_HEADER_SIZE;
+    if (*len1 + *len2 <= room)
+        return 0;
+    const size_t half = room / 2;
+    if (*len1 <= half)
+        *len2 = room - *len1;
+    else if (*len2 <= half)
+        *len1 = room - *len2;
+    else
+        *len1 = *len2 = half;
+    return 1;
+}
 
 #endif /* ROAR_EVENTS_H */

@@ -72,20 +72,10 @@ int64_t emit_lost(void)
 void emit_record(uint8_t kind, uint8_t flags, pid_t pid, pid_t tid, int32_t arg0, int64_t arg1,
                  uint32_t arg2, const char *path1, const char *path2)
 {
-    const size_t room = ROAR_EVT_MAX_RECORD - ROAR_EVT_HEADER_SIZE;
     size_t len1 = path1 ? strlen(path1) : 0;
     size_t len2 = path2 ? strlen(path2) : 0;
-    if (len1 + len2 > room) {
-        /* Each path keeps what it needs if that is at most half; the longer ones share the rest. */
-        size_t half = room / 2;
-        if (len1 <= half)
-            len2 = room - len1;
-        else if (len2 <= half)
-            len1 = room - len2;
-        else
-            len1 = len2 = half;
+    if (roar_evt_fit(&len1, &len2))
         flags |= ROAR_EVF_TRUNCATED;
-    }
     if (flags & ROAR_EVF_TRUNCATED)
         lost++;
     size_t size = ROAR_EVT_HEADER_SIZE + len1 + len2;
