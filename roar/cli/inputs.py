@@ -24,7 +24,7 @@ async def _inputs(ref: str | None, which: str | None, as_json: bool) -> int:
     ctx = RoarContext.load()
     async with ctx.store() as store:
         if ref is None:
-            jobs = await store.recent_jobs()
+            jobs = await store.recent_jobs(metadata_keys=("input_sources",))
         else:
             jobs = [await resolve_job(store, ref)]
     rows = []

@@ -22,7 +22,10 @@ async def _log(limit: int | None, as_json: bool) -> int:
 
     ctx = RoarContext.load()
     async with ctx.store() as store:
-        jobs = await store.recent_jobs(limit, with_edges=as_json)
+        # The table needs neither edges nor metadata; --json prints whole jobs.
+        jobs = await store.recent_jobs(
+            limit, with_edges=as_json, metadata_keys=None if as_json else ()
+        )
     if as_json:
         click.echo(msgspec.json.encode([job_json(j) for j in jobs]).decode())
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import anyio
 import click
 import msgspec
 
@@ -25,28 +26,40 @@ def command(untracked_dirs: bool, as_json: bool) -> int:
 async def _status(untracked_dirs: bool, as_json: bool) -> int:
     from roar.cli._format import local_time
     from roar.core.context import RoarContext
-    from roar.core.git import read_git_state, run_git
+    from roar.core.git import GitState, read_git_state, run_git
     from roar.hashing import Hasher
     from roar.lineage.queries import current_dag
 
     ctx = RoarContext.load()
-    git = await read_git_state(ctx.project.root, ctx.project.roar_dir)
-    async with ctx.store() as store:
-        session = await store.active_session()
-        jobs = await store.recent_jobs()
-        view = await current_dag(store, show_artifacts=True)
+    git = GitState()
+    latest = None
+    job_count = 0
+
+    async def ask_git() -> None:
+        nonlocal git
+        git = await read_git_state(ctx.project.root, ctx.project.roar_dir)
+
+    # git and the store answer at the same time: status is asked often and should feel instant.
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ask_git)
+        async with ctx.store() as store:
+            session = await store.active_session()
+            if session is not None:
+                job_count = await store.session_job_count(session.id)
+                newest = await store.recent_jobs(1, with_edges=False, metadata_keys=())
+                latest = newest[-1] if newest else None
+            view = await current_dag(store, show_artifacts=True)
+            on_disk = {
+                a.path: ctx.project.absolute(a.path)
+                for a in view.artifacts
+                if not a.path.startswith("s3://")
+            }
+            # The hash cache answers for every file unchanged since roar last hashed it.
+            digests = await Hasher(store).hash_many(on_disk.values())
 
     present: list[str] = []
     missing: list[str] = []
     modified: list[str] = []
-    on_disk = {
-        a.path: ctx.project.absolute(a.path)
-        for a in view.artifacts
-        if not a.path.startswith("s3://")
-    }
-    async with ctx.store() as store:
-        # The hash cache answers for every file unchanged since roar last hashed it.
-        digests = await Hasher(store).hash_many(on_disk.values())
     for artifact in view.artifacts:
         path = on_disk.get(artifact.path)
         if path is None:
@@ -72,7 +85,6 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
         loose_dirs = sorted(set(loose_dirs))
 
     builds = sum(1 for n in view.nodes if n.is_build)
-    latest = jobs[-1] if jobs else None
     payload = {
         "session_hash": session.hash if session else None,
         "git": {
@@ -88,7 +100,7 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
             "build": builds,
             "run": view.total_steps - builds,
             "stale": view.stale_count,
-            "jobs": len(jobs),
+            "jobs": job_count,
         },
         "latest_job": None
         if latest is None
@@ -116,7 +128,7 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
         )
     click.echo(
         f"Steps:   {view.total_steps} ({builds} build, {view.total_steps - builds} run), "
-        f"{len(jobs)} jobs, {view.stale_count} stale"
+        f"{job_count} jobs, {view.stale_count} stale"
     )
     if latest is not None:
         click.echo(

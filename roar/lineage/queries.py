@@ -51,7 +51,7 @@ async def current_dag(
     session = await store.active_session()
     if session is None:
         return project_dag([], session_hash=None, expanded=expanded)
-    jobs = await store.session_jobs(session.id)
+    jobs = await store.session_jobs(session.id, metadata_keys=())  # the DAG needs none
     session_doc, job_docs, artifact_docs = await store.session_label_documents(session.id)
     return project_dag(
         jobs,

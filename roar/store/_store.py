@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sqlite3
 import time
@@ -296,10 +297,23 @@ class Store:
 
     # -- reading ----------------------------------------------------------------------------
 
-    async def session_jobs(self, session_id: int, *, with_edges: bool = True) -> list[Job]:
+    async def session_jobs(
+        self,
+        session_id: int,
+        *,
+        with_edges: bool = True,
+        metadata_keys: Sequence[str] | None = None,
+    ) -> list[Job]:
         """Every job of a session, oldest first, with inputs and outputs (unless not wanted:
-        listing a thousand jobs should not read every edge)."""
-        return await self._jobs("j.session_id = ?", (session_id,), with_edges=with_edges)
+        listing a thousand jobs should not read every edge).
+
+        ``metadata_keys`` picks the top-level metadata keys to load (``()``: none; ``None``: all).
+        A job's metadata holds its whole environment (tens of KB); a query over a thousand jobs
+        that needs none of it must not decode megabytes of JSON.
+        """
+        return await self._jobs(
+            "j.session_id = ?", (session_id,), with_edges=with_edges, metadata_keys=metadata_keys
+        )
 
     async def job_by_uid(self, uid: str) -> Job:
         jobs = await self._jobs("j.job_uid = ?", (uid,))
@@ -317,17 +331,22 @@ class Store:
         )
 
     async def _jobs(
-        self, where: str, params: tuple[Any, ...], *, with_edges: bool = True
+        self,
+        where: str,
+        params: tuple[Any, ...],
+        *,
+        with_edges: bool = True,
+        metadata_keys: Sequence[str] | None = None,
     ) -> list[Job]:
         conn = self._conn
         rows = await conn.fetchall(
             f"""SELECT j.id, j.job_uid, j.step_number, j.job_type, j.command, j.argv, j.cwd,
                        j.started_at, j.duration_seconds, j.exit_code, j.signal, j.git_repo,
                        j.git_commit, j.git_branch, j.git_dirty, j.git_remote, j.tracer,
-                       j.metadata, j.step_identity, s.hash
+                       {_metadata_column(metadata_keys)}, j.step_identity, s.hash
                 FROM jobs j JOIN sessions s ON s.id = j.session_id
                 WHERE {where} ORDER BY j.started_at, j.id""",
-            params,
+            (*_metadata_params(metadata_keys), *params),
         )
         if not rows:
             return []
@@ -350,7 +369,7 @@ class Store:
                     step_number=int(r[2]),
                     job_type=r[3],
                     command=r[4],
-                    argv=json.loads(r[5]),
+                    argv=_decode_argv(r[5]),
                     cwd=r[6],
                     started_at=float(r[7]),
                     duration_seconds=float(r[8]),
@@ -364,7 +383,7 @@ class Store:
                         remote_url=r[15],
                     ),
                     tracer=r[16],
-                    metadata=json.loads(r[17]),
+                    metadata=_decode_metadata(r[17], metadata_keys),
                     step_identity=r[18],
                     session_hash=r[19],
                     inputs=inputs.get(job_id, []),
@@ -465,13 +484,41 @@ class Store:
                 await self._conn.rollback()
                 raise
 
-    async def recent_jobs(self, limit: int | None = None, *, with_edges: bool = True) -> list[Job]:
+    async def recent_jobs(
+        self,
+        limit: int | None = None,
+        *,
+        with_edges: bool = True,
+        metadata_keys: Sequence[str] | None = None,
+    ) -> list[Job]:
         """Jobs of the active session, oldest first (the newest ``limit`` when given)."""
         session = await self.active_session()
         if session is None:
             return []
-        jobs = await self.session_jobs(session.id, with_edges=with_edges)
-        return jobs[-limit:] if limit else jobs
+        if limit is None:
+            return await self.session_jobs(
+                session.id, with_edges=with_edges, metadata_keys=metadata_keys
+            )
+        newest = await self._conn.fetchall(
+            """SELECT id FROM jobs WHERE session_id = ?
+               ORDER BY started_at DESC, id DESC LIMIT ?""",
+            (session.id, limit),
+        )
+        if not newest:
+            return []
+        marks = ",".join("?" * len(newest))
+        return await self._jobs(
+            f"j.id IN ({marks})",
+            tuple(int(r[0]) for r in newest),
+            with_edges=with_edges,
+            metadata_keys=metadata_keys,
+        )
+
+    async def session_job_count(self, session_id: int) -> int:
+        row = await self._conn.fetchone(
+            "SELECT COUNT(*) FROM jobs WHERE session_id = ?", (session_id,)
+        )
+        return int(row[0]) if row else 0
 
     # -- artifacts and labels ---------------------------------------------------------------
 
@@ -774,3 +821,41 @@ def _statements(script: str) -> list[str]:
 
 def database_exists(path: Path) -> bool:
     return os.path.isfile(path)
+
+
+_METADATA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _metadata_column(keys: Sequence[str] | None) -> str:
+    """The SELECT expression for a job's metadata: all of it, none, or the values of some
+    top-level keys as a JSON array (picked out by SQLite, so the rest never leaves the database;
+    ``json_extract`` with two or more paths always answers with an array)."""
+    if keys is None:
+        return "j.metadata"
+    if not keys:
+        return "'{}'"
+    return f"json_extract(j.metadata, {', '.join('?' * max(2, len(keys)))})"
+
+
+def _metadata_params(keys: Sequence[str] | None) -> tuple[str, ...]:
+    if not keys:
+        return ()
+    for key in keys:
+        if not _METADATA_KEY.fullmatch(key):
+            raise ValueError(f"not a metadata key: {key!r}")
+    paths = tuple(f"$.{key}" for key in keys)
+    return paths * 2 if len(paths) == 1 else paths
+
+
+_decode_argv = msgspec.json.Decoder(list[str]).decode
+_decode_object = msgspec.json.Decoder(dict[str, Any]).decode
+_decode_values = msgspec.json.Decoder(list[Any]).decode
+
+
+def _decode_metadata(text: str, keys: Sequence[str] | None) -> dict[str, Any]:
+    if keys is None:
+        return _decode_object(text)
+    if not keys:
+        return {}
+    # A key the job's metadata does not have comes back as null: leave it out.
+    return {k: v for k, v in zip(keys, _decode_values(text), strict=False) if v is not None}

@@ -95,6 +95,29 @@ async def test_record_and_read_back(tmp_path: Path) -> None:
             await store.job_by_uid("ffffffff")
 
 
+async def test_partial_reads_for_queries(tmp_path: Path) -> None:
+    """Queries over many jobs load only the metadata keys they use, and the newest N jobs."""
+    meta = {"input_sources": {"a.csv": "git"}, "packages": {"pip": {"x": "1"}}, "flag": False}
+    async with Store.open(tmp_path / "roar.db", create=True) as store:
+        for n in range(1, 6):
+            await store.record_job(_job(f"0000000{n}", f"id-{n}", [], [], metadata=meta))
+        session = await store.active_session()
+        assert session is not None
+        whole = await store.session_jobs(session.id)
+        assert whole[0].metadata == meta
+        picked = await store.session_jobs(session.id, metadata_keys=("input_sources",))
+        assert [j.metadata for j in picked] == [{"input_sources": {"a.csv": "git"}}] * 5
+        two = await store.session_jobs(session.id, metadata_keys=("flag", "absent", "packages"))
+        assert two[0].metadata == {"flag": False, "packages": {"pip": {"x": "1"}}}
+        assert (await store.session_jobs(session.id, metadata_keys=()))[0].metadata == {}
+        with pytest.raises(ValueError):
+            await store.session_jobs(session.id, metadata_keys=("a') OR 1=1 --",))
+        newest = await store.recent_jobs(2, with_edges=False, metadata_keys=())
+        assert [j.job_uid for j in newest] == ["00000004", "00000005"]
+        assert [j.job_uid for j in await store.recent_jobs()] == [j.job_uid for j in whole]
+        assert await store.session_job_count(session.id) == 5
+
+
 async def test_build_and_run_share_numbering(tmp_path: Path) -> None:
     async with Store.open(tmp_path / "roar.db", create=True) as store:
         build = await store.record_job(_job("00000001", "b", [], [], job_type="build"))
