@@ -9,7 +9,8 @@
  * producer and the consumer always run on the same machine.
  *
  * Paths are absolute and lexically normalised.  When a path does not fit, it is cut and the record
- * carries ROAR_EVF_TRUNCATED; the reader reports that as a warning instead of guessing.
+ * carries ROAR_EVF_TRUNCATED; the reader reports that as a warning instead of guessing.  (ENV
+ * records carry a name and a value instead of paths; there only the value is ever cut.)
  *
  * roar/tracing/wire.py mirrors these constants; tests/unit/test_wire_constants.py keeps them equal.
  * ext/README.md explains each record kind in prose.
@@ -43,9 +44,11 @@
 #define ROAR_EVK_CLOSE 15   /* a descriptor opened for writing was closed: arg1 = fd, path1 */
 #define ROAR_EVK_SNAPSHOT 16 /* path1's content as the job first read it, saved at path2 just
                                 before the job overwrote, truncated, renamed over or unlinked it */
+#define ROAR_EVK_ENV 17     /* a process looked up an environment variable that is set: path1 =
+                               its name, path2 = the value it saw (a cut value: TRUNCATED) */
 
 /* Header flags (uint8). */
-#define ROAR_EVF_TRUNCATED 0x01 /* a path was cut to fit the record */
+#define ROAR_EVF_TRUNCATED 0x01 /* a path (or an ENV value) was cut to fit the record */
 
 /* ROAR_EVK_FORK arg2 flags. */
 #define ROAR_FORK_THREAD 0x01 /* the child shares the parent's address space (a thread) */

@@ -6,6 +6,8 @@
  * when this process already reported the same path in the same access class; renaming, unlinking
  * or truncating a path forgets it, so a re-created file is reported again.  The table is per
  * process: a fork child starts empty (its records carry its own pid), and so does a new image.
+ * ENV records share the table under their own class, keyed by the variable's name (a name never
+ * looks like an absolute path, so the two kinds of key do not meet).
  *
  * The table is an open-addressing hash set of 128-bit path hashes with a class bit mask, in
  * mmap'd memory (no malloc, nothing to free in a fork child).  Two independent 64-bit hashes make
@@ -142,6 +144,21 @@ int dedupe_first(unsigned cls, const char *path)
     e->mask |= bit;
     pthread_mutex_unlock(&dd_lock);
     return first;
+}
+
+int dedupe_seen(unsigned cls, const char *path)
+{
+    uint64_t a, b;
+    path_hash128(path, strlen(path), &a, &b);
+    int seen = 0;
+    pthread_mutex_lock(&dd_lock);
+    /* A table kept for another pid is about to be dropped by dedupe_first: nothing seen yet. */
+    if (dd_tab && dd_owner == shim_getpid()) {
+        struct dd_entry *e = dd_find(dd_tab, dd_cap, a, b);
+        seen = e->a != 0 && (e->mask & (1u << cls)) != 0;
+    }
+    pthread_mutex_unlock(&dd_lock);
+    return seen;
 }
 
 void dedupe_forget(const char *path)

@@ -10,14 +10,16 @@
  *   init.c       constructor, exit hooks, fork hooks, real-symbol lookup
  *   transport.c  the connection to roar: adopt an inherited one or connect, keep it safe, send
  *   paths.c      absolute, lexically normalised paths; descriptor paths; program inspection
- *   dedupe.c     per-process OPEN dedupe and the table of descriptors opened for writing
+ *   dedupe.c     per-process OPEN (and ENV) dedupe and the table of descriptors opened for writing
  *   snapshot.c   saving an input before the job overwrites or removes it (tree-wide state)
  *   files.c      open family, stdio, rename/link/unlink/truncate, copies, close/dup, chdir
  *   exec.c       exec family, posix_spawn, fork, _exit (and what a vfork child may call)
+ *   env.c        getenv, secure_getenv: the environment variables a program reads
  *
  * Rules every wrapper follows:
  *   - the real function runs first (except exec, which is reported before it replaces us), with
- *     the program's arguments untouched, and its return value and errno reach the program as is;
+ *     the program's arguments untouched, and its return value and errno reach the program as is
+ *     (getenv and secure_getenv have no real function to call: env.c does their walk itself);
  *   - the reporting part runs inside shim_enter()/shim_leave(): a thread-local guard, so the
  *     shim's own libc calls and signal handlers that interrupt it are never traced recursively;
  *   - the shim's own descriptor work uses raw syscalls, never its own exported wrappers;
@@ -174,12 +176,15 @@ enum dedupe_class {
     DEDUPE_OPEN_TRUNC = 3,
     DEDUPE_FD_READ = 4,
     DEDUPE_FD_WRITE = 5,
+    DEDUPE_ENV = 6, /* the key is a variable's name, not a path */
 };
 
 /* Two independent 64-bit hashes of a path (a is never 0). */
 void path_hash128(const char *s, size_t n, uint64_t *a, uint64_t *b);
 /* 1 the first time this process reports (cls, path), 0 after. */
 int dedupe_first(unsigned cls, const char *path);
+/* 1 when this process already reported (cls, path); changes nothing. */
+int dedupe_seen(unsigned cls, const char *path);
 /* Forget path in every class (it was renamed, unlinked or truncated). */
 void dedupe_forget(const char *path);
 void dedupe_after_fork(void);

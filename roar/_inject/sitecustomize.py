@@ -5,6 +5,10 @@ Put on PYTHONPATH by `roar run` only. It records the *names* of the variables re
 them to ``$ROAR_ENV_LOG/<pid>`` at exit, and then imports the user's own ``sitecustomize``, if any,
 so nothing the program relies on changes. Any failure here is swallowed: the program must run
 exactly as it would without roar.
+
+``os.environ`` is a copy Python makes at start-up, so C ``getenv`` never sees these reads, nor this
+probe C code's: those (the interpreter's own, extension modules', other programs') are reported by
+the preload tracer's shim (``ext/preload/env.c``), and the recorder merges both.
 """
 
 import os

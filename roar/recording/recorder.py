@@ -16,7 +16,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,19 +95,48 @@ def _child_env(ctx: RoarContext, job_uid: str, env_log: Path) -> dict[str, str]:
     return env
 
 
-def env_vars_read(env_log: Path, launched_with: dict[str, str]) -> dict[str, str | None]:
-    """Variables the job's Python processes read: name -> value it saw (None: unset;
-    secret-looking names and values hidden)."""
+# Variables roar itself set or changed for the command: not the program's to read.
+_HIDDEN_ENV = frozenset({"PYTHONPATH", "LD_PRELOAD"})  # the Python probe / the preload shim
+
+
+def env_vars_read(
+    env_log: Path,
+    launched_with: Mapping[str, str],
+    looked_up: Mapping[str, str] | None = None,
+    cut: Collection[str] = (),
+) -> dict[str, str | None]:
+    """Variables the job read: name -> value it saw (None: unset; secret-looking names and values
+    hidden).
+
+    Two sources. Python code's reads through ``os.environ``: roar's probe
+    (``roar/_inject/sitecustomize.py``) logs their names under ``env_log``, and their values are
+    taken from the environment roar launched (``launched_with``). And ``looked_up``: what any
+    dynamically linked program found with C ``getenv`` (ENV records, preload backend only), set
+    variables only, with the value the process saw -- which may not be the launched one (a
+    script exported it), so it wins. ``cut`` names those whose value was cut to fit a record: the
+    launched value is used when it starts with the cut one, else the cut value is kept.
+    """
     names: set[str] = set()
-    try:
+    with contextlib.suppress(OSError):
         for entry in os.scandir(env_log):
             with open(entry.path, encoding="utf-8") as handle:
                 names.update(line.strip() for line in handle if line.strip())
-    except OSError:
-        return {}
-    hidden = {"PYTHONPATH"}  # roar's own probe is on it
-    values = {n: launched_with.get(n) for n in sorted(names) if n not in hidden}
-    return {n: (v if v is None else redact_env({n: v})[n]) for n, v in values.items()}
+    values: dict[str, str | None] = {n: launched_with.get(n) for n in names}
+    for name, value in (looked_up or {}).items():
+        launched = launched_with.get(name)
+        if name in cut and launched is not None and launched.startswith(value):
+            value = launched
+        values[name] = value
+    return {
+        _text(n): None if v is None else redact_env({n: _text(v)})[n]
+        for n, v in sorted(values.items())
+        if n not in _HIDDEN_ENV and not n.startswith("ROAR_")
+    }
+
+
+def _text(value: str) -> str:
+    """``value`` storable as JSON: bytes that were not UTF-8 (surrogate escapes) become U+FFFD."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _git_info(state: GitState) -> GitInfo:
@@ -249,7 +278,9 @@ async def record_command(
             environment = await capture_environment(
                 accesses.inputs, accesses.programs, ctx.project.roar_dir
             )
-            environment["runtime"]["env_vars"] = env_vars_read(env_log, launched_with)
+            environment["runtime"]["env_vars"] = env_vars_read(
+                env_log, launched_with, accesses.env_reads, accesses.env_cut
+            )
             for path, source in sources.items():
                 if source is None:
                     warnings.append(

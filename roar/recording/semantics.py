@@ -18,6 +18,9 @@ behind as outputs. The rules, each unit-tested on event sequences:
   outputs; unlinking an input leaves it an input;
 * an exec'd file (the program, or the script run through a shebang) and the binary that actually
   ran are inputs.
+
+Besides files: ENV records (preload backend only) say which environment variables the job's
+programs looked up with ``getenv``; the first value seen for each name is kept.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class Accesses:
     root_status: int | None  # raw wait status of the traced command, from the END record
     events_lost: int
     maybe_created: tuple[str, ...] = ()  # inputs first opened O_RDWR|O_CREAT (perhaps new files)
+    env_reads: dict[str, str] = field(default_factory=dict)  # getenv'd name -> first value seen
+    env_cut: tuple[str, ...] = ()  # names in env_reads whose value was cut to fit a record
 
 
 @dataclass
@@ -78,6 +83,8 @@ class AccessModel:
     deleted: list[str] = field(default_factory=list)
     snapshots: dict[str, str] = field(default_factory=dict)
     closed: list[str] = field(default_factory=list)  # written-and-closed, not yet drained
+    env_reads: dict[str, str] = field(default_factory=dict)
+    env_cut: set[str] = field(default_factory=set)
     backend: str | None = None
     root_status: int | None = None
     events_lost: int = 0
@@ -156,7 +163,7 @@ class AccessModel:
             flags = event[1]
             path1 = event[7]
             assert isinstance(path1, str)
-            if isinstance(flags, int) and flags & wire.EVF_TRUNCATED:
+            if isinstance(flags, int) and flags & wire.EVF_TRUNCATED and kind != wire.EVK_ENV:
                 self.warnings.append(f"a path was too long to record in full: {path1}...")
                 continue
             if kind == wire.EVK_OPEN:
@@ -226,6 +233,12 @@ class AccessModel:
                     self.snapshots.setdefault(path1, path2)  # the first one is the original
             elif kind == wire.EVK_WARN:
                 self.warnings.append(path1)
+            elif kind == wire.EVK_ENV:
+                if path1 not in self.env_reads:  # the first value seen is the one kept
+                    value = event[8]
+                    self.env_reads[path1] = value if isinstance(value, str) else ""
+                    if isinstance(flags, int) and flags & wire.EVF_TRUNCATED:
+                        self.env_cut.add(path1)
             elif kind == wire.EVK_END:
                 status = event[4]
                 lost = event[5]
@@ -267,6 +280,8 @@ class AccessModel:
             backend=self.backend,
             root_status=self.root_status,
             events_lost=self.events_lost,
+            env_reads=dict(self.env_reads),
+            env_cut=tuple(sorted(self.env_cut)),
         )
 
 

@@ -25,6 +25,9 @@ truncates, renames over or deletes it, and report a SNAPSHOT record (``ext/prelo
 whether a path counts as read is shared by the whole tree through a table in a file roar creates
 here (in ``/dev/shm`` when it can) and every shim maps.
 
+The shim also reports which environment variables a process looks up with ``getenv`` (ENV
+records, ``ext/preload/env.c``), which ptrace cannot see.
+
 What preload cannot see: statically linked and setuid/setgid programs (the loader never loads the
 shim), files opened by the dynamic loader, and raw syscalls. ``auto`` therefore checks the command
 first (:func:`preload_obstacle`) and uses ptrace for such programs.

@@ -23,6 +23,7 @@ __all__ = (
     "EVK_CHDIR",
     "EVK_CLOSE",
     "EVK_END",
+    "EVK_ENV",
     "EVK_EXEC",
     "EVK_EXIT",
     "EVK_FORK",
@@ -72,9 +73,12 @@ EVK_CLOSE = 15  # a descriptor opened for writing was closed: arg1 = fd, path1
 # path1's content as the job first read it, saved at path2 just before the job overwrote,
 # truncated, renamed over or unlinked it (roar-ptrace: arg1 = size saved).
 EVK_SNAPSHOT = 16
+# A process looked up an environment variable that is set: path1 = its name, path2 = the value
+# it saw (None when empty; EVF_TRUNCATED: the value was cut). Only the preload backend sends it.
+EVK_ENV = 17
 
 # Header flags (uint8).
-EVF_TRUNCATED = 0x01  # a path was cut to fit the record
+EVF_TRUNCATED = 0x01  # a path (or an ENV value) was cut to fit the record
 
 # EVK_FORK arg2 flags.
 FORK_THREAD = 0x01  # the child shares the parent's address space (a thread)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +88,7 @@ class Programs:
     fopen: Path
     threads: Path
     spawn: Path
+    getenv: Path
     fopen_static: Path | None
 
 
@@ -95,7 +96,7 @@ class Programs:
 def programs(tmp_path_factory: pytest.TempPathFactory) -> Programs:
     out = tmp_path_factory.mktemp("programs")
     built = {}
-    for name in ("preload_fopen", "preload_threads", "preload_spawn"):
+    for name in ("preload_fopen", "preload_threads", "preload_spawn", "getenv_reads"):
         built[name] = out / name
         subprocess.run(
             [
@@ -119,7 +120,11 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> Programs:
     if result.returncode != 0:
         static = None
     return Programs(
-        built["preload_fopen"], built["preload_threads"], built["preload_spawn"], static
+        built["preload_fopen"],
+        built["preload_threads"],
+        built["preload_spawn"],
+        built["getenv_reads"],
+        static,
     )
 
 
@@ -153,7 +158,11 @@ def _inside(paths: Sequence[str], root: Path) -> set[str]:
 
 
 async def trace(
-    library: Path, argv: Sequence[str | Path], cwd: Path, snapshot_dir: Path | None = None
+    library: Path,
+    argv: Sequence[str | Path],
+    cwd: Path,
+    snapshot_dir: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Traced:
     backend = PreloadBackend(library)
     model = AccessModel()
@@ -165,7 +174,11 @@ async def trace(
 
     started = time.monotonic()
     outcome = await backend.trace(
-        [str(a) for a in argv], env=_env(), cwd=cwd, sink=sink, snapshot_dir=snapshot_dir
+        [str(a) for a in argv],
+        env={**_env(), **(extra_env or {})},
+        cwd=cwd,
+        sink=sink,
+        snapshot_dir=snapshot_dir,
     )
     seconds = time.monotonic() - started
     assert backend.last_stats is not None
@@ -370,6 +383,36 @@ async def test_vfork_child_leaves_the_parent_state_alone(
     child_open = [i for i, r in enumerate(run.records) if r[0] == wire.EVK_OPEN and r[7] == made]
     assert len(closes) == 1 and len(child_open) == 1
     assert closes[0] > child_open[0]
+
+
+@pytest.mark.anyio
+async def test_getenv_lookups_once_per_process(shim: Path, programs: Programs, data: Path) -> None:
+    env = {"MY_SETTING": "fast", "EMPTY_ONE": "", "GETENV_VFORK": "v", "GETENV_VFORK_ONLY": "w"}
+    names = ["MY_SETTING", "EMPTY_ONE", "UNSET_ONE", "ROAR_PRELOAD_SOCK", "LD_PRELOAD"]
+    run = await trace(shim, [programs.getenv, "out.txt", *names], data, extra_env=env)
+    assert run.outcome.exit_code == 0
+    seen = (data / "out.txt").read_text()
+    assert "MY_SETTING=fast\n" in seen and "UNSET_ONE unset\n" in seen
+    assert "ROAR_PRELOAD_SOCK=/" in seen  # the program saw roar's variables; roar hides them
+    root = run.records[-1][2]
+    (child,) = [r[4] for r in run.of_kind(wire.EVK_FORK) if r[2] == root and r[6] == 0]
+    ours = [(r[2], r[7], r[8]) for r in run.of_kind(wire.EVK_ENV) if r[2] in (root, child)]
+    # 1000 getenv and one secure_getenv per name: one record each, for set variables only, and
+    # none for roar's own. The vfork child reported nothing (not even GETENV_VFORK_ONLY, which
+    # only it looked up) and did not hide the parent's lookup; the fork child is a process of its
+    # own.
+    assert sorted(ours) == sorted(
+        [
+            (root, "MY_SETTING", "fast"),
+            (root, "EMPTY_ONE", None),
+            (root, "GETENV_VFORK", "v"),
+            (child, "MY_SETTING", "fast"),
+        ]
+    )
+    assert run.accesses.env_reads["MY_SETTING"] == "fast"
+    assert run.accesses.env_reads["EMPTY_ONE"] == ""
+    assert not [r for r in run.of_kind(wire.EVK_ENV) if r[7].startswith("ROAR_")]
+    assert run.inputs(data) == set() and run.outputs(data) == {"out.txt"}
 
 
 @pytest.mark.anyio

@@ -236,3 +236,38 @@ def test_static_binary(data: Workspace, cbin: Path, tmp_path: Path) -> None:
     assert job["tracer"] == "ptrace"
     assert {f["path"] for f in job["outputs"]} == {"static_out.txt"}
     assert "a.txt" in {f["path"] for f in job["inputs"]}
+
+
+def env_vars(project: Workspace, step: int) -> dict[str, str | None]:
+    job = project.roar("show", f"@{step}", "--json").json()
+    found: dict[str, str | None] = job["metadata"]["runtime"]["env_vars"]
+    return found
+
+
+def test_environment_variables_a_c_program_reads(data: Workspace, cbin: Path) -> None:
+    program = str(cbin / "getenv_reads")
+    data.env.update(MY_SETTING="fast", MY_API_TOKEN="tok-not-for-the-store", GETENV_VFORK="v")
+    data.env.pop("GETENV_UNSET_VAR", None)
+    names = ["MY_SETTING", "MY_API_TOKEN", "GETENV_UNSET_VAR", "ROAR_JOB_ID", "LD_PRELOAD"]
+    data.roar("run", "--tracer", "preload", program, "out.txt", *names)
+    assert "ROAR_JOB_ID=" in (data.root / "out.txt").read_text()  # the program did read it
+    seen = env_vars(data, 1)
+    assert seen["MY_SETTING"] == "fast"
+    assert seen["MY_API_TOKEN"] == "[REDACTED]"
+    assert "GETENV_UNSET_VAR" not in seen  # an unset variable looked up with getenv is noise
+    assert not [n for n in seen if n.startswith("ROAR_") or n in ("LD_PRELOAD", "PYTHONPATH")]
+    stored = b"".join(p.read_bytes() for p in (data.root / ".roar").rglob("*") if p.is_file())
+    assert b"tok-not-for-the-store" not in stored
+
+    # A script that exports a variable: the value recorded is the one the program saw.
+    command = f'MY_SETTING=exported; export MY_SETTING; "{program}" out2.txt MY_SETTING'
+    data.roar("run", "--tracer", "preload", "sh", "-c", command)
+    assert env_vars(data, 2)["MY_SETTING"] == "exported"
+
+
+def test_ptrace_records_no_getenv_lookups(data: Workspace, cbin: Path) -> None:
+    program = str(cbin / "getenv_reads")
+    data.env.update(MY_SETTING="fast", GETENV_VFORK="v")
+    ins, outs = io(data, "ptrace", program, "out.txt", "MY_SETTING")
+    assert ins == {program} and outs == {"out.txt"}
+    assert "MY_SETTING" not in env_vars(data, 1)  # lookups are not syscalls

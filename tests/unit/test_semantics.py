@@ -156,3 +156,21 @@ def test_processes_warnings_and_end() -> None:
     assert "could not read a path" in r.warnings
     assert any("too long" in w for w in r.warnings)
     assert any("lost 2 events" in w for w in r.warnings)
+
+
+def test_environment_lookups_keep_the_first_value_and_touch_no_path() -> None:
+    r = run(
+        ev(wire.EVK_ENV, "MY_SETTING", "fast", pid=100),
+        ev(wire.EVK_ENV, "MY_SETTING", "slow", pid=101),  # a later process saw another value
+        ev(wire.EVK_ENV, "EMPTY", None),  # set but empty: no path2 on the wire
+        ev(wire.EVK_ENV, "LONG", "x" * 10, flags=wire.EVF_TRUNCATED),  # a cut value
+    ).result()
+    assert r.env_reads == {"MY_SETTING": "fast", "EMPTY": "", "LONG": "x" * 10}
+    assert r.env_cut == ("LONG",)
+    assert r.inputs == r.outputs == ()
+    assert not any("too long" in w for w in r.warnings)  # a cut value is not a cut path
+
+
+def test_no_environment_lookups_by_default() -> None:
+    r = run(opened("/p/a", RD)).result()
+    assert r.env_reads == {} and r.env_cut == ()
