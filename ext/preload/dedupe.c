@@ -80,7 +80,7 @@ static struct dd_entry *dd_alloc(size_t cap)
 
 static struct dd_entry *dd_find(struct dd_entry *tab, size_t cap, uint64_t a, uint64_t b)
 {
-    size_t idx = (size_t)a & (cap - 1);
+    size_t idx = (size_t)(a >> 1) & (cap - 1); /* a's low bit is always 1 */
     for (;;) {
         struct dd_entry *e = &tab[idx];
         if (e->a == 0 || (e->a == a && e->b == b))

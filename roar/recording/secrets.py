@@ -48,9 +48,13 @@ _OPTION_INLINE = re.compile(
 )
 
 
+# Names that look like credentials to the pattern but are not: the shell's working directories.
+_NOT_CREDENTIALS = frozenset({"PWD", "OLDPWD"})
+
+
 def is_credential_name(name: str) -> bool:
     """True when an environment variable or option name denotes a credential."""
-    return bool(_CREDENTIAL_NAME.search(name))
+    return name not in _NOT_CREDENTIALS and bool(_CREDENTIAL_NAME.search(name))
 
 
 def redact_text(text: str) -> str:

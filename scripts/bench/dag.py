@@ -2,10 +2,12 @@
 """Benchmark: `roar dag --json` end to end on projects of 1,000 / 10,000 / 50,000 jobs.
 
 Also times the everyday query commands (log, show, status, inputs, dag) on the smallest size.
-Fills a fresh project (a git repository with one commit, as a real project is: `roar status` asks
-git about it) through the store API (a chain of pipelines whose steps read the previous
-step's output, with re-runs so some steps are superseded), writes the current outputs to disk (so `status` checks real files), then
-times the real `roar dag --json` command, median of several runs. Prints seconds per size and the growth relative to n·log n.
+Fills a fresh project (a git repository with one commit, as a real project is: `roar status`
+asks git about it) through the store API: a chain of pipelines whose steps read the previous
+step's output, with re-runs so some steps are superseded, each job carrying metadata the size of
+a real one's. Writes the current outputs to disk (so `status` checks real files), then times the
+real `roar dag --json` command, median of several runs. Prints seconds per size and the growth
+relative to n·log n.
 
     .venv/bin/python scripts/bench/dag.py [--sizes 1000 10000 50000] [--rounds 3]
 

@@ -37,3 +37,10 @@ def test_redact_argv_and_env() -> None:
     assert redact_env({"WANDB_API_KEY": "k", "SEED": "42", "HF_TOKEN": "t"}) == {
         "WANDB_API_KEY": REDACTED, "SEED": "42", "HF_TOKEN": REDACTED,
     }  # fmt: skip
+
+
+def test_working_directory_variables_are_not_credentials() -> None:
+    # PWD matches the "pwd" (password) pattern by name alone; DB_PWD really is a password.
+    assert redact_env({"PWD": "/home/me/proj", "OLDPWD": "/home/me", "DB_PWD": "hunter2"}) == {
+        "PWD": "/home/me/proj", "OLDPWD": "/home/me", "DB_PWD": REDACTED,
+    }  # fmt: skip
