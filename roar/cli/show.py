@@ -171,26 +171,6 @@ def _file_json(f: FileDigest) -> dict[str, object]:
 
 
 def _print_job(job: Job) -> None:
-    from roar.cli._format import human_duration, human_size, local_time
+    from roar.cli._job_text import job_lines
 
-    click.echo(f"Job {job.job_uid}  {job.step_ref}  ({job.job_type})")
-    click.echo(f"  Command:   {job.command}")
-    click.echo(f"  Directory: {job.cwd}")
-    click.echo(
-        f"  Started:   {local_time(job.started_at)}  ({human_duration(job.duration_seconds)})"
-    )
-    exit_text = str(job.exit_code)
-    if job.signal:
-        exit_text += f" (killed by signal {job.signal})"
-    click.echo(f"  Exit code: {exit_text}")
-    if job.git.commit:
-        state = "dirty" if job.git.dirty else "clean"
-        branch = job.git.branch or "detached HEAD"
-        click.echo(f"  Git:       {job.git.commit[:12]} on {branch} ({state})")
-    else:
-        click.echo("  Git:       not a git repository")
-    for title, files in (("Inputs", job.inputs), ("Outputs", job.outputs)):
-        click.echo(f"  {title} ({len(files)}):")
-        width = max((len(f.path) for f in files), default=0)
-        for f in files:
-            click.echo(f"    {f.path:<{width}}  {human_size(f.size):>9}  {f.hash[:16]}")
+    click.echo("\n".join(job_lines(job)))

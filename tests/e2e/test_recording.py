@@ -28,6 +28,10 @@ def test_environment_is_captured(project: Workspace) -> None:
     assert meta["runtime"]["cpu"]["count"] >= 1
     assert meta["roar_version"]
     assert not any(name.startswith("roar") for name in meta["packages"]["pip"])
+    text = project.roar("show", "@1").stdout  # the same facts, for people
+    assert f"Packages:  click {version('click')} (1 imported of" in text
+    assert f"Python:    CPython {platform.python_version()}" in text
+    assert "uses_click.py" in text and "  git" in text  # the script, and where it comes from
 
 
 def test_dirty_tree_patch_recreates_what_the_job_saw(
@@ -129,6 +133,7 @@ def test_env_vars_are_injected_and_recorded(project: Workspace) -> None:
     project.roar("run", "sh", "-c", 'echo "$SEED" > seed.txt')
     assert (project.root / "seed.txt").read_text() == "42\n"
     assert project.roar("show", "@1", "--json").json()["env"] == {"SEED": "42"}
+    assert "roar env:  SEED=42" in project.roar("show", "@1").stdout
     project.roar("env", "unset", "SEED")
     assert project.roar("env", "get", "SEED", check=False).returncode == 2
     assert project.roar("env", "set", "1BAD", "x", check=False).returncode == 2
@@ -173,6 +178,8 @@ def test_extra_digests_and_hash_cache(project: Workspace) -> None:
     }
     assert job["inputs"][0]["hashes"] == expected
     assert job["outputs"][0]["hashes"] == expected
+    shown = project.roar("show", "@1").stdout
+    assert expected["sha256"] in shown and expected["md5"] in shown
     project.roar("config", "set", "hash.run", "sha512")
     project.roar("run", "cp", "big.bin", "copy2.bin")
     second = project.roar("show", "@2", "--json").json()
