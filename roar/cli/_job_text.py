@@ -121,7 +121,7 @@ def _file_lines(files: list[FileDigest], sources: Mapping[str, Any] | None) -> l
     for f in files:
         line = f"    {f.path:<{width}}  {human_size(f.size):>9}  {f.hash[:16]}"
         if sources is not None:
-            line += f"  {_source_text(sources.get(f.path))}"
+            line += f"  {source_text(sources.get(f.path))}"
         lines.append(line.rstrip())
         for algorithm, digest in sorted(f.hashes.items()):
             if algorithm != "blake3":
@@ -129,7 +129,7 @@ def _file_lines(files: list[FileDigest], sources: Mapping[str, Any] | None) -> l
     return lines
 
 
-def _source_text(source: object) -> str:
+def source_text(source: object) -> str:
     """Where an input can be had again: git, a patch, the step that wrote it, or nowhere."""
     if source is None:
         return "UNSOURCED"

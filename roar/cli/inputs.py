@@ -54,10 +54,12 @@ async def _inputs(ref: str | None, which: str | None, as_json: bool) -> int:
     if not rows:
         click.echo("No unsourced inputs" if which == "unsourced" else "No inputs")
         return 0
+    from roar.cli._job_text import source_text
+
     width = max(len(str(r["path"])) for r in rows)
     for row in rows:
-        source = row["source"] or "UNSOURCED"
         click.echo(
-            f"{row['step_ref']:<5} {row['path']!s:<{width}}  {str(row['hash'])[:12]}  {source}"
+            f"{row['step_ref']:<5} {row['path']!s:<{width}}  {str(row['hash'])[:12]}  "
+            f"{source_text(row['source'])}"
         )
     return 0

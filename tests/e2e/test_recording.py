@@ -76,6 +76,11 @@ def test_unsourced_input_warns_and_is_listed(project: Workspace) -> None:
     rows = project.roar("inputs", "@2", "--json").json()
     assert rows[0]["path"] == "copy.csv" and rows[0]["source"].startswith("job:")
     assert project.roar("inputs", "--sourced", "--json").json()[0]["path"] == "copy.csv"
+    listed = project.roar("inputs").stdout.splitlines()
+    assert listed[0].startswith("@1") and listed[0].endswith("UNSOURCED")
+    assert listed[1].startswith("@2") and listed[1].endswith(
+        f"written by job {rows[0]['source'][4:]}"
+    )
 
 
 def test_build_steps_share_numbering_and_feed_runs(project: Workspace) -> None:
