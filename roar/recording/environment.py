@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 
 _SITE = re.compile(r"^(?P<site>.*/(?:site|dist)-packages)/(?P<rest>[^/]+)(?:/(?P<cached>[^/]+))?")
 _SHARED_LIB = re.compile(r"\.so(\.\d+)*$")
@@ -229,20 +230,39 @@ def interpreters(programs: Iterable[str]) -> list[str]:
 async def capture(
     read_paths: Iterable[str], programs: Iterable[str], roar_dir: Path
 ) -> dict[str, Any]:
-    """The job's environment record: runtime, interpreters, packages (pip and dpkg)."""
+    """The job's environment record: runtime, interpreters, packages (pip and dpkg).
+
+    Its parts are independent (a walk of site-packages, one short process per interpreter,
+    dpkg), so they run at the same time: this is on the path between the command's end and
+    its record.
+    """
     reads = list(read_paths)
-    imported, installed = python_distributions(reads)
-    pythons = []
-    for interpreter in interpreters(programs):
-        facts = await interpreter_facts(interpreter)
-        if facts is not None:
-            pythons.append(facts)
-    dpkg = await DpkgCache(roar_dir / "dpkg-cache.json").packages(shared_libraries(reads))
+    found = interpreters(programs)
+    pythons: list[dict[str, Any] | None] = [None] * len(found)
+    distributions: list[tuple[dict[str, str], dict[str, str]]] = []
+    dpkg: dict[str, str] = {}
+
+    async def scan_site_packages() -> None:
+        distributions.append(await anyio.to_thread.run_sync(python_distributions, reads))
+
+    async def ask_interpreter(index: int, interpreter: str) -> None:
+        pythons[index] = await interpreter_facts(interpreter)
+
+    async def ask_dpkg() -> None:
+        dpkg.update(await DpkgCache(roar_dir / "dpkg-cache.json").packages(shared_libraries(reads)))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(scan_site_packages)
+        tg.start_soon(ask_dpkg)
+        for index, interpreter in enumerate(found):
+            tg.start_soon(ask_interpreter, index, interpreter)
+    imported, installed = distributions[0]
+    known = [facts for facts in pythons if facts is not None]
     return {
         "runtime": {
             **machine_facts(),
-            "python": pythons[0] if pythons else None,
-            "interpreters": pythons,
+            "python": known[0] if known else None,
+            "interpreters": known,
         },
         "packages": {"pip": imported, "pip_installed": installed, "dpkg": dpkg},
     }

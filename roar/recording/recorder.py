@@ -19,9 +19,10 @@ import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.to_thread
 import msgspec
 
 from roar.core.context import RoarContext
@@ -242,10 +243,23 @@ async def record_command(
             )
             filtered = apply_filters(accesses.inputs, accesses.outputs, settings)
             warnings = list(accesses.warnings)
-            digests = await _collect_digests(
-                hasher, early, closed_results, filtered.inputs, filtered.outputs, accesses,
-                warnings, progress=ctx.verbosity >= 0,
-            )  # fmt: skip
+            # The environment depends only on what was read and run: it is captured while the
+            # last digests are settled, not after.
+            environment: dict[str, Any] = {}
+
+            async def capture() -> None:
+                environment.update(
+                    await capture_environment(
+                        accesses.inputs, accesses.programs, ctx.project.roar_dir
+                    )
+                )
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(capture)
+                digests = await _collect_digests(
+                    hasher, early, closed_results, filtered.inputs, filtered.outputs, accesses,
+                    warnings, progress=ctx.verbosity >= 0,
+                )  # fmt: skip
             inputs = _to_files(ctx, filtered.inputs, digests, accesses, warnings, kind="input")
             outputs = _to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
             s3_deleted: list[str] = []
@@ -275,9 +289,6 @@ async def record_command(
                     rel = os.path.relpath(ctx.project.absolute(path), git.repo_root)
                     if source is None and rel in covered:
                         sources[path] = f"patch:{patch.hash}"
-            environment = await capture_environment(
-                accesses.inputs, accesses.programs, ctx.project.roar_dir
-            )
             environment["runtime"]["env_vars"] = env_vars_read(
                 env_log, launched_with, accesses.env_reads, accesses.env_cut
             )
@@ -399,16 +410,9 @@ async def _collect_digests(
             late[path] = accesses.moved_inputs.get(path, path)
             if path in written:
                 warnings.append(f"the digest of input {path} was taken after the job rewrote it")
-    # Outputs hashed when they were closed count if the file is still exactly as it was then.
-    settled: dict[str, HashResult] = {}
-    for path in outputs:
-        res = closed_results.get(path)
-        if res is not None and res.key is not None:
-            try:
-                if file_key(os.stat(path)) == res.key:
-                    settled[path] = res
-            except OSError:
-                pass
+    # Outputs hashed when they were closed count if the file is still exactly as it was then
+    # (a stat each: on a worker thread, while the environment is captured on the loop).
+    settled = await anyio.to_thread.run_sync(_unchanged_since_closed, outputs, closed_results)
     remaining = [*late.values(), *(p for p in outputs if p not in settled)]
     total = 0
     for path in remaining:
@@ -442,6 +446,21 @@ async def _collect_digests(
     result.update({("input", p): fresh[src] for p, src in late.items()})
     result.update({("output", p): fresh[p] for p in outputs})
     return result
+
+
+def _unchanged_since_closed(
+    outputs: list[str], closed_results: dict[str, HashResult]
+) -> dict[str, HashResult]:
+    settled: dict[str, HashResult] = {}
+    for path in outputs:
+        res = closed_results.get(path)
+        if res is not None and res.key is not None:
+            try:
+                if file_key(os.stat(path)) == res.key:
+                    settled[path] = res
+            except OSError:
+                pass
+    return settled
 
 
 def _to_files(

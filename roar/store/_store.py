@@ -241,27 +241,70 @@ class Store:
         conn = self._conn
         local = [f for f in files if not f.hash.startswith(ETAG_PREFIX)]
         if local:
+            # Set-based through a scratch table: per-row statements with subqueries cost ~3x
+            # more on 20,000 files. Resolution order as everywhere: an artifact is the one any
+            # digest already names (its blake3), else the one created here (uid = blake3).
+            await conn.execute(
+                """CREATE TEMP TABLE IF NOT EXISTS link_files (
+                       hash TEXT NOT NULL, size INTEGER, path TEXT NOT NULL, ranges TEXT,
+                       source_type TEXT, source_url TEXT, artifact_id INTEGER)"""
+            )
+            await conn.execute(
+                """CREATE TEMP TABLE IF NOT EXISTS link_digests (
+                       hash TEXT NOT NULL, algorithm TEXT NOT NULL, digest TEXT NOT NULL)"""
+            )
+            await conn.execute("DELETE FROM temp.link_files")
+            await conn.execute("DELETE FROM temp.link_digests")
             await conn.executemany(
+                """INSERT INTO temp.link_files (hash, size, path, ranges, source_type, source_url)
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                [(f.hash, f.size, f.path, _ranges(f), *_source(f.path)) for f in local],
+            )
+            extra = [
+                (f.hash, alg, digest)
+                for f in local
+                for alg, digest in _digests(f)
+                if alg != "blake3"
+            ]
+            if extra:
+                await conn.executemany(
+                    "INSERT INTO temp.link_digests (hash, algorithm, digest) VALUES (?, ?, ?)",
+                    extra,
+                )
+            await conn.execute(
+                """UPDATE temp.link_files SET artifact_id = (
+                       SELECT artifact_id FROM artifact_hashes
+                       WHERE algorithm = 'blake3' AND digest = link_files.hash)"""
+            )
+            await conn.execute(
                 """INSERT OR IGNORE INTO artifacts (uid, size, first_seen_at, first_seen_path,
                        source_type, source_url)
-                   SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (
-                       SELECT 1 FROM artifact_hashes WHERE algorithm = 'blake3' AND digest = ?)""",
-                [(f.hash, f.size, now, f.path, *_source(f.path), f.hash) for f in local],
+                   SELECT hash, size, ?, path, source_type, source_url FROM temp.link_files
+                   WHERE artifact_id IS NULL ORDER BY rowid""",
+                (now,),
             )
-            await conn.executemany(
+            await conn.execute(
+                """UPDATE temp.link_files
+                   SET artifact_id = (SELECT id FROM artifacts WHERE uid = link_files.hash)
+                   WHERE artifact_id IS NULL"""
+            )
+            await conn.execute(
                 """INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest)
-                   SELECT id, ?2, ?3 FROM (SELECT COALESCE(
-                       (SELECT artifact_id FROM artifact_hashes
-                        WHERE algorithm = 'blake3' AND digest = ?1),
-                       (SELECT id FROM artifacts WHERE uid = ?1)) AS id)
-                   WHERE id IS NOT NULL""",
-                [(f.hash, alg, digest) for f in local for alg, digest in _digests(f)],
+                   SELECT artifact_id, 'blake3', hash FROM temp.link_files
+                   WHERE artifact_id IS NOT NULL"""
             )
-            await conn.executemany(
+            if extra:
+                await conn.execute(
+                    """INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest)
+                       SELECT f.artifact_id, d.algorithm, d.digest
+                       FROM temp.link_digests d JOIN temp.link_files f ON f.hash = d.hash
+                       WHERE f.artifact_id IS NOT NULL"""
+                )
+            await conn.execute(
                 f"""INSERT OR IGNORE INTO {table} (job_id, artifact_id, path, byte_ranges)
-                    SELECT ?, artifact_id, ?, ? FROM artifact_hashes
-                    WHERE algorithm = 'blake3' AND digest = ?""",
-                [(job_id, f.path, _ranges(f), f.hash) for f in local],
+                    SELECT ?, artifact_id, path, ranges FROM temp.link_files
+                    WHERE artifact_id IS NOT NULL ORDER BY rowid""",
+                (job_id,),
             )
         # Objects known only by their S3 ETag (a ranged read, a multipart upload): few per job,
         # each resolved to the artifact that any of its digests already names.
