@@ -27,7 +27,8 @@
 
 /* Record kinds (uint8). */
 #define ROAR_EVK_HELLO 1    /* a writer starts: arg0 = format version, path1 = backend name */
-#define ROAR_EVK_OPEN 2     /* successful open: arg0 = open(2) flags, arg1 = resulting fd, path1 */
+#define ROAR_EVK_OPEN 2     /* successful open: arg0 = open(2) flags, arg1 = resulting fd, path1,
+                               arg2 = ROAR_OPEN_* flags */
 #define ROAR_EVK_EXEC 3     /* successful exec: path1 = file passed to execve, path2 = real binary */
 #define ROAR_EVK_FORK 4     /* pid = parent, arg0 = child pid, arg2 = ROAR_FORK_* flags */
 #define ROAR_EVK_EXIT 5     /* a process (thread group) ended: arg0 = raw wait(2) status */
@@ -49,6 +50,10 @@
 
 /* Header flags (uint8). */
 #define ROAR_EVF_TRUNCATED 0x01 /* a path (or an ENV value) was cut to fit the record */
+
+/* ROAR_EVK_OPEN arg2 flags.  Both tracers decide CREATED for every open with O_CREAT (before the
+ * call runs, they look whether the path exists); it is never set without O_CREAT. */
+#define ROAR_OPEN_CREATED 0x01 /* the file did not exist just before this open: the open created it */
 
 /* ROAR_EVK_FORK arg2 flags. */
 #define ROAR_FORK_THREAD 0x01 /* the child shares the parent's address space (a thread) */

@@ -149,3 +149,17 @@ def project(git_workspace: Workspace) -> Workspace:
     git_workspace.roar("init", "-y")
     git_workspace.commit_all("ignore .roar")
     return git_workspace
+
+
+def create_flags_layout(root: Path) -> dict[str, bool]:
+    """Prepare ``root`` for tests/programs/create_flags.c; return what it opens (relative path of
+    the file each OPEN record names) -> whether that open created the file (OPEN_CREATED)."""
+    gen(root, {"sub": {"deep": {}, "old_rel.txt": "old\n"}})
+    for name in ("existing.txt", "existing_aplus.txt", "existing_append.txt", "x.txt"):
+        (root / name).write_text("old\n")
+    (root / "link").symlink_to("sub/deep")
+    (root / "dangling").symlink_to("target.txt")
+    created = ["new_rdwr.txt", "new_excl.txt", "new_trunc.txt", "new_creat.txt", "new_aplus.txt"]
+    created += ["new_nofollow.txt", "target.txt", "sub/x.txt", "sub/new_rel.txt"]
+    existed = ["existing.txt", "existing_aplus.txt", "existing_append.txt", "sub/old_rel.txt"]
+    return {**dict.fromkeys(created, True), **dict.fromkeys(existed, False)}

@@ -8,8 +8,9 @@
  * open() alone would not see them.  Calls made by the dynamic loader (dlopen of shared
  * libraries) are not visible at all; nor is anything a program does with raw syscalls.
  *
- * Every wrapper: real call first, errno saved; reporting only when the call succeeded and only
- * inside the guard; errno restored; the real return value returned.
+ * Every wrapper: real call first (an open may look at its path just before: before_open), errno
+ * saved; reporting only when the call succeeded and only inside the guard; errno restored; the
+ * real return value returned.
  */
 #define _GNU_SOURCE
 #include "shim.h"
@@ -53,7 +54,7 @@ static unsigned open_class(int flags)
     }
 }
 
-void report_open(int fd, int flags, int dirfd, const char *path)
+void report_open(int fd, int flags, uint32_t open_info, int dirfd, const char *path)
 {
     if (flags & O_PATH)
         return; /* a handle, not access to the data */
@@ -69,7 +70,7 @@ void report_open(int fd, int flags, int dirfd, const char *path)
     }
     path_normalize(buf);
     if (dedupe_first(open_class(flags), buf))
-        emit(ROAR_EVK_OPEN, 0, flags, fd, 0, buf, NULL);
+        emit(ROAR_EVK_OPEN, 0, flags, fd, open_info, buf, NULL);
     if (snapshot_enabled()) {
         if (!(flags & O_TRUNC) && (flags & O_ACCMODE) != O_WRONLY)
             snapshot_note_read(buf);
@@ -209,22 +210,53 @@ static inline int needs_mode(int flags)
         va_end(ap);                                                                               \
     }
 
-/* Before an open that may change an existing file's data: save it if the job read it. */
-static inline void before_open(int dirfd, const char *path, int flags)
+/* Whether path (dirfd-relative) exists: 1, 0 (ENOENT) or -1 (cannot tell). */
+static int exists_at(int dirfd, const char *path, int follow)
 {
-    if (!snapshot_enabled())
-        return;
+    struct stat st;
+    if (fstatat(dirfd, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0)
+        return 1;
+    return errno == ENOENT ? 0 : -1;
+}
+
+/*
+ * Before an open: save the file first if the open may change data the job read (snapshots), and
+ * find out whether an O_CREAT open is about to create the file.  Returns the ROAR_OPEN_* flags
+ * for its OPEN record.
+ *
+ * Whether it creates: O_CREAT|O_EXCL always does (or fails); otherwise the path is looked up
+ * just before the real call, with fstatat on the program's own dirfd and path, following a final
+ * symlink unless O_NOFOLLOW -- as open resolves it (a dangling symlink: open creates its target,
+ * and the lookup says "absent").  With snapshots on, every writing open already pays that stat
+ * (snapshot_before_change_at) and its answer is reused, so an O_CREAT open costs no extra
+ * syscall; with snapshots off it costs one.  Read-only opens without O_CREAT pay nothing.  A
+ * stat that fails otherwise than ENOENT leaves the flag unset (the open then nearly always fails
+ * too).
+ */
+static inline uint32_t before_open(int dirfd, const char *path, int flags)
+{
+    if (!path || (flags & O_PATH) || (flags & O_TMPFILE) == O_TMPFILE)
+        return 0;
+    if ((flags & O_CREAT) && (flags & O_EXCL))
+        return ROAR_OPEN_CREATED; /* if it succeeds, it created the file: nothing to save */
     int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
-    if (!writes || !path || (flags & O_PATH) || (flags & O_TMPFILE) == O_TMPFILE ||
-        ((flags & O_CREAT) && (flags & O_EXCL)))
-        return;
+    int snapshot = writes && snapshot_enabled();
+    if (!snapshot && !(flags & O_CREAT))
+        return 0;
+    uint32_t info = 0;
     int saved = errno;
     if (shim_enter()) {
+        int follow = !(flags & O_NOFOLLOW);
         int keeps_old = (flags & O_ACCMODE) == O_RDWR && !(flags & O_TRUNC);
-        snapshot_before_change_at(dirfd, path, !(flags & O_NOFOLLOW), SNAPSHOT_COPY, keeps_old);
+        int exists = snapshot ? snapshot_before_change_at(dirfd, path, follow, SNAPSHOT_COPY,
+                                                          keeps_old)
+                              : exists_at(dirfd, path, follow);
+        if ((flags & O_CREAT) && exists == 0)
+            info = ROAR_OPEN_CREATED;
         shim_leave();
     }
     errno = saved;
+    return info;
 }
 
 /* Before a call that removes or replaces the name `path` (unlink, rename over, truncate). */
@@ -241,12 +273,12 @@ static inline void before_change(int dirfd, const char *path, int follow, enum s
 }
 
 /* Report after a successful open-family call; keeps errno. */
-static inline int after_open(int fd, int flags, int dirfd, const char *path)
+static inline int after_open(int fd, int flags, uint32_t info, int dirfd, const char *path)
 {
     if (fd >= 0) {
         int saved = errno;
         if (shim_enter()) {
-            report_open(fd, flags, dirfd, path);
+            report_open(fd, flags, info, dirfd, path);
             shim_leave();
         }
         errno = saved;
@@ -272,65 +304,67 @@ REAL_DECL(int, mkostemps, (char *, int, int));
 SHIM_API int open(const char *path, int flags, ...)
 {
     VA_MODE(flags);
-    before_open(AT_FDCWD, path, flags);
-    return after_open(REAL(open)(path, flags, mode), flags, AT_FDCWD, path);
+    uint32_t info = before_open(AT_FDCWD, path, flags);
+    return after_open(REAL(open)(path, flags, mode), flags, info, AT_FDCWD, path);
 }
 
 SHIM_API int open64(const char *path, int flags, ...)
 {
     VA_MODE(flags);
-    before_open(AT_FDCWD, path, flags);
-    return after_open(REAL(open64)(path, flags, mode), flags, AT_FDCWD, path);
+    uint32_t info = before_open(AT_FDCWD, path, flags);
+    return after_open(REAL(open64)(path, flags, mode), flags, info, AT_FDCWD, path);
 }
 
 SHIM_API int openat(int dirfd, const char *path, int flags, ...)
 {
     VA_MODE(flags);
-    before_open(dirfd, path, flags);
-    return after_open(REAL(openat)(dirfd, path, flags, mode), flags, dirfd, path);
+    uint32_t info = before_open(dirfd, path, flags);
+    return after_open(REAL(openat)(dirfd, path, flags, mode), flags, info, dirfd, path);
 }
 
 SHIM_API int openat64(int dirfd, const char *path, int flags, ...)
 {
     VA_MODE(flags);
-    before_open(dirfd, path, flags);
-    return after_open(REAL(openat64)(dirfd, path, flags, mode), flags, dirfd, path);
+    uint32_t info = before_open(dirfd, path, flags);
+    return after_open(REAL(openat64)(dirfd, path, flags, mode), flags, info, dirfd, path);
 }
+
+#define CREAT_FLAGS (O_CREAT | O_WRONLY | O_TRUNC)
 
 SHIM_API int creat(const char *path, mode_t mode)
 {
-    before_open(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC);
-    return after_open(REAL(creat)(path, mode), O_CREAT | O_WRONLY | O_TRUNC, AT_FDCWD, path);
+    uint32_t info = before_open(AT_FDCWD, path, CREAT_FLAGS);
+    return after_open(REAL(creat)(path, mode), CREAT_FLAGS, info, AT_FDCWD, path);
 }
 
 SHIM_API int creat64(const char *path, mode_t mode)
 {
-    before_open(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC);
-    return after_open(REAL(creat64)(path, mode), O_CREAT | O_WRONLY | O_TRUNC, AT_FDCWD, path);
+    uint32_t info = before_open(AT_FDCWD, path, CREAT_FLAGS);
+    return after_open(REAL(creat64)(path, mode), CREAT_FLAGS, info, AT_FDCWD, path);
 }
 
 SHIM_API int __open_2(const char *path, int flags)
 {
-    before_open(AT_FDCWD, path, flags);
-    return after_open(REAL(__open_2)(path, flags), flags, AT_FDCWD, path);
+    uint32_t info = before_open(AT_FDCWD, path, flags);
+    return after_open(REAL(__open_2)(path, flags), flags, info, AT_FDCWD, path);
 }
 
 SHIM_API int __open64_2(const char *path, int flags)
 {
-    before_open(AT_FDCWD, path, flags);
-    return after_open(REAL(__open64_2)(path, flags), flags, AT_FDCWD, path);
+    uint32_t info = before_open(AT_FDCWD, path, flags);
+    return after_open(REAL(__open64_2)(path, flags), flags, info, AT_FDCWD, path);
 }
 
 SHIM_API int __openat_2(int dirfd, const char *path, int flags)
 {
-    before_open(dirfd, path, flags);
-    return after_open(REAL(__openat_2)(dirfd, path, flags), flags, dirfd, path);
+    uint32_t info = before_open(dirfd, path, flags);
+    return after_open(REAL(__openat_2)(dirfd, path, flags), flags, info, dirfd, path);
 }
 
 SHIM_API int __openat64_2(int dirfd, const char *path, int flags)
 {
-    before_open(dirfd, path, flags);
-    return after_open(REAL(__openat64_2)(dirfd, path, flags), flags, dirfd, path);
+    uint32_t info = before_open(dirfd, path, flags);
+    return after_open(REAL(__openat64_2)(dirfd, path, flags), flags, info, dirfd, path);
 }
 
 /* mkstemp & co. open with libc's internal __open: a new file, read-write. */
@@ -338,23 +372,25 @@ SHIM_API int __openat64_2(int dirfd, const char *path, int flags)
 
 SHIM_API int mkstemp(char *tmpl)
 {
-    return after_open(REAL(mkstemp)(tmpl), MKSTEMP_FLAGS, AT_FDCWD, tmpl);
+    return after_open(REAL(mkstemp)(tmpl), MKSTEMP_FLAGS, ROAR_OPEN_CREATED, AT_FDCWD, tmpl);
 }
 
 SHIM_API int mkostemp(char *tmpl, int flags)
 {
-    return after_open(REAL(mkostemp)(tmpl, flags), MKSTEMP_FLAGS | flags, AT_FDCWD, tmpl);
+    return after_open(REAL(mkostemp)(tmpl, flags), MKSTEMP_FLAGS | flags, ROAR_OPEN_CREATED,
+                      AT_FDCWD, tmpl);
 }
 
 SHIM_API int mkstemps(char *tmpl, int suffixlen)
 {
-    return after_open(REAL(mkstemps)(tmpl, suffixlen), MKSTEMP_FLAGS, AT_FDCWD, tmpl);
+    return after_open(REAL(mkstemps)(tmpl, suffixlen), MKSTEMP_FLAGS, ROAR_OPEN_CREATED, AT_FDCWD,
+                      tmpl);
 }
 
 SHIM_API int mkostemps(char *tmpl, int suffixlen, int flags)
 {
-    return after_open(REAL(mkostemps)(tmpl, suffixlen, flags), MKSTEMP_FLAGS | flags, AT_FDCWD,
-                      tmpl);
+    return after_open(REAL(mkostemps)(tmpl, suffixlen, flags), MKSTEMP_FLAGS | flags,
+                      ROAR_OPEN_CREATED, AT_FDCWD, tmpl);
 }
 
 /* ---- stdio ------------------------------------------------------------------------------------ */
@@ -385,12 +421,12 @@ static int fopen_flags(const char *mode)
     return flags;
 }
 
-static FILE *after_fopen(FILE *fp, const char *mode, const char *path)
+static FILE *after_fopen(FILE *fp, const char *mode, uint32_t info, const char *path)
 {
     if (fp) {
         int saved = errno;
         if (shim_enter()) {
-            report_open(fileno(fp), fopen_flags(mode), AT_FDCWD, path ? path : "");
+            report_open(fileno(fp), fopen_flags(mode), info, AT_FDCWD, path ? path : "");
             shim_leave();
         }
         errno = saved;
@@ -406,14 +442,14 @@ REAL_DECL(int, fclose, (FILE *));
 
 SHIM_API FILE *fopen(const char *path, const char *mode)
 {
-    before_open(AT_FDCWD, path, fopen_flags(mode));
-    return after_fopen(REAL(fopen)(path, mode), mode, path);
+    uint32_t info = before_open(AT_FDCWD, path, fopen_flags(mode));
+    return after_fopen(REAL(fopen)(path, mode), mode, info, path);
 }
 
 SHIM_API FILE *fopen64(const char *path, const char *mode)
 {
-    before_open(AT_FDCWD, path, fopen_flags(mode));
-    return after_fopen(REAL(fopen64)(path, mode), mode, path);
+    uint32_t info = before_open(AT_FDCWD, path, fopen_flags(mode));
+    return after_fopen(REAL(fopen64)(path, mode), mode, info, path);
 }
 
 /* freopen closes the stream's old descriptor (a CLOSE) and opens path, or with path NULL
@@ -430,16 +466,16 @@ static void before_freopen(FILE *stream)
 
 SHIM_API FILE *freopen(const char *path, const char *mode, FILE *stream)
 {
-    before_open(AT_FDCWD, path, fopen_flags(mode));
+    uint32_t info = before_open(AT_FDCWD, path, fopen_flags(mode));
     before_freopen(stream);
-    return after_fopen(REAL(freopen)(path, mode, stream), mode, path);
+    return after_fopen(REAL(freopen)(path, mode, stream), mode, info, path);
 }
 
 SHIM_API FILE *freopen64(const char *path, const char *mode, FILE *stream)
 {
-    before_open(AT_FDCWD, path, fopen_flags(mode));
+    uint32_t info = before_open(AT_FDCWD, path, fopen_flags(mode));
     before_freopen(stream);
-    return after_fopen(REAL(freopen64)(path, mode, stream), mode, path);
+    return after_fopen(REAL(freopen64)(path, mode, stream), mode, info, path);
 }
 
 SHIM_API int fclose(FILE *stream)

@@ -20,6 +20,9 @@
  *   - the real function runs first (except exec, which is reported before it replaces us), with
  *     the program's arguments untouched, and its return value and errno reach the program as is
  *     (getenv and secure_getenv have no real function to call: env.c does their walk itself);
+ *     what must be learnt before the call can change it -- saving an input about to be
+ *     overwritten, whether an O_CREAT open's file exists yet -- is looked at just before, and
+ *     reported after;
  *   - the reporting part runs inside shim_enter()/shim_leave(): a thread-local guard, so the
  *     shim's own libc calls and signal handlers that interrupt it are never traced recursively;
  *   - the shim's own descriptor work uses raw syscalls, never its own exported wrappers;
@@ -216,14 +219,15 @@ void snapshot_note_write(const char *path);
  * also_unread, if nobody touched it yet: an O_RDWR open keeps and reads the old content). */
 void snapshot_before_change(const char *path, enum snapshot_how how, int also_unread);
 /* The same for a path as the program gave it (dirfd-relative); follow: the call follows a
- * final symlink. */
-void snapshot_before_change_at(int dirfd, const char *path, int follow, enum snapshot_how how,
-                               int also_unread);
+ * final symlink.  Its one fstatat(2) also says whether the path exists, which the caller may
+ * need too: 1 it exists, 0 it does not (ENOENT), -1 unknown (snapshots off, or another error). */
+int snapshot_before_change_at(int dirfd, const char *path, int follow, enum snapshot_how how,
+                              int also_unread);
 
 /* ---- files.c / exec.c ------------------------------------------------------------------------- */
 
-/* Report the OPEN of a successful open-family call. */
-void report_open(int fd, int flags, int dirfd, const char *path);
+/* Report the OPEN of a successful open-family call; open_info = its ROAR_OPEN_* flags (arg2). */
+void report_open(int fd, int flags, uint32_t open_info, int dirfd, const char *path);
 /* A CLOSE record if fd was open for writing. */
 void report_close(int fd);
 /* The exit hook: EXIT for this process, once. */

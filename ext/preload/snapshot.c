@@ -299,22 +299,24 @@ void snapshot_before_change(const char *path, enum snapshot_how how, int also_un
     save(path, how, s, bits);
 }
 
-void snapshot_before_change_at(int dirfd, const char *path, int follow, enum snapshot_how how,
-                               int also_unread)
+int snapshot_before_change_at(int dirfd, const char *path, int follow, enum snapshot_how how,
+                              int also_unread)
 {
     if (!snapshot_enabled())
-        return;
-    char buf[SHIM_PATH];
-    if (path_resolve_at(dirfd, path, buf, 0) < 0)
-        return;
-    /* Most such calls create new files: one stat answers "nothing to save" far cheaper than
-     * canonicalising the path.  Only regular files are content roar hashes. */
+        return -1;
+    /* Most such calls create new files: one stat of the path as the program gave it (resolved by
+     * the kernel exactly as the call will resolve it) answers "nothing to save" far cheaper than
+     * resolving and canonicalising the path.  Only regular files are content roar hashes. */
     struct stat st;
-    if ((follow ? stat(buf, &st) : lstat(buf, &st)) != 0 || !S_ISREG(st.st_mode))
-        return;
+    if (fstatat(dirfd, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -1;
+    char buf[SHIM_PATH];
+    if (!S_ISREG(st.st_mode) || path_resolve_at(dirfd, path, buf, 0) < 0)
+        return 1;
     if (follow)
         path_canonical_full(buf);
     else
         path_canonical_parent(buf);
     snapshot_before_change(buf, how, also_unread);
+    return 1;
 }

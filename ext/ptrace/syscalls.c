@@ -13,10 +13,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "emit.h"
 #include "fdtable.h"
@@ -57,25 +60,31 @@ static pid_t pid_of(const struct thread *t)
 }
 
 /*
- * Read the path string at addr and make it absolute against dirfd (AT_FDCWD: the working
- * directory).  An empty string with allow_empty (AT_EMPTY_PATH) means dirfd itself.  Only lexical
- * work happens here; canonicalisation waits for the exit stop.  Returns 0, or -1.
+ * Read the path string the tracee passed at addr into raw (ROAR_PATH_BUF / 2 bytes: PATH_MAX, the
+ * longest path the kernel accepts).  Returns its length, or -1.
  */
-static int resolve_at(struct thread *t, int dirfd, uint64_t addr, char *out, int allow_empty)
+static ssize_t read_path_arg(struct thread *t, uint64_t addr, char *raw)
 {
-    char raw[ROAR_PATH_BUF / 2];
-    char base[ROAR_PATH_BUF / 2];
     int truncated = 0;
-    ssize_t n = tracee_read_string(t->tid, addr, raw, sizeof raw, &truncated);
-    if (n < 0)
-        return -1;
-    if (truncated)
+    ssize_t n = tracee_read_string(t->tid, addr, raw, ROAR_PATH_BUF / 2, &truncated);
+    if (n >= 0 && truncated)
         t->sc.evflags |= ROAR_EVF_TRUNCATED;
-    if (n == 0) {
+    return n;
+}
+
+/*
+ * Make raw (a path the tracee passed) absolute against dirfd (AT_FDCWD: the working directory).
+ * An empty string with allow_empty (AT_EMPTY_PATH) means dirfd itself.  Only lexical work happens
+ * here; canonicalisation waits for the exit stop.  Returns 0, or -1.
+ */
+static int resolve_raw(struct thread *t, int dirfd, const char *raw, char *out, int allow_empty)
+{
+    char base[ROAR_PATH_BUF / 2];
+    if (!raw[0]) {
         if (!allow_empty)
             return -1;
-        n = dirfd == AT_FDCWD ? proc_readlink(t->tid, "cwd", out, ROAR_PATH_BUF)
-                              : proc_fd_path(t->tid, dirfd, out, ROAR_PATH_BUF);
+        ssize_t n = dirfd == AT_FDCWD ? proc_readlink(t->tid, "cwd", out, ROAR_PATH_BUF)
+                                      : proc_fd_path(t->tid, dirfd, out, ROAR_PATH_BUF);
         return n > 0 && path_is_absolute(out) ? 0 : -1;
     }
     if (!path_is_absolute(raw)) {
@@ -89,6 +98,15 @@ static int resolve_at(struct thread *t, int dirfd, uint64_t addr, char *out, int
     path_fix_proc_self(out, ROAR_PATH_BUF, pid_of(t), t->tid);
     path_normalize(out);
     return 0;
+}
+
+/* read_path_arg + resolve_raw. */
+static int resolve_at(struct thread *t, int dirfd, uint64_t addr, char *out, int allow_empty)
+{
+    char raw[ROAR_PATH_BUF / 2];
+    if (read_path_arg(t, addr, raw) < 0)
+        return -1;
+    return resolve_raw(t, dirfd, raw, out, allow_empty);
 }
 
 /* Resolve into t's path buffer `which`; records success in sc.ok1/ok2. */
@@ -146,22 +164,80 @@ static void emit_close(void *ctx, int fd, const char *path)
 /* ---- open family ------------------------------------------------------------------------------ */
 
 /*
- * dirfd/addr name the path (addr 0: no path, open_by_handle_at).  The path is only read here when
- * snapshots are on and the open may change an existing file's data; the record's path comes from
- * the descriptor at the exit stop.
+ * Whether the file the tracee names with (dirfd, raw) exists now: 1, 0 (ENOENT), or -1 when we
+ * cannot tell.  Looked up by the kernel, not joined lexically: a relative name is looked up under
+ * /proc/<tid>/cwd or /proc/<tid>/fd/<dirfd>, which lead to the tracee's very directory, so "..",
+ * symlinks and the dirfd resolve exactly as the tracee's call will resolve them (in the tracer's
+ * mount namespace and root: see Limits in ext/README.md).  One fstatat(2); three (open the
+ * directory, fstatat, close) when the prefix makes the name longer than PATH_MAX.
+ */
+static int exists_for(struct thread *t, int dirfd, const char *raw, int follow)
+{
+    int at_flags = follow ? 0 : AT_SYMLINK_NOFOLLOW;
+    char dir[64];
+    char name[ROAR_PATH_BUF]; /* room for the prefix and the longest raw path */
+    if (path_is_absolute(raw)) {
+        snprintf(name, sizeof name, "%s", raw);
+        path_fix_proc_self(name, sizeof name, pid_of(t), t->tid); /* "self" is the tracee */
+    } else {
+        if (dirfd == AT_FDCWD)
+            snprintf(dir, sizeof dir, "/proc/%d/cwd", (int)t->tid);
+        else
+            snprintf(dir, sizeof dir, "/proc/%d/fd/%d", (int)t->tid, dirfd);
+        snprintf(name, sizeof name, "%s/%s", dir, raw);
+    }
+    struct stat st;
+    int rc = fstatat(AT_FDCWD, name, &st, at_flags);
+    if (rc < 0 && errno == ENAMETOOLONG && !path_is_absolute(raw)) {
+        int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+            return -1;
+        rc = fstatat(dfd, raw, &st, at_flags);
+        int err = errno;
+        close(dfd);
+        errno = err;
+    }
+    if (rc == 0)
+        return 1;
+    return errno == ENOENT ? 0 : -1;
+}
+
+/*
+ * dirfd/addr name the path (addr 0: no path, open_by_handle_at).  The path is read here when the
+ * open may create the file (O_CREAT: does it exist now?  The answer goes into the OPEN record at
+ * the exit stop as ROAR_OPEN_CREATED) or when snapshots are on and the open may change an
+ * existing file's data; the record's path comes from the descriptor at the exit stop.
  */
 static int open_entry_flags(struct thread *t, int64_t flags, int dirfd, uint64_t addr)
 {
     if (flags & O_PATH)
         return SC_DONE; /* O_PATH gives a handle, not access to the data */
     t->sc.aux = flags;
+    if (!addr)
+        return SC_NEED_EXIT;
+    if ((flags & O_CREAT) && (flags & O_EXCL)) {
+        t->sc.open_info = ROAR_OPEN_CREATED; /* if it succeeds, it created the file */
+        return SC_NEED_EXIT;
+    }
     int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
-    if (snapshot_enabled() && writes && addr && !((flags & O_CREAT) && (flags & O_EXCL))) {
-        char *path = thread_path(t, 2);
-        if (path && resolve_at(t, dirfd, addr, path, 0) == 0) {
-            int keeps_old = (flags & O_ACCMODE) == O_RDWR && !(flags & O_TRUNC);
-            save_before(t, path, !(flags & O_NOFOLLOW), SNAPSHOT_COPY, keeps_old);
+    int snapshot = writes && snapshot_enabled();
+    if (!snapshot && !(flags & O_CREAT))
+        return SC_NEED_EXIT;
+    char raw[ROAR_PATH_BUF / 2];
+    if (read_path_arg(t, addr, raw) < 0)
+        return SC_NEED_EXIT; /* the call will fail with EFAULT */
+    int follow = !(flags & O_NOFOLLOW);
+    if (flags & O_CREAT) {
+        int exists = exists_for(t, dirfd, raw, follow);
+        if (exists == 0) {
+            t->sc.open_info = ROAR_OPEN_CREATED;
+            return SC_NEED_EXIT; /* nothing there to save */
         }
+    }
+    char *path = snapshot ? thread_path(t, 2) : NULL;
+    if (path && resolve_raw(t, dirfd, raw, path, 0) == 0) {
+        int keeps_old = (flags & O_ACCMODE) == O_RDWR && !(flags & O_TRUNC);
+        save_before(t, path, follow, SNAPSHOT_COPY, keeps_old);
     }
     return SC_NEED_EXIT;
 }
@@ -219,7 +295,7 @@ static void exit_open(struct thread *t, int64_t rval)
     else
         cls = DEDUPE_OPEN_READ;
     if (dedupe_first(t->proc->instance, cls, path))
-        emit_record(ROAR_EVK_OPEN, 0, pid_of(t), t->tid, flags, fd, 0, path, NULL);
+        emit_record(ROAR_EVK_OPEN, 0, pid_of(t), t->tid, flags, fd, t->sc.open_info, path, NULL);
     if (!(flags & O_TRUNC) && (flags & O_ACCMODE) != O_WRONLY)
         snapshot_note_read(path);
     if ((flags & O_TRUNC) || (flags & O_ACCMODE) != O_RDONLY)

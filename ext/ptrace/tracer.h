@@ -33,9 +33,10 @@ struct syscall_state {
     const struct syscall_row *row;
     long nr;
     uint64_t args[6];
-    int64_t aux;     /* handler scratch: open flags, renameat2 flags, ... */
-    int ok1, ok2;    /* path1/path2 were resolved at entry */
-    uint8_t evflags; /* ROAR_EVF_TRUNCATED when a path read from the tracee was cut */
+    int64_t aux;        /* handler scratch: open flags, renameat2 flags, ... */
+    uint32_t open_info; /* open family: ROAR_OPEN_* for the OPEN record, decided at entry */
+    int ok1, ok2;       /* path1/path2 were resolved at entry */
+    uint8_t evflags;    /* ROAR_EVF_TRUNCATED when a path read from the tracee was cut */
 };
 
 struct thread {

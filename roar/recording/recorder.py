@@ -430,18 +430,6 @@ async def _collect_digests(
     if settled:
         await hasher.remember(settled.values())
     fresh.update(settled)
-    # A file first opened read-write with O_CREAT and empty at that moment was, as far as can be
-    # told, created by the job: there was no content to depend on, so it is not an input.
-    for path in accesses.maybe_created:
-        snapshot = accesses.snapshots.get(path)
-        res = early_results.get(path)
-        try:
-            empty = os.stat(snapshot).st_size == 0 if snapshot else bool(res and res.size == 0)
-        except OSError:
-            empty = False
-        if empty:
-            early_results[path] = HashResult(path, 0, {}, None, error="created by the job")
-            late.pop(path, None)
     result = {("input", p): early_results[p] for p in inputs if p not in late}
     result.update({("input", p): fresh[src] for p, src in late.items()})
     result.update({("output", p): fresh[p] for p in outputs})
@@ -478,7 +466,7 @@ def _to_files(
         if res is None or res.error:
             if (
                 res is not None
-                and res.error not in {"not a regular file", "created by the job"}
+                and res.error != "not a regular file"
                 and kind == "input"
                 and path not in accesses.outputs
             ):

@@ -5,10 +5,19 @@ paths the job read as inputs (their content existed before the job touched them)
 behind as outputs. The rules, each unit-tested on event sequences:
 
 * the first access decides whether a path is an input: a file first opened for reading (or
-  read-write without truncation) is an input; a file first created or truncated is not, even when
-  the job reads it back later;
+  read-write, without truncation, when it already existed) is an input; a file first created or
+  truncated is not, even when the job reads it back later;
+* whether an open with ``O_CREAT`` created its file is a fact the tracer reports, not a guess: the
+  OPEN record carries ``wire.OPEN_CREATED`` when the path did not exist just before the call (both
+  backends look before the open runs, on every ``O_CREAT`` open; ``O_CREAT|O_EXCL`` always
+  creates). So an ``O_RDWR|O_CREAT`` open of a new file (SQLite creating a database, a logger) is
+  a pure write, however much the job wrote into it before roar could hash it; without the flag the
+  file was there, and the open reads its old content like any ``O_RDWR`` open. (roar used to guess
+  "created" from the file being empty when hashed; a record without the flag is now taken at its
+  word: every tracer that writes OPEN records sets it);
 * any write access (``O_WRONLY``, ``O_RDWR``, ``O_APPEND``, ``creat``, truncate) makes the path an
-  output; a file both read first and written later is both (input digest taken before the write);
+  output, and so does creating it (``OPEN_CREATED``, even with ``O_RDONLY``: flock(1)'s lock
+  file); a file both read first and written later is both (input digest taken before the write);
 * ``rename(a, b)``: the content moves, so ``b`` is an output and ``a`` is no longer one (a temp file
   renamed over the target is not an output); a pre-existing ``a`` the job never opened is an input
   whose content is now found at ``b``;
@@ -47,7 +56,6 @@ class PathState:
     written: bool = False
     removed: bool = False
     generation: int = 0  # bumped on every write, to know whether moved content is still there
-    maybe_created: bool = False  # first opened O_RDWR|O_CREAT: it may not have existed before
     moved_to: tuple[str, int] | None = None  # for an input renamed away: (new path, generation)
 
 
@@ -67,7 +75,6 @@ class Accesses:
     backend: str | None
     root_status: int | None  # raw wait status of the traced command, from the END record
     events_lost: int
-    maybe_created: tuple[str, ...] = ()  # inputs first opened O_RDWR|O_CREAT (perhaps new files)
     env_reads: dict[str, str] = field(default_factory=dict)  # getenv'd name -> first value seen
     env_cut: tuple[str, ...] = ()  # names in env_reads whose value was cut to fit a record
 
@@ -119,12 +126,6 @@ class AccessModel:
         state.generation += 1
         return new and reads_old_content
 
-    def _write_open(self, path: str, flags: int, *, reads_old_content: bool) -> bool:
-        fresh = self.write(path, reads_old_content=reads_old_content)
-        if fresh and flags & os.O_CREAT:
-            self.paths[path].maybe_created = True
-        return fresh
-
     def rename(self, old: str, new: str, *, exchange: bool = False) -> None:
         if exchange:
             self.write(old, reads_old_content=True)
@@ -172,17 +173,17 @@ class AccessModel:
                 if open_flags & _DIRECTORY:
                     continue
                 mode = open_flags & _ACCMODE
-                if mode == os.O_RDONLY:
+                if _created(open_flags, event[6]):
+                    # The open made the file (mkstemp, SQLite's new database, even flock(1)'s
+                    # O_RDONLY lock file): there was no old content to read, only a new file.
+                    self.write(path1)
+                elif mode == os.O_RDONLY:
                     if self.read(path1):
                         fresh.append(path1)
-                elif self._write_open(
-                    path1,
-                    open_flags,
-                    # O_TRUNC discards the old content; O_CREAT|O_EXCL guarantees there was none
-                    # (mkstemp, tempfile): only a plain read-write open can read what was there.
-                    reads_old_content=mode == os.O_RDWR
-                    and not open_flags & os.O_TRUNC
-                    and (open_flags & _CREATE_NEW) != _CREATE_NEW,
+                # O_TRUNC discards the old content: only a read-write open without it reads what
+                # was there.
+                elif self.write(
+                    path1, reads_old_content=mode == os.O_RDWR and not open_flags & os.O_TRUNC
                 ):
                     fresh.append(path1)
             elif kind == wire.EVK_READ:
@@ -269,7 +270,6 @@ class AccessModel:
             outputs=tuple(p for p, s in ordered if s.written and not s.removed),
             moved_inputs=moved,
             snapshots=dict(self.snapshots),
-            maybe_created=tuple(p for p, st in ordered if st.is_input and st.maybe_created),
             discarded_writes=tuple(
                 p for p, s in ordered if s.removed and not s.is_input and p not in self.deleted
             ),
@@ -286,3 +286,12 @@ class AccessModel:
 
 
 RENAME_EXCHANGE = 2  # renameat2(2) flag: atomically swap the two paths
+
+
+def _created(open_flags: int, arg2: object) -> bool:
+    """Whether an OPEN record's open created its file (so there was no old content to read)."""
+    if (open_flags & _CREATE_NEW) == _CREATE_NEW:
+        return True
+    return (
+        bool(open_flags & os.O_CREAT) and isinstance(arg2, int) and bool(arg2 & wire.OPEN_CREATED)
+    )

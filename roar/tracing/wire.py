@@ -6,6 +6,7 @@ code never hard-codes a number.  Names map one to one by dropping the ``ROAR_`` 
     ROAR_EVT_VERSION     -> EVT_VERSION        ROAR_EVK_OPEN   -> EVK_OPEN
     ROAR_EVT_HEADER_SIZE -> EVT_HEADER_SIZE    ROAR_EVF_TRUNCATED -> EVF_TRUNCATED
     ROAR_EVT_MAX_RECORD  -> EVT_MAX_RECORD     ROAR_FORK_THREAD   -> FORK_THREAD
+    ROAR_OPEN_CREATED    -> OPEN_CREATED
 
 ``tests/unit/test_wire_constants.py`` parses the header and fails if any value differs.
 
@@ -45,6 +46,7 @@ __all__ = (
     "FORK_VFORK",
     "HEADER",
     "HEADER_FORMAT",
+    "OPEN_CREATED",
     "Record",
     "WireFormatError",
     "encode_record",
@@ -56,7 +58,7 @@ EVT_MAX_RECORD = 4096
 
 # Record kinds (uint8).
 EVK_HELLO = 1  # a writer starts: arg0 = format version, path1 = backend name
-EVK_OPEN = 2  # successful open: arg0 = open(2) flags, arg1 = resulting fd, path1
+EVK_OPEN = 2  # successful open: arg0 = open(2) flags, arg1 = resulting fd, path1, arg2 = OPEN_*
 EVK_EXEC = 3  # successful exec: path1 = file passed to execve, path2 = real binary
 EVK_FORK = 4  # pid = parent, arg0 = child pid, arg2 = FORK_* flags
 EVK_EXIT = 5  # a process (thread group) ended: arg0 = raw wait(2) status
@@ -79,6 +81,10 @@ EVK_ENV = 17
 
 # Header flags (uint8).
 EVF_TRUNCATED = 0x01  # a path (or an ENV value) was cut to fit the record
+
+# EVK_OPEN arg2 flags. Both tracers decide CREATED for every open with O_CREAT (they look whether
+# the path exists before the call runs); it is never set without O_CREAT.
+OPEN_CREATED = 0x01  # the file did not exist just before this open: the open created it
 
 # EVK_FORK arg2 flags.
 FORK_THREAD = 0x01  # the child shares the parent's address space (a thread)

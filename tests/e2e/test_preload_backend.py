@@ -35,6 +35,7 @@ from roar.tracing.preload import (
 )
 from roar.tracing.select import choose_backend
 from roar.tracing.wire import Record
+from tests.conftest import create_flags_layout
 
 pytestmark = pytest.mark.e2e
 
@@ -89,6 +90,7 @@ class Programs:
     threads: Path
     spawn: Path
     getenv: Path
+    create_flags: Path
     fopen_static: Path | None
 
 
@@ -96,7 +98,13 @@ class Programs:
 def programs(tmp_path_factory: pytest.TempPathFactory) -> Programs:
     out = tmp_path_factory.mktemp("programs")
     built = {}
-    for name in ("preload_fopen", "preload_threads", "preload_spawn", "getenv_reads"):
+    for name in (
+        "preload_fopen",
+        "preload_threads",
+        "preload_spawn",
+        "getenv_reads",
+        "create_flags",
+    ):
         built[name] = out / name
         subprocess.run(
             [
@@ -124,6 +132,7 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> Programs:
         built["preload_threads"],
         built["preload_spawn"],
         built["getenv_reads"],
+        built["create_flags"],
         static,
     )
 
@@ -218,6 +227,31 @@ async def test_fopen_read_and_write(shim: Path, programs: Programs, data: Path) 
     assert opens[str(data / "log.txt")] & os.O_APPEND
     assert run.accesses.backend == "preload"
     assert run.accesses.programs[0] == str(programs.fopen)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("snapshots", [False, True], ids=["plain", "snapshots"])
+async def test_open_created_flag(
+    shim: Path, programs: Programs, data: Path, tmp_path: Path, snapshots: bool
+) -> None:
+    """OPEN_CREATED is set exactly when an O_CREAT open created the file (see create_flags.c),
+    with snapshots off (the shim stats the path itself) and on (the snapshot's stat is reused)."""
+    expected = create_flags_layout(data)
+    snaps = tmp_path / "snapshots" if snapshots else None
+    if snaps is not None:
+        snaps.mkdir()
+    run = await trace(shim, [programs.create_flags, data], data, snapshot_dir=snaps)
+    assert run.outcome.exit_code == 0
+    prefix = f"{data}/"
+    opens = {
+        r[7][len(prefix) :]: r[6] for r in run.of_kind(wire.EVK_OPEN) if r[7].startswith(prefix)
+    }
+    assert opens == {p: wire.OPEN_CREATED if c else 0 for p, c in expected.items()}
+    read_write = {"existing.txt", "existing_aplus.txt", "sub/old_rel.txt"}  # existing, O_RDWR
+    assert run.inputs(data) == read_write
+    assert run.outputs(data) == set(expected)
+    saved = {p[len(prefix) :] for p in run.accesses.snapshots}
+    assert saved == (read_write if snaps else set())
 
 
 @pytest.mark.anyio

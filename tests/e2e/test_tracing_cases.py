@@ -210,6 +210,60 @@ def test_read_then_rewritten_keeps_its_original_digest(data: Workspace, backend:
     assert a_out["hash"] == blake3.blake3(b"B\nA\nC\n").hexdigest()
 
 
+def _pattern(mib: int) -> bytes:
+    """What tests/programs/rdwr_create.c writes."""
+    return b"0123456789abcdef" * (mib << 16)
+
+
+def test_read_write_create_of_a_new_file_is_an_output_only(
+    data: Workspace, backend: str, cbin: Path
+) -> None:
+    """O_RDWR|O_CREAT of a file that did not exist, written at once and held open: roar cannot
+    hash it before the job fills it, so only the tracer's OPEN_CREATED keeps it from being
+    recorded as an input of whatever the job had written by then."""
+    program = str(cbin / "rdwr_create")
+    ins, outs = io(data, backend, program, "new.bin", "16", "300")
+    assert ins == {program}
+    assert outs == {"new.bin"}
+    job = data.roar("show", "@1", "--json").json()
+    (out,) = job["outputs"]
+    assert out["hash"] == blake3.blake3(_pattern(16)).hexdigest()
+
+
+def test_read_write_create_of_an_existing_file_is_an_input_too(
+    data: Workspace, backend: str, cbin: Path
+) -> None:
+    (data.root / "old.bin").write_bytes(b"original content\n")
+    data.commit_all("old.bin")
+    program = str(cbin / "rdwr_create")
+    ins, outs = io(data, backend, program, "old.bin", "1", "0")
+    assert ins == {program, "old.bin"} and outs == {"old.bin"}
+    job = data.roar("show", "@1", "--json").json()
+    (old_in,) = [f for f in job["inputs"] if f["path"] == "old.bin"]
+    (old_out,) = job["outputs"]
+    assert old_in["hash"] == blake3.blake3(b"original content\n").hexdigest()  # the snapshot
+    assert old_out["hash"] == blake3.blake3(_pattern(1)).hexdigest()
+
+
+def test_sqlite_database(data: Workspace, backend: str) -> None:
+    """SQLite opens a database O_RDWR|O_CREAT: new, it is an output only; the next job that
+    adds to it reads it (as the first job left it) and writes it."""
+    code = (
+        "import sqlite3, sys; db = sqlite3.connect('new.db'); "
+        "db.execute('create table if not exists t (x)'); "
+        "db.executemany('insert into t values (?)', [(str(i) * 50,) for i in range(5000)]); "
+        "db.commit(); db.close()"
+    )
+    ins, outs = io(data, backend, "python", "-c", code)
+    assert ins == set() and outs == {"new.db"}  # the journal came and went: neither
+    first = blake3.blake3((data.root / "new.db").read_bytes()).hexdigest()
+    ins, outs = io(data, backend, "python", "-c", code, step=2)
+    assert "new.db" in ins and outs == {"new.db"}
+    job = data.roar("show", "@2", "--json").json()
+    (db_in,) = [f for f in job["inputs"] if f["path"] == "new.db"]
+    assert db_in["hash"] == first
+
+
 def test_grandchild_that_outlives_its_parent(data: Workspace, backend: str, cbin: Path) -> None:
     program = str(cbin / "daemonize")
     ins, outs = io(data, backend, program, str(data.root / "late.txt"))

@@ -26,6 +26,7 @@ import pytest
 
 from roar.tracing import wire
 from roar.tracing._decoder_py import Decoder
+from tests.conftest import create_flags_layout
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAMS = REPO / "tests" / "programs"
@@ -75,6 +76,7 @@ def tracer(build_dir: Path) -> Path:
 # The programs of tests/programs/ written for this tracer (others belong to other backends).
 TRACER_PROGRAMS = (
     "copy_calls",
+    "create_flags",
     "daemonize",
     "fd_juggle",
     "long_path",
@@ -325,6 +327,33 @@ def test_openat_dirfd(
     dir_opens = [r for r in t.kinds(wire.EVK_OPEN) if r[7] == str(work)]
     assert len(dir_opens) == 1 and dir_opens[0][4] & os.O_DIRECTORY
     assert [r[7] for r in t.kinds(wire.EVK_CHDIR)] == [str(work), f"{work}/sub"]
+
+
+@pytest.mark.parametrize("snapshots", [False, True], ids=["plain", "snapshots"])
+def test_open_created_flag(
+    tracer: Path,
+    programs: dict[str, Path],
+    work: Path,
+    tmp_path: Path,
+    mode: list[str],
+    snapshots: bool,
+) -> None:
+    """OPEN_CREATED is set exactly when an O_CREAT open created the file (see create_flags.c),
+    with snapshots off and on (then only the existing files opened read-write are saved)."""
+    expected = create_flags_layout(work)
+    options = list(mode)
+    if snapshots:
+        (tmp_path / "snaps").mkdir()
+        options += ["--snapshot-dir", str(tmp_path / "snaps")]
+    t = run_traced(tracer, [programs["create_flags"], work], tmp_path, options=options)
+    assert t.returncode == 0, t.stderr
+    prefix = f"{work}/"
+    opens = {r[7][len(prefix) :]: r[6] for r in t.kinds(wire.EVK_OPEN) if r[7].startswith(prefix)}
+    assert opens == {p: wire.OPEN_CREATED if c else 0 for p, c in expected.items()}
+    saved = {r[7][len(prefix) :] for r in t.kinds(wire.EVK_SNAPSHOT)}
+    assert saved == (
+        {"existing.txt", "existing_aplus.txt", "sub/old_rel.txt"} if snapshots else set()
+    )
 
 
 def test_symlinked_directory_is_canonicalised(tracer: Path, work: Path, tmp_path: Path) -> None:

@@ -30,8 +30,8 @@ def ev(
     return (kind, flags, pid, pid, arg0, arg1, arg2, path1, path2)
 
 
-def opened(path: str, flags: int) -> Event:
-    return ev(wire.EVK_OPEN, path, None, flags, arg1=3)
+def opened(path: str, flags: int, *, created: bool = False) -> Event:
+    return ev(wire.EVK_OPEN, path, None, flags, arg1=3, arg2=wire.OPEN_CREATED if created else 0)
 
 
 def run(*events: Event) -> AccessModel:
@@ -55,6 +55,39 @@ def test_rdwr_is_both_and_append_is_write() -> None:
 def test_exclusive_create_is_not_an_input() -> None:
     r = run(opened("/p/tmpXYZ", RDWR | os.O_CREAT | os.O_EXCL)).result()  # mkstemp
     assert (r.inputs, r.outputs) == ((), ("/p/tmpXYZ",))
+
+
+def test_rdwr_create_of_a_new_file_is_a_pure_write() -> None:
+    """SQLite creating a database: O_RDWR|O_CREAT, and the tracer saw that the file was new."""
+    model = AccessModel()
+    assert model.feed([opened("/p/new.db", RDWR | os.O_CREAT, created=True)]) == []  # no hashing
+    r = model.result()
+    assert (r.inputs, r.outputs) == ((), ("/p/new.db",))
+
+
+def test_rdwr_create_of_an_existing_file_reads_its_old_content() -> None:
+    model = AccessModel()
+    assert model.feed([opened("/p/old.db", RDWR | os.O_CREAT)]) == ["/p/old.db"]  # hash it now
+    r = model.result()
+    assert (r.inputs, r.outputs) == (("/p/old.db",), ("/p/old.db",))
+
+
+def test_created_flag_only_counts_with_o_creat_and_on_the_first_access() -> None:
+    r = run(
+        opened("/p/a", RDWR, created=True),  # no O_CREAT: nothing can have been created
+        opened("/p/b", RD),
+        ev(wire.EVK_UNLINK, "/p/b"),
+        opened("/p/b", RDWR | os.O_CREAT, created=True),  # re-created: b stays an input
+        opened("/p/log", APPEND, created=True),  # a write-only create: an output either way
+    ).result()
+    assert r.inputs == ("/p/a", "/p/b")
+    assert r.outputs == ("/p/a", "/p/b", "/p/log")
+
+
+def test_a_read_only_open_that_creates_the_file_writes_it() -> None:
+    lock = opened("/p/lock", RD | os.O_CREAT, created=True)  # flock(1) making its lock file
+    r = run(lock, opened("/p/old", RD | os.O_CREAT)).result()
+    assert (r.inputs, r.outputs) == (("/p/old",), ("/p/lock",))
 
 
 def test_rdwr_with_trunc_is_not_an_input() -> None:

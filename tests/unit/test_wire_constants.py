@@ -11,7 +11,9 @@ import pytest
 from roar.tracing import wire
 
 EVENTS_H = Path(__file__).resolve().parents[2] / "ext" / "events.h"
-DEFINE = re.compile(r"^#define\s+ROAR_(EV[KFT]_\w+|FORK_\w+)\s+(0x[0-9A-Fa-f]+|\d+)\b", re.M)
+DEFINE = re.compile(
+    r"^#define\s+ROAR_(EV[KFT]_\w+|FORK_\w+|OPEN_\w+)\s+(0x[0-9A-Fa-f]+|\d+)\b", re.M
+)
 
 
 def header_constants() -> dict[str, int]:
@@ -21,7 +23,7 @@ def header_constants() -> dict[str, int]:
 def test_header_defines_the_expected_families() -> None:
     names = header_constants()
     # A broken regex must not make the comparison below vacuous.
-    for prefix in ("EVK_", "EVF_", "EVT_", "FORK_"):
+    for prefix in ("EVK_", "EVF_", "EVT_", "FORK_", "OPEN_"):
         assert any(n.startswith(prefix) for n in names), prefix
     assert "EVK_END" in names and "EVT_MAX_RECORD" in names
 
@@ -32,10 +34,12 @@ def test_constant_matches_header(name: str) -> None:
 
 
 def test_no_python_only_kinds() -> None:
-    """Every EVK_/EVF_/FORK_ constant in wire.py comes from the header."""
+    """Every EVK_/EVF_/FORK_/OPEN_ constant in wire.py comes from the header."""
     header = header_constants()
     python = {
-        n for n in vars(wire) if re.fullmatch(r"(EV[KFT]|FORK)_[A-Z0-9_]+", n) and n != "EVK_NAMES"
+        n
+        for n in vars(wire)
+        if re.fullmatch(r"(EV[KFT]|FORK|OPEN)_[A-Z0-9_]+", n) and n != "EVK_NAMES"
     }
     assert python == set(header)
 
