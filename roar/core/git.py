@@ -35,7 +35,13 @@ async def run_git(cwd: Path, *args: str) -> tuple[int, str]:
             check=False,
             stdin=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
+            # Paths roar passes are file names, never patterns: "data[1].csv" is one file.
+            env={
+                **os.environ,
+                "GIT_OPTIONAL_LOCKS": "0",
+                "LC_ALL": "C",
+                "GIT_LITERAL_PATHSPECS": "1",
+            },
         )
     except FileNotFoundError:
         return 127, ""

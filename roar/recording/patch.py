@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -61,15 +62,37 @@ async def untracked_inputs(git: GitState, inputs: Iterable[str], written: set[st
     return sorted(p for p in out.split("\0") if p) if code == 0 else []
 
 
-async def _new_file_diff(repo_root: str, rel: str) -> bytes:
-    result = await anyio.run_process(
-        ["git", "diff", "--no-index", "--binary", "--no-color", "--", "/dev/null", rel],
-        cwd=repo_root,
-        check=False,
-        stderr=subprocess.DEVNULL,
-    )
-    # --no-index exits 1 when the files differ, which is the point here.
-    return result.stdout if result.returncode in (0, 1) else b""
+async def _new_files_diff(repo_root: str, rels: list[str]) -> bytes:
+    """One ``git diff --binary`` that adds every file of ``rels`` as new: they are marked
+    intent-to-add in a scratch index (the repository's own index is never touched), so a job
+    that read a thousand untracked files costs two git processes, not a thousand."""
+    if not rels:
+        return b""
+    with tempfile.TemporaryDirectory(prefix="roar-patch-") as scratch:
+        env = {
+            **os.environ,
+            "GIT_INDEX_FILE": os.path.join(scratch, "index"),
+            "GIT_LITERAL_PATHSPECS": "1",
+            "GIT_OPTIONAL_LOCKS": "0",
+        }
+        added = await anyio.run_process(
+            ["git", "add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"],
+            input="\0".join(rels).encode("utf-8", "surrogateescape"),
+            cwd=repo_root,
+            env=env,
+            check=False,
+            stderr=subprocess.DEVNULL,
+        )
+        if added.returncode != 0:
+            return b""
+        result = await anyio.run_process(
+            ["git", "diff", "--binary", "--no-color", "--no-ext-diff"],
+            cwd=repo_root,
+            env=env,
+            check=False,
+            stderr=subprocess.DEVNULL,
+        )
+    return result.stdout if result.returncode == 0 else b""
 
 
 async def store_patch(
@@ -78,10 +101,7 @@ async def store_patch(
     """Write the patch (content-addressed) and describe it; None when the tree was clean."""
     if not git.repo_root or (not diff and not untracked):
         return None
-    parts = [diff]
-    for rel in untracked:
-        parts.append(await _new_file_diff(git.repo_root, rel))
-    patch = b"".join(parts)
+    patch = diff + await _new_files_diff(git.repo_root, untracked)
     if not patch:
         return None
     digest = blake3.blake3(patch).hexdigest()

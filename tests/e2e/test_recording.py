@@ -3,7 +3,9 @@ build jobs, inspect commands, concurrency."""
 
 from __future__ import annotations
 
+import os
 import platform
+import shutil
 import subprocess
 from importlib.metadata import version
 
@@ -63,6 +65,42 @@ def test_dirty_tree_patch_recreates_what_the_job_saw(
     for name in ("params.txt", "extra.cfg", "reader.py"):
         assert (clone / name).read_bytes() == (project.root / name).read_bytes()
     assert not (clone / "out.txt").exists()
+
+
+def test_a_job_runs_git_a_handful_of_times_however_many_files_it_reads(
+    project: Workspace, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """40 untracked inputs (odd names, binary content) in a dirty tree: the patch still takes a
+    constant number of git processes, and recreates every file."""
+    project.gen({"tracked.txt": "v1\n"})
+    head = project.commit_all("base")
+    names = [f"data/in {n} [x].bin" for n in range(40)]
+    project.gen({"tracked.txt": "v2\n"})
+    project.gen({name: bytes([n, 0, 255, 10]) * (n + 1) for n, name in enumerate(names)})
+    log = tmp_path_factory.mktemp("gitlog") / "calls"
+    wrapper_dir = tmp_path_factory.mktemp("wrapper")
+    real_git = shutil.which("git", path=project.env["PATH"])
+    assert real_git
+    wrapper = wrapper_dir / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\nexec "{real_git}" "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**project.env, "PATH": f"{wrapper_dir}{os.pathsep}{project.env['PATH']}"}
+    proc = subprocess.run(
+        [roar_executable(), "run", "cat", "tracked.txt", *names],
+        cwd=project.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().split()
+    assert len(calls) <= 8, calls  # status, toplevel, remote, diff, ls-files x2, add -N, diff
+    patch = project.roar("show", "@1", "--json").json()["metadata"]["git"]["patch"]
+    assert sorted(patch["untracked_files"]) == sorted(names)
+    clone = tmp_path_factory.mktemp("clone")
+    subprocess.run(["git", "clone", "-q", str(project.root), str(clone)], check=True, env=env)
+    subprocess.run(["git", "checkout", "-q", head], cwd=clone, check=True, env=env)
+    subprocess.run(["git", "apply", str(project.root / patch["path"])], cwd=clone, check=True)
+    for name in ["tracked.txt", *names]:
+        assert (clone / name).read_bytes() == (project.root / name).read_bytes(), name
 
 
 def test_unsourced_input_warns_and_is_listed(project: Workspace) -> None:
