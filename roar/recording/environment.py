@@ -205,8 +205,11 @@ class DpkgCache:
                 if path in aliases:
                     answered[aliases[path]] = owner.split(",")[0].strip()
             self._owners.update(answered)
+            # Concurrent runs share the file: write a private copy, then rename it into place.
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
             with contextlib.suppress(OSError):
-                self.path.write_text(json.dumps(self._owners))
+                tmp.write_text(json.dumps(self._owners))
+                os.replace(tmp, self.path)
         names = sorted({pkg for f in files if (pkg := self._owners.get(f))})
         if not names:
             return {}
