@@ -1,47 +1,82 @@
 """roar's probe in traced Python processes: which environment variables the program reads.
 
-Put on PYTHONPATH by `roar run` only. It records the *names* of the variables read through
-``os.environ`` (values are taken by roar from the environment it launched, secrets hidden), writes
-them to ``$ROAR_ENV_LOG/<pid>`` at exit, and then imports the user's own ``sitecustomize``, if any,
-so nothing the program relies on changes. Any failure here is swallowed: the program must run
-exactly as it would without roar.
+Put on PYTHONPATH by `roar run` only. It records the variables read through ``os.environ``, each
+with the value this process saw at its first read (a script may have exported it after roar
+launched the command), writes them to ``$ROAR_ENV_LOG/<pid>`` at exit, and then imports the
+user's own ``sitecustomize``, if any, so nothing the program relies on changes. Any failure here is
+swallowed: the program must run exactly as it would without roar.
+
+Secrets never reach the log: for a credential-looking name only the fact that it was set is
+written (the pattern is roar's own, ``roar/recording/secrets.py``; a test keeps the two equal), and
+the recorder scrubs the values it stores as for every other source.
 
 ``os.environ`` is a copy Python makes at start-up, so C ``getenv`` never sees these reads, nor this
 probe C code's: those (the interpreter's own, extension modules', other programs') are reported by
 the preload tracer's shim (``ext/preload/env.c``), and the recorder merges both.
+
+Log format, one record per variable, each ending in NUL (which no name or value can contain):
+``NAME=VALUE`` (set, seen as VALUE), ``NAME`` (not set), ``NAME\x01`` (set, value withheld).
 """
 
 import os
 import sys
+
+CREDENTIAL_NAME_PATTERN = (
+    r"(?i)(^|[_\-.])(api[_\-]?key|access[_\-]?key|secret|token|passw(or)?d|pwd|credential|auth)"
+    r"([_\-.]|$)"
+)
+NOT_CREDENTIALS = ("PWD", "OLDPWD")
 
 
 def _install() -> None:
     log_dir = os.environ.get("ROAR_ENV_LOG")
     if not log_dir:
         return
-    seen = set()
+    seen: dict[str, str | None] = {}  # name -> value at the first read (None: not set)
     base = type(os.environ)
 
     class _RecordingEnviron(base):  # type: ignore[misc,valid-type]
         def __getitem__(self, key):  # type: ignore[no-untyped-def]
-            seen.add(key)
-            return base.__getitem__(self, key)
+            try:
+                value = base.__getitem__(self, key)
+            except KeyError:
+                if key not in seen:
+                    seen[key] = None
+                raise
+            if key not in seen:
+                seen[key] = value
+            return value
 
         def __contains__(self, key):  # type: ignore[no-untyped-def]
-            seen.add(key)
-            return base.__contains__(self, key)
+            present = base.__contains__(self, key)
+            if key not in seen:
+                seen[key] = base.__getitem__(self, key) if present else None
+            return present
 
     os.environ.__class__ = _RecordingEnviron
 
     def _flush() -> None:
-        names = sorted(k for k in seen if isinstance(k, str) and not k.startswith("ROAR_"))
+        names = sorted(k for k in seen if not k.startswith("ROAR_"))
         if not names:
             return
+        import re
+
+        credential = re.compile(CREDENTIAL_NAME_PATTERN)
+        records = []
+        for name in names:
+            value = seen[name]
+            raw = os.fsencode(name)
+            if value is None:
+                records.append(raw)
+            elif name not in NOT_CREDENTIALS and credential.search(name):
+                records.append(raw + b"\x01")
+            else:
+                records.append(raw + b"=" + os.fsencode(value))
         try:
             path = os.path.join(log_dir, str(os.getpid()))
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write("\n".join(names) + "\n")
-        except OSError:
+            with open(path, "ab") as handle:
+                handle.write(b"\0".join(records) + b"\0")
+        except (OSError, ValueError):
             pass
 
     import atexit

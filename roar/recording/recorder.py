@@ -42,7 +42,7 @@ from roar.recording.filters import (
 )
 from roar.recording.patch import store_patch, tracked_diff, untracked_inputs
 from roar.recording.s3 import s3_edges
-from roar.recording.secrets import redact_argv, redact_env, redact_text
+from roar.recording.secrets import REDACTED, redact_argv, redact_env, redact_text
 from roar.recording.semantics import Accesses, AccessModel
 from roar.tracing.base import EventBatch, TraceOutcome
 from roar.tracing.select import choose_backend
@@ -110,19 +110,22 @@ def env_vars_read(
     hidden).
 
     Two sources. Python code's reads through ``os.environ``: roar's probe
-    (``roar/_inject/sitecustomize.py``) logs their names under ``env_log``, and their values are
-    taken from the environment roar launched (``launched_with``). And ``looked_up``: what any
-    dynamically linked program found with C ``getenv`` (ENV records, preload backend only), set
-    variables only, with the value the process saw -- which may not be the launched one (a
-    script exported it), so it wins. ``cut`` names those whose value was cut to fit a record: the
-    launched value is used when it starts with the cut one, else the cut value is kept.
+    (``roar/_inject/sitecustomize.py``) logs each under ``env_log`` with the value the process
+    saw at its first read (``python_env_reads``); a name logged without a value falls back to
+    the environment roar launched (``launched_with``). And ``looked_up``: what any dynamically
+    linked program found with C ``getenv`` (ENV records, preload backend only), set variables
+    only, with the value the process saw. Where both saw a value, getenv's (the first process's)
+    is kept. ``cut`` names those whose value was cut to fit a record: the launched value is used
+    when it starts with the cut one, else the cut value is kept.
     """
-    names: set[str] = set()
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(env_log):
-            with open(entry.path, encoding="utf-8") as handle:
-                names.update(line.strip() for line in handle if line.strip())
-    values: dict[str, str | None] = {n: launched_with.get(n) for n in names}
+    values: dict[str, str | None] = {}
+    for name, (state, value) in python_env_reads(env_log).items():
+        if state == "seen":
+            values[name] = value
+        elif state == "withheld":
+            values[name] = REDACTED  # set, and a credential by its name
+        else:
+            values[name] = launched_with.get(name)
     for name, value in (looked_up or {}).items():
         launched = launched_with.get(name)
         if name in cut and launched is not None and launched.startswith(value):
@@ -133,6 +136,35 @@ def env_vars_read(
         for n, v in sorted(values.items())
         if n not in _HIDDEN_ENV and not n.startswith("ROAR_")
     }
+
+
+def python_env_reads(env_log: Path) -> dict[str, tuple[str, str | None]]:
+    """The probe's logs: name -> ("seen", value), ("unset", None) or ("withheld", None) -- a
+    credential-looking variable that was set, whose value the probe never writes down. The first
+    process to log a name wins (logs are read in pid order, which is start order but for wraps)."""
+    reads: dict[str, tuple[str, str | None]] = {}
+    try:
+        entries = sorted(os.scandir(env_log), key=lambda e: (len(e.name), e.name))
+    except OSError:
+        return reads
+    for entry in entries:
+        try:
+            with open(entry.path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            continue
+        for record in data.split(b"\0"):
+            if not record:
+                continue
+            name, sep, value = record.partition(b"=")
+            if sep:
+                parsed: tuple[str, str | None] = ("seen", os.fsdecode(value))
+            elif name.endswith(b"\x01"):
+                name, parsed = name[:-1], ("withheld", None)
+            else:
+                parsed = ("unset", None)
+            reads.setdefault(os.fsdecode(name), parsed)
+    return reads
 
 
 def _text(value: str) -> str:

@@ -281,6 +281,33 @@ def test_environment_variables_the_program_read(project: Workspace) -> None:
     assert not any("_inject" in f["path"] for f in job["inputs"])
 
 
+@pytest.mark.parametrize("tracer", ["preload", "ptrace"])
+def test_python_reads_record_the_value_the_process_saw(project: Workspace, tracer: str) -> None:
+    project.gen(
+        {
+            "mode.py": (
+                "import os\n"
+                "mode = os.environ['MODE']\n"
+                "has_token = os.environ.get('NEW_SECRET_TOKEN') is not None\n"
+                "'UNSET_X' in os.environ\n"
+                "open('mode.txt', 'w').write(f'{mode} {has_token}')\n"
+            )
+        }
+    )
+    project.commit_all("script")
+    project.env.update(MODE="launched")
+    script = "export MODE=exported NEW_SECRET_TOKEN=s3cr3t-value; python mode.py"
+    project.roar("run", "--tracer", tracer, "sh", "-c", script)
+    assert (project.root / "mode.txt").read_text() == "exported True"
+    env_vars = project.roar("show", "@1", "--json").json()["metadata"]["runtime"]["env_vars"]
+    assert env_vars["MODE"] == "exported"  # not the value roar launched the shell with
+    assert env_vars["NEW_SECRET_TOKEN"] == "[REDACTED]"
+    assert env_vars["UNSET_X"] is None
+    for stored in (project.root / ".roar").rglob("*"):
+        if stored.is_file():
+            assert b"s3cr3t-value" not in stored.read_bytes(), stored
+
+
 def test_a_full_disk_while_recording_leaves_no_half_written_job(project: Workspace) -> None:
     import resource
     import signal

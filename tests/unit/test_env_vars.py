@@ -2,30 +2,72 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
-from roar.recording.recorder import env_vars_read
+from roar.recording import secrets
+from roar.recording.recorder import INJECT_DIR, env_vars_read, python_env_reads
 from tests.conftest import gen
 
 
-def test_python_names_take_launched_values_and_getenv_values_win(tmp_path: Path) -> None:
-    gen(tmp_path, {"env": {"100": "SEED\nMISSING\nPYTHONPATH\n", "101": "MODE\n"}})
+def sitecustomize_path() -> str:
+    return str(Path(INJECT_DIR) / "sitecustomize.py")
+
+
+def test_values_as_the_processes_saw_them(tmp_path: Path) -> None:
+    gen(
+        tmp_path,
+        {
+            "env": {
+                "100": b"SEED=7\0MISSING\0PYTHONPATH=/roar/_inject\0LINES=a\nb=c\0",
+                "101": b"MODE=py\0EXPORTED=by-script\0SEED=8\0",
+            }
+        },
+    )
     launched = {"SEED": "7", "MODE": "a", "PYTHONPATH": "/roar/_inject", "LD_PRELOAD": "/x.so"}
     looked_up = {"MODE": "b", "CC_ONLY": "1", "LD_PRELOAD": "/x.so", "ROAR_PRELOAD_FD": "900"}
     assert env_vars_read(tmp_path / "env", launched, looked_up) == {
         "CC_ONLY": "1",
+        "EXPORTED": "by-script",  # set by a script after roar launched the command
+        "LINES": "a\nb=c",  # values may hold anything but NUL
         "MISSING": None,
-        "MODE": "b",  # what the process saw (a script exported it), not what roar launched
-        "SEED": "7",
+        "MODE": "b",  # getenv's value, the first process's, wins
+        "SEED": "7",  # the first process (lowest pid) to log a name wins
     }
 
 
+def test_probe_log_records(tmp_path: Path) -> None:
+    gen(tmp_path, {"env": {"9": b"A=1\0B\0C_TOKEN\x01\0D=\0", "10": b"A=2\0"}})
+    assert python_env_reads(tmp_path / "env") == {
+        "A": ("seen", "1"),
+        "B": ("unset", None),
+        "C_TOKEN": ("withheld", None),
+        "D": ("seen", ""),
+    }
+    assert python_env_reads(tmp_path / "absent") == {}
+
+
+def test_the_probe_hides_the_same_names_as_roar() -> None:
+    """The probe runs in the user's interpreter and cannot import roar: its copy of the
+    credential-name rule must stay roar's."""
+    probe = Path(sitecustomize_path()).read_text()
+    tree = ast.parse(probe)
+    constants = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
+    assert constants["CREDENTIAL_NAME_PATTERN"] == secrets._CREDENTIAL_NAME.pattern
+    assert set(constants["NOT_CREDENTIALS"]) == secrets._NOT_CREDENTIALS
+
+
 def test_secrets_are_hidden_whatever_the_source(tmp_path: Path) -> None:
-    gen(tmp_path, {"env": {"100": "MY_API_TOKEN\n"}})
+    gen(tmp_path, {"env": {"100": b"MY_API_TOKEN\x01\0EXPORTED_SECRET\x01\0"}})
     launched = {"MY_API_TOKEN": "tok-1", "DB_PASSWORD": "pw", "URL": "https://u:pw@host/x"}
     looked_up = {"DB_PASSWORD": "pw", "URL": "https://u:pw@host/x"}
     assert env_vars_read(tmp_path / "env", launched, looked_up) == {
         "DB_PASSWORD": "[REDACTED]",
+        "EXPORTED_SECRET": "[REDACTED]",  # set by the job, not by roar: still known to be set
         "MY_API_TOKEN": "[REDACTED]",
         "URL": "https://u:[REDACTED]@host/x",
     }
