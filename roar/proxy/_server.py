@@ -175,6 +175,7 @@ class _Forwarder:
         sink: _EventQueue,
         job_id: str | None,
         session_id: str | None,
+        upstream_is_roar: bool = False,
     ) -> None:
         self._identity = identity
         self._upstream = upstream
@@ -183,6 +184,10 @@ class _Forwarder:
         self._sink = sink
         self._job_id = job_id
         self._session_id = session_id
+        # The upstream is another roar proxy (a job's proxy chained to the project's daemon):
+        # it is told whose request this is, so it files the event under the same job instead of
+        # a session job of its own -- the job's edges are then recorded once, not twice.
+        self._upstream_is_roar = upstream_is_roar
         self._regions: dict[str, str] = {}
         self._uploads: OrderedDict[str, dict[int, tuple[int, str | None]]] = OrderedDict()
 
@@ -236,7 +241,7 @@ class _Forwarder:
         state = _BodyState()
         body = self._body(request, plan, req_counter, state) if plan.mode != "none" else None
         try:
-            upstream = await self._send(request.method, call, plan, body)
+            upstream = await self._send(request.method, call, plan, body, job_id=job_id)
         except (aiohttp.ClientError, OSError, TimeoutError, _ClientGone, ChunkedFormatError) as exc:
             if isinstance(state.error, ChunkedFormatError):
                 return _xml_response(400, "InvalidRequest", str(state.error)), summary
@@ -383,12 +388,16 @@ class _Forwarder:
         call: S3Call,
         plan: BodyPlan,
         body: AsyncIterator[bytes] | None,
+        *,
+        job_id: str | None = None,
     ) -> aiohttp.ClientResponse:
         """Sign and send; bodiless requests follow a bucket-region redirect once."""
         credentials = await self._credentials()
         region = self._region_of(call.bucket)
         for _attempt in range(2):
             url, headers = self._signed(method, call, plan, region, credentials)
+            if job_id and self._upstream_is_roar:
+                headers.append(("roar-job-id", job_id))
             response = await self._http.request(
                 method,
                 URL(url, encoded=True),
@@ -608,6 +617,7 @@ async def serve(
     session_id: str | None = None,
     profile: str | None = None,
     shutdown_timeout: float = 5.0,
+    upstream_is_roar: bool = False,
 ) -> AsyncIterator[Proxy]:
     """Run an S3 lineage proxy for the duration of the ``async with`` block (asyncio only).
 
@@ -616,7 +626,9 @@ async def serve(
     ``port=0`` picks a free port. Credentials come from botocore's chain (``profile`` selects a
     named profile) and are resolved once, before listening: none found raises
     :class:`ProxyError` with exit code 2, and so does a port already in use. ``job_id`` is the
-    default attribution for events whose request carries no ``Roar-Job-Id`` header.
+    default attribution for events whose request carries no ``Roar-Job-Id`` header;
+    ``upstream_is_roar`` says the upstream is another roar proxy, which is then told each
+    request's job (a ``Roar-Job-Id`` header; never sent to S3 itself).
     """
     _require_asyncio()
     try:
@@ -644,6 +656,7 @@ async def serve(
             sink=queue,
             job_id=job_id,
             session_id=session_id,
+            upstream_is_roar=upstream_is_roar,
         )
         server = _XmlErrorServer(forwarder.handle, access_log=None)
         runner = web.ServerRunner(server, shutdown_timeout=shutdown_timeout)

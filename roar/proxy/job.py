@@ -53,7 +53,11 @@ def job_upstream(config: Config, env: Mapping[str, str]) -> str | None:
 
 @asynccontextmanager
 async def job_proxy(
-    config: Config, job_uid: str, *, env: Mapping[str, str] | None = None
+    config: Config,
+    job_uid: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    daemon_url: str | None = None,
 ) -> AsyncIterator[JobProxy]:
     """Run a proxy for one job on a free loopback port (asyncio only; see ``roar.proxy``).
 
@@ -61,12 +65,19 @@ async def job_proxy(
     plus the project's ``[env]``); it decides the upstream. Every event is attributed to
     ``job_uid`` unless its request carries another ``Roar-Job-Id``. Raises
     :class:`roar.proxy.ProxyError` (exit 2) when there are no AWS credentials to sign with.
+
+    ``daemon_url`` is the project's running proxy daemon, if any: when the upstream is that
+    daemon, each request forwarded to it names this job, so the daemon files the events under
+    the job (where they already are) rather than as a session job of its own.
     """
     from roar.proxy._server import serve
 
     base = dict(os.environ) | dict(config.env) if env is None else dict(env)
     upstream = job_upstream(config, base)
-    async with serve(upstream=upstream, port=0, job_id=job_uid) as proxy:
+    chained_to_daemon = daemon_url is not None and _same_endpoint(upstream, daemon_url)
+    async with serve(
+        upstream=upstream, port=0, job_id=job_uid, upstream_is_roar=chained_to_daemon
+    ) as proxy:
         job = JobProxy(
             url=proxy.url,
             upstream=proxy.upstream,
@@ -75,3 +86,12 @@ async def job_proxy(
         yield job
     # The server has stopped: every event is in the stream, which now ends after the last one.
     job.events.extend([event async for event in proxy.events()])
+
+
+def _same_endpoint(a: str | None, b: str) -> bool:
+    from urllib.parse import urlsplit
+
+    if a is None:
+        return False
+    left, right = urlsplit(a.strip()), urlsplit(b.strip())
+    return (left.scheme, left.hostname, left.port) == (right.scheme, right.hostname, right.port)

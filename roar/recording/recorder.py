@@ -524,9 +524,13 @@ async def _job_proxy(
     if not ctx.config.get_bool("proxy.enabled"):
         yield None
         return
+    from roar.proxy._control import read_daemon
     from roar.proxy.job import job_proxy
 
-    async with job_proxy(ctx.config, job_uid, env=env) as proxy:
+    daemon = read_daemon(ctx.project)
+    async with job_proxy(
+        ctx.config, job_uid, env=env, daemon_url=daemon.url if daemon else None
+    ) as proxy:
         yield proxy
 
 

@@ -63,3 +63,51 @@ def test_run_records_s3_objects(aws_project: Workspace, moto_process: str) -> No
     assert model_in["hash"] == s3_out[0]["hash"]
     # Nothing of the credentials reached the record.
     assert "EXAMPLEKEY" not in project.roar("show", "@1", "--json").stdout
+
+
+def test_a_run_chained_to_the_daemon_is_recorded_once(
+    aws_project: Workspace,  # noqa: F811
+    moto_process: str,  # noqa: F811
+) -> None:
+    """`roar run` with the proxy enabled while the project's daemon runs: the job's proxy
+    forwards to the daemon and tells it whose requests these are, so stopping the daemon adds
+    no second, session-level record of the same traffic."""
+    from roar.proxy import read_events
+    from tests.e2e.test_proxy_daemon import _start
+
+    project = aws_project
+    url, _pid = _start(project, moto_process)
+    try:
+        s3: Any = _client(url)
+        s3.create_bucket(Bucket="lineage")
+        s3.put_object(Bucket="lineage", Key="data/raw.csv", Body=b"x,y\n")
+        s3.close()
+        project.env["AWS_ENDPOINT_URL"] = url  # what `roar proxy start` told the shell to set
+        project.gen({"pull.py": textwrap.dedent(SCRIPT_PULL)})
+        project.commit_all("script")
+        project.roar("proxy", "enable")
+        project.roar("run", "python", "pull.py")
+        job_uid = project.roar("show", "@1", "--json").json()["job_uid"]
+    finally:
+        stop = project.roar("proxy", "stop")
+    assert stop.returncode == 0
+    jobs = project.roar("log", "--json").json()
+    by_command = {j["command"]: j for j in jobs}
+    (session_job,) = [j for c, j in by_command.items() if c.startswith("roar proxy (session")]
+    # Only the test's own setup traffic (the seeding PUT) is the daemon's session.
+    assert [f["path"] for f in session_job["outputs"]] == ["s3://lineage/data/raw.csv"]
+    assert not session_job["inputs"]
+    run = by_command["python pull.py"]
+    assert [f["path"] for f in run["inputs"] if f["path"].startswith("s3://")] == [
+        "s3://lineage/data/raw.csv"
+    ]
+    assert [f["path"] for f in run["outputs"] if f["path"].startswith("s3://")] == [
+        "s3://lineage/models/model.bin"
+    ]
+    (ingested,) = (project.root / ".roar").glob("proxy-events.jsonl.*.ingested")
+    daemon_saw = [(e.op, e.job_id) for e in read_events(ingested) if e.op.endswith("Object")]
+    assert daemon_saw == [
+        ("PutObject", None),
+        ("GetObject", job_uid),
+        ("PutObject", job_uid),
+    ]
