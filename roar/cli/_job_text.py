@@ -84,9 +84,11 @@ def _runtime_lines(runtime: Mapping[str, Any], packages: Mapping[str, Any]) -> l
     dpkg = _mapping(packages.get("dpkg"))
     if used or installed:
         names = _names(f"{name} {version}" for name, version in sorted(used.items()))
+        counts = f"{len(used)} imported of {len(installed)} installed"
         lines.append(
-            f"  Packages:  {names or 'none imported'}"
-            f" ({len(used)} imported of {len(installed)} installed)"
+            f"  Packages:  {names} ({counts})"
+            if used
+            else f"  Packages:  none imported ({len(installed)} installed)"
         )
     if dpkg:
         lines.append(f"  Debian:    {_names(f'{n} {v}' for n, v in sorted(dpkg.items()))}")
