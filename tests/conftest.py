@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from roar.tracing.base import SkipReads
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "roar-tests",
     "GIT_AUTHOR_EMAIL": "tests@roar.invalid",
@@ -163,3 +165,40 @@ def create_flags_layout(root: Path) -> dict[str, bool]:
     created += ["new_nofollow.txt", "target.txt", "sub/x.txt", "sub/new_rel.txt"]
     existed = ["existing.txt", "existing_aplus.txt", "existing_append.txt", "sub/old_rel.txt"]
     return {**dict.fromkeys(created, True), **dict.fromkeys(existed, False)}
+
+
+@dataclass(frozen=True)
+class SkipReadsCase:
+    """tests/programs/skip_reads.c's layout: what to pass, and what the OPEN records must say."""
+
+    skip_reads: SkipReads
+    reported: frozenset[str]  # paths with an OPEN record when skip_reads is passed
+    plain_reads: frozenset[str]  # paths with an OPEN record when nothing is skipped
+    read_write: frozenset[str]  # the opens among them that are not plain reads
+
+
+def skip_reads_layout(system: Path, proj: Path) -> SkipReadsCase:
+    """Prepare ``system`` (the "skip" directory) and ``proj`` for tests/programs/skip_reads.c."""
+    gen(system, {name: f"{name}\n" for name in ("plain.txt", "plain2.txt", "x.txt", "rw.txt")})
+    gen(system, {"hidden.txt": "h\n", "dirfd.txt": "d\n", "rel.txt": "r\n", "libfoo.so.1": "so"})
+    gen(system, {"keep": {"kept.txt": "k\n"}, "sub": {}, "py": {"site-packages": {"mod.py": ""}}})
+    gen(proj, {"target.txt": "t\n", "x.txt": "x\n", "magic.txt": "m\n", "plain.txt": "p\n"})
+    (proj / "dir").mkdir()
+    (system / "out-link").symlink_to(proj / "target.txt")
+    (system / "dir-link").symlink_to(proj / "dir")
+    (proj / "in-link").symlink_to(system / "hidden.txt")
+    kept = [f"{system}/{n}" for n in ("keep/kept.txt", "libfoo.so.1", "py/site-packages/mod.py")]
+    kept += [f"{proj}/{n}" for n in ("target.txt", "x.txt", "magic.txt", "plain.txt")]
+    skipped = [f"{system}/{n}" for n in ("plain.txt", "hidden.txt", "plain2.txt")]
+    skipped += [f"{system}/{n}" for n in ("dirfd.txt", "rel.txt")]
+    read_write = frozenset({f"{system}/rw.txt"})
+    return SkipReadsCase(
+        skip_reads=SkipReads(
+            under=(f"{system}/",),
+            keep_under=(f"{system}/keep",),
+            keep_containing=("/site-packages/", "/dist-packages/", ".so"),
+        ),
+        reported=frozenset(kept) | read_write,
+        plain_reads=frozenset(kept + skipped),
+        read_write=read_write,
+    )

@@ -54,12 +54,31 @@ static unsigned open_class(int flags)
     }
 }
 
+/* A read-only open's descriptor number may have been a written file's whose close we missed
+ * (a raw syscall): it is not any more. */
+static void forget_written_fd(int fd)
+{
+    if (fdtab_has(fd) && !shim_in_hookless_child())
+        free(fdtab_take(fd));
+}
+
+/*
+ * A read-only open without O_CREAT or O_TRUNC reports nothing when it opened a directory
+ * (O_DIRECTORY: a listing, or a dirfd for *at() calls, which path_resolve_at reads from /proc
+ * itself) -- not even the readlink is made -- or when shim_skip_reads leaves its path out (a
+ * system file roar would drop: see ext/skip_reads.h).
+ */
 void report_open(int fd, int flags, uint32_t open_info, int dirfd, const char *path)
 {
     if (flags & O_PATH)
         return; /* a handle, not access to the data */
     if ((flags & O_TMPFILE) == O_TMPFILE)
         return; /* nameless until linkat() gives it a name (a LINK record) */
+    int plain_read = (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_CREAT | O_TRUNC));
+    if (plain_read && (flags & O_DIRECTORY)) {
+        forget_written_fd(fd);
+        return;
+    }
     char buf[SHIM_PATH];
     int kind = path_of_fd(fd, buf);
     if (kind == 1)
@@ -69,6 +88,11 @@ void report_open(int fd, int flags, uint32_t open_info, int dirfd, const char *p
         return;
     }
     path_normalize(buf);
+    if (plain_read && roar_skip_reads_enabled(&shim_skip_reads) &&
+        roar_skip_read(&shim_skip_reads, buf)) {
+        forget_written_fd(fd);
+        return;
+    }
     if (dedupe_first(open_class(flags), buf))
         emit(ROAR_EVK_OPEN, 0, flags, fd, open_info, buf, NULL);
     if (snapshot_enabled()) {
@@ -81,8 +105,8 @@ void report_open(int fd, int flags, uint32_t open_info, int dirfd, const char *p
     if ((flags & O_ACCMODE) != O_RDONLY) {
         if (!shim_in_hookless_child())
             fdtab_set(fd, buf);
-    } else if (fdtab_has(fd) && !shim_in_hookless_child()) {
-        free(fdtab_take(fd));
+    } else {
+        forget_written_fd(fd);
     }
 }
 

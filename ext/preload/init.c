@@ -34,6 +34,7 @@ __thread int shim_busy __attribute__((tls_model("initial-exec")));
 char shim_self_path[SHIM_PATH];
 const char *shim_keep_env[SHIM_KEEP_MAX];
 int shim_keep_count;
+struct roar_skip_reads shim_skip_reads;
 
 void *shim_real(const char *name)
 {
@@ -92,6 +93,18 @@ static void keep_env(const char *name)
     }
 }
 
+/* Fill shim_skip_reads from the environment.  Out of memory: skip nothing (report everything). */
+static void skip_reads_init(void)
+{
+    struct roar_skip_reads r;
+    memset(&r, 0, sizeof r);
+    if (roar_skip_list_add_lines(&r.skip, getenv(ENV_SKIP_UNDER), 1) < 0 ||
+        roar_skip_list_add_lines(&r.keep, getenv(ENV_KEEP_UNDER), 1) < 0 ||
+        roar_skip_list_add_lines(&r.keep_sub, getenv(ENV_KEEP_CONTAINING), 0) < 0)
+        return;
+    shim_skip_reads = r;
+}
+
 __attribute__((constructor)) static void shim_init(void)
 {
     int saved = errno;
@@ -105,7 +118,11 @@ __attribute__((constructor)) static void shim_init(void)
     keep_env(ENV_SOCK);
     keep_env(ENV_SNAP_DIR);
     keep_env(ENV_SNAP_STATE);
+    keep_env(ENV_SKIP_UNDER);
+    keep_env(ENV_KEEP_UNDER);
+    keep_env(ENV_KEEP_CONTAINING);
     snapshot_init();
+    skip_reads_init();
     transport_init(sock);
     shim_pid_cache = getpid();
     pthread_atfork(NULL, NULL, shim_after_fork_child);

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "skip_reads.h"
 
 #define SHIM_API __attribute__((visibility("default")))
 
@@ -48,18 +49,28 @@
 #define ENV_FD "ROAR_PRELOAD_FD"      /* descriptor number of the inherited connection */
 #define ENV_EXEC "ROAR_PRELOAD_EXEC"  /* who already reported this exec: "<pid>" or "P<ppid>" */
 #define ENV_DEBUG "ROAR_PRELOAD_DEBUG" /* set: report lost events on stderr at exit */
+/*
+ * Which read-only opens not to report (ext/skip_reads.h has the rule): newline-separated lists
+ * of the skip prefixes, the keep prefixes and the keep substrings, read once by the constructor
+ * into shim_skip_reads.  Unset or empty skip list: every open is reported.
+ */
+#define ENV_SKIP_UNDER "ROAR_PRELOAD_SKIP_READS_UNDER"
+#define ENV_KEEP_UNDER "ROAR_PRELOAD_KEEP_READS_UNDER"
+#define ENV_KEEP_CONTAINING "ROAR_PRELOAD_KEEP_READS_CONTAINING"
 
 /* ---- init.c ----------------------------------------------------------------------------------- */
 
 extern int shim_ready; /* the constructor found ROAR_PRELOAD_SOCK and set everything up */
 extern __thread int shim_busy __attribute__((tls_model("initial-exec")));
 extern char shim_self_path[SHIM_PATH]; /* absolute path of libroar_preload.so */
-/* "NAME=value" of roar's variables as this image started with them (ROAR_PRELOAD_SOCK and the
- * snapshot settings): put back into an exec'd program's environment when the caller left them
- * out. */
-#define SHIM_KEEP_MAX 4
+/* "NAME=value" of roar's variables as this image started with them (ROAR_PRELOAD_SOCK, the
+ * snapshot and the skip-reads settings): put back into an exec'd program's environment when the
+ * caller left them out. */
+#define SHIM_KEEP_MAX 8
 extern const char *shim_keep_env[SHIM_KEEP_MAX];
 extern int shim_keep_count;
+/* The reads not to report (ENV_SKIP_UNDER & co.), fixed once the constructor has run. */
+extern struct roar_skip_reads shim_skip_reads;
 
 static inline int shim_enter(void)
 {

@@ -2,11 +2,17 @@
  * main.c -- roar-ptrace: run a command under ptrace and write what its process tree does with
  * files to a descriptor, as records of the wire format in ext/events.h.
  *
- *   roar-ptrace --event-fd N [--snapshot-dir DIR] [--verbose] [--no-seccomp]
- *               [--no-syscall-info] -- CMD [ARGS...]
+ *   roar-ptrace --event-fd N [--snapshot-dir DIR] [--skip-reads-under PREFIX]...
+ *               [--keep-reads-under PREFIX]... [--keep-reads-containing SUBSTR]...
+ *               [--verbose] [--no-seccomp] [--no-syscall-info] -- CMD [ARGS...]
  *
  * --snapshot-dir DIR saves a file the job read into DIR just before the job overwrites, truncates,
  * renames over or unlinks it, and says so with a SNAPSHOT record (see snapshot.h).
+ * --skip-reads-under PREFIX (repeatable) stops reporting read-only opens (no O_CREAT, no O_TRUNC)
+ * of files whose canonical path is under PREFIX, except those under a --keep-reads-under PREFIX
+ * or containing a --keep-reads-containing SUBSTR (ext/skip_reads.h has the exact rule).  Such an
+ * open is decided at its seccomp stop and costs no exit stop (syscalls.c open_entry_flags).
+ * Without --skip-reads-under every open is reported, and the keep options change nothing.
  * --no-seccomp and --no-syscall-info force the fallbacks for kernels without seccomp filters or
  * without PTRACE_GET_SYSCALL_INFO (tests use them to exercise those paths).
  *
@@ -58,9 +64,40 @@ enum { MSG_SECCOMP = 1, MSG_EXEC = 2 };
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: roar-ptrace --event-fd N [--snapshot-dir DIR] [--verbose] "
-                    "[--no-seccomp] [--no-syscall-info] -- CMD [ARGS...]\n");
+    fprintf(stderr, "usage: roar-ptrace --event-fd N [--snapshot-dir DIR] "
+                    "[--skip-reads-under PREFIX]... [--keep-reads-under PREFIX]... "
+                    "[--keep-reads-containing SUBSTR]... [--verbose] [--no-seccomp] "
+                    "[--no-syscall-info] -- CMD [ARGS...]\n");
     exit(2);
+}
+
+/*
+ * "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: the value (advancing *i past it), or NULL when
+ * argv[*i] is another option.
+ */
+static const char *option_value(int argc, char **argv, int *i, const char *name)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n] == '\0' && *i + 1 < argc)
+        return argv[++*i];
+    return NULL;
+}
+
+/* One --skip-reads-under/--keep-reads-under (is_prefix: must be absolute) or
+ * --keep-reads-containing value: a usage error when empty or not absolute. */
+static void add_skip_option(struct roar_skip_list *list, const char *value, int is_prefix)
+{
+    if (!value[0] || (is_prefix && value[0] != '/'))
+        usage();
+    if (roar_skip_list_add(list, value, strlen(value), is_prefix) < 0) {
+        log_error("out of memory");
+        exit(125);
+    }
 }
 
 static void forward_signal(int sig)
@@ -132,6 +169,7 @@ int main(int argc, char **argv)
     int i;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
+        const char *v;
         if (strcmp(a, "--") == 0) {
             i++;
             break;
@@ -149,6 +187,12 @@ int main(int argc, char **argv)
             snapshot_dir = argv[++i];
         } else if (strncmp(a, "--snapshot-dir=", 15) == 0) {
             snapshot_dir = a + 15;
+        } else if ((v = option_value(argc, argv, &i, "--skip-reads-under"))) {
+            add_skip_option(&skip_reads.skip, v, 1);
+        } else if ((v = option_value(argc, argv, &i, "--keep-reads-under"))) {
+            add_skip_option(&skip_reads.keep, v, 1);
+        } else if ((v = option_value(argc, argv, &i, "--keep-reads-containing"))) {
+            add_skip_option(&skip_reads.keep_sub, v, 0);
         } else if (strcmp(a, "--verbose") == 0) {
             log_verbose_enabled = 1;
         } else if (strcmp(a, "--no-seccomp") == 0) {

@@ -20,6 +20,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#endif
+#endif
 
 #include "emit.h"
 #include "fdtable.h"
@@ -46,6 +51,20 @@
 #ifndef F_DUPFD_CLOEXEC
 #define F_DUPFD_CLOEXEC 1030
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437 /* the same number on every architecture */
+#endif
+#ifndef RESOLVE_NO_MAGICLINKS
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_NO_SYMLINKS 0x04
+struct open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+#endif
+
+struct roar_skip_reads skip_reads;
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
@@ -202,19 +221,160 @@ static int exists_for(struct thread *t, int dirfd, const char *raw, int follow)
     return errno == ENOENT ? 0 : -1;
 }
 
+/* An open that only reads: read-only, and neither creates nor truncates. */
+static int plain_read(int64_t flags)
+{
+    return (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_CREAT | O_TRUNC));
+}
+
+/* openat2(2), which kernels before 5.6 do not have (ENOSYS: remembered, never tried again). */
+static int no_openat2;
+
+static int openat2_path(int base, const char *name, int nofollow, uint64_t resolve)
+{
+    if (no_openat2) {
+        errno = ENOSYS;
+        return -1;
+    }
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0);
+    how.resolve = resolve;
+    int fd = (int)syscall(SYS_openat2, base, name, &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS)
+        no_openat2 = 1;
+    return fd;
+}
+
+/* 1 if a component of path is "..": its lexical form may then name another file than the kernel
+ * finds (a symlink before the ".." leads elsewhere). */
+static int has_dotdot(const char *path)
+{
+    for (const char *p = path; (p = strstr(p, "..")); p += 2) {
+        if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
 /*
- * dirfd/addr name the path (addr 0: no path, open_by_handle_at).  The path is read here when the
- * open may create the file (O_CREAT: does it exist now?  The answer goes into the OPEN record at
- * the exit stop as ROAR_OPEN_CREATED) or when snapshots are on and the open may change an
- * existing file's data; the record's path comes from the descriptor at the exit stop.
+ * Whether `path` -- the lexical, absolute form of a name without ".." (a relative one joined to
+ * the directory /proc says the tracee is in, itself canonical) -- is already the canonical path
+ * of what it names: 1 when it leads to a file through no symlink at all (one openat2 with
+ * RESOLVE_NO_SYMLINKS, and a close), 0 when nothing is there (ENOENT, met before any symlink:
+ * the tracee's open will fail), -1 when a symlink is on the way (ELOOP) or anything else goes
+ * wrong.  The common case, and three times cheaper than asking /proc what a descriptor's path is.
+ */
+static int lexical_is_canonical(const char *path)
+{
+    int fd = openat2_path(AT_FDCWD, path, 0, RESOLVE_NO_SYMLINKS);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    close(fd);
+    return 1;
+}
+
+/*
+ * The canonical path of the file the tracee names with (dirfd, raw), as its open will find it:
+ * 1 (in out), or -1 when we cannot tell.  Like exists_for, the kernel resolves it: a relative
+ * name under the tracee's own directory (/proc/<tid>/cwd or /proc/<tid>/fd/<dirfd>, opened
+ * first), an absolute one as is, with openat2(O_PATH, RESOLVE_NO_MAGICLINKS), then readlink of
+ * our descriptor (realpath(3) would make a syscall per component).  A symlink on the way may lead
+ * into /proc/self, which is the tracer here, not the tracee (/dev/stdin -> /proc/self/fd/0): a
+ * magic link that we would follow to our own file is refused (ELOOP), and a name that ends in our
+ * /proc (a result there, or ENOENT: our fd/900 may not exist where the tracee's does) is -1.
+ */
+static int canonical_for(struct thread *t, int dirfd, const char *raw, int nofollow, char *out,
+                         size_t size)
+{
+    char fixed[ROAR_PATH_BUF];
+    const char *name = raw;
+    int base = AT_FDCWD;
+    if (path_is_absolute(raw)) {
+        snprintf(fixed, sizeof fixed, "%s", raw);
+        path_fix_proc_self(fixed, sizeof fixed, pid_of(t), t->tid); /* "self" is the tracee */
+        name = fixed;
+    } else {
+        char dir[64];
+        if (dirfd == AT_FDCWD)
+            snprintf(dir, sizeof dir, "/proc/%d/cwd", (int)t->tid);
+        else
+            snprintf(dir, sizeof dir, "/proc/%d/fd/%d", (int)t->tid, dirfd);
+        base = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (base < 0)
+            return -1;
+    }
+    int fd = openat2_path(base, name, nofollow, RESOLVE_NO_MAGICLINKS);
+    if (base != AT_FDCWD)
+        close(base);
+    if (fd < 0)
+        return -1;
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, out, size - 1);
+    close(fd);
+    if (n <= 0 || (size_t)n >= size - 1)
+        return -1;
+    out[n] = '\0';
+    return path_is_absolute(out) && strncmp(out, "/proc/", 6) != 0 ? 1 : -1;
+}
+
+/*
+ * A plain read (plain_read()) that the rule of skip_reads.h leaves out: decided here, so that it
+ * costs no exit stop.  1: skip it; 0: take the exit stop as usual (which applies the rule again,
+ * to the path the kernel opened).  Only a name that lies under a skip prefix as written (a string
+ * test on its lexical form) and is not kept as written pays for a lookup; a symlink from elsewhere
+ * into a skip prefix is left to the exit stop.  A name that does not exist (found without a
+ * symlink on the way: lexical_is_canonical) is skipped: the open will fail.  Kernels without
+ * openat2 (before 5.6) always take the exit stop.
+ */
+static int skip_read_at_entry(struct thread *t, int64_t flags, int dirfd, uint64_t addr)
+{
+    char raw[ROAR_PATH_BUF / 2];
+    char path[ROAR_PATH_BUF];
+    int truncated = 0;
+    if (tracee_read_string(t->tid, addr, raw, sizeof raw, &truncated) < 0 || truncated)
+        return 0;
+    if (resolve_raw(t, dirfd, raw, path, 0) < 0 || !roar_under_any(path, &skip_reads.skip) ||
+        roar_under_any(path, &skip_reads.keep) || roar_contains_any(path, &skip_reads.keep_sub))
+        return 0;
+    int nofollow = (flags & O_NOFOLLOW) != 0;
+    int found = has_dotdot(raw) ? -1 : lexical_is_canonical(path);
+    if (found < 0)
+        found = canonical_for(t, dirfd, raw, nofollow, path, sizeof path);
+    if (found < 0)
+        return 0;
+    if (found == 0) {
+        VLOG("%d: open of %s: skipped at entry (it does not exist)", (int)t->tid, raw);
+        return 1;
+    }
+    if (!roar_skip_read(&skip_reads, path))
+        return 0;
+    VLOG("%d: open of %s: skipped at entry (%s)", (int)t->tid, raw, path);
+    return 1;
+}
+
+/*
+ * dirfd/addr name the path (addr 0: no path, open_by_handle_at).  A read-only O_DIRECTORY open
+ * and a read that skip_reads leaves out end here, with no exit stop.  Otherwise the path is read
+ * here when the open may create the file (O_CREAT: does it exist now?  The answer goes into the
+ * OPEN record at the exit stop as ROAR_OPEN_CREATED) or when snapshots are on and the open may
+ * change an existing file's data; the record's path comes from the descriptor at the exit stop.
  */
 static int open_entry_flags(struct thread *t, int64_t flags, int dirfd, uint64_t addr)
 {
     if (flags & O_PATH)
         return SC_DONE; /* O_PATH gives a handle, not access to the data */
+    if (plain_read(flags) && (flags & O_DIRECTORY))
+        return SC_DONE; /* listing a directory, or a dirfd for *at(): nothing roar records */
     t->sc.aux = flags;
     if (!addr)
         return SC_NEED_EXIT;
+    if (plain_read(flags)) {
+        if (roar_skip_reads_enabled(&skip_reads) && skip_read_at_entry(t, flags, dirfd, addr))
+            return SC_DONE;
+        return SC_NEED_EXIT;
+    }
     if ((flags & O_CREAT) && (flags & O_EXCL)) {
         t->sc.open_info = ROAR_OPEN_CREATED; /* if it succeeds, it created the file */
         return SC_NEED_EXIT;
@@ -285,6 +445,12 @@ static void exit_open(struct thread *t, int64_t rval)
         return;
     }
     path_normalize(path);
+    if (plain_read(flags) && roar_skip_reads_enabled(&skip_reads) &&
+        roar_skip_read(&skip_reads, path)) {
+        VLOG("%d: open of %s: skipped at exit", (int)t->tid, path);
+        fdt_remove(t->fds, fd); /* as for any read-only open */
+        return;
+    }
     unsigned cls;
     if (flags & O_TRUNC)
         cls = DEDUPE_OPEN_TRUNC;

@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "skip_reads.h"
+
 struct thread;
 struct sock_fprog;
 
@@ -40,6 +42,12 @@ struct syscall_row {
 };
 
 void syscalls_init(void);
+
+/*
+ * Read-only opens not to report (see skip_reads.h), filled by main.c from --skip-reads-under,
+ * --keep-reads-under and --keep-reads-containing.  Empty: every open is reported.
+ */
+extern struct roar_skip_reads skip_reads;
 
 /* Row for nr, or NULL when the tracer does not handle nr. */
 const struct syscall_row *syscall_lookup(long nr);

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from roar.core.config import Config
+from roar.tracing.base import SKIP_NOTHING, SkipReads
 
 SYSTEM_PREFIXES = (
     "/proc/", "/sys/", "/dev/", "/run/", "/etc/", "/usr/", "/bin/", "/sbin/", "/lib/", "/lib32/",
@@ -31,6 +32,10 @@ TOOLCHAIN_DIRS = (
     ".cargo", ".rustup", ".nvm",
 )  # fmt: skip
 PACKAGE_PATTERN = re.compile(r"/(site-packages|dist-packages)/|/lib/python\d+(\.\d+)?t?/")
+# Reads dropped as "system" that roar still needs to see (roar/recording/environment.py): the
+# Python distributions a job imported are found from its site-packages reads, and its Debian
+# packages from the shared libraries it loaded (any name containing ".so", a superset of them).
+SYSTEM_READS_USED = ("/site-packages/", "/dist-packages/", ".so")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,23 @@ def read_reason(path: str, s: FilterSettings, written_by_job: bool) -> str | Non
     if s.ignore_tmp and written_by_job and (_under(path, "/tmp") or _under(path, "/var/tmp")):
         return "tmp"
     return None
+
+
+def tracer_skip_reads(s: FilterSettings) -> SkipReads:
+    """The reads the tracers need not report at all: those ``read_reason`` drops as "system"
+    (under ``SYSTEM_PREFIXES``, outside the project) and nothing else uses.
+
+    Leaving them out saves roar-ptrace a stop per open and the preload shim a message. Every
+    path this skips would get a reason from ``read_reason`` (most often "system"); with
+    ``ignore_system`` off nothing is skipped.
+    """
+    if not s.ignore_system:
+        return SKIP_NOTHING
+    return SkipReads(
+        under=SYSTEM_PREFIXES,
+        keep_under=(s.project_root.rstrip("/") or "/",),
+        keep_containing=SYSTEM_READS_USED,
+    )
 
 
 def write_reason(path: str, s: FilterSettings) -> str | None:

@@ -38,6 +38,7 @@ from roar.recording.filters import (
     apply_filters,
     python_prefixes,
     read_reason,
+    tracer_skip_reads,
     write_reason,
 )
 from roar.recording.patch import store_patch, tracked_diff, untracked_inputs
@@ -248,7 +249,12 @@ async def record_command(
                         env.update(proxy.env)
                     try:
                         outcome = await backend.trace(
-                            argv, env=env, cwd=cwd, sink=sink, snapshot_dir=snapshot_dir
+                            argv,
+                            env=env,
+                            cwd=cwd,
+                            sink=sink,
+                            snapshot_dir=snapshot_dir,
+                            skip_reads=tracer_skip_reads(settings),
                         )
                     except OSError as exc:
                         raise TracerError(

@@ -52,6 +52,42 @@ class TraceOutcome:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class SkipReads:
+    """Read-only opens a tracer does not report, to save their cost (see ``ext/skip_reads.h``).
+
+    A successful open that is ``O_RDONLY`` without ``O_CREAT`` or ``O_TRUNC`` is left out when its
+    canonical path is under one of ``under``, under none of ``keep_under`` and contains none of
+    ``keep_containing``. A prefix ending in ``/`` matches the paths below it; one without matches
+    itself too. Prefixes must be absolute; empty entries are ignored. The default skips nothing.
+    Whatever the lists say, read-only ``O_DIRECTORY`` opens are never reported.
+    ``roar.recording.filters.tracer_skip_reads`` derives the lists from the read filters.
+    """
+
+    under: tuple[str, ...] = ()
+    keep_under: tuple[str, ...] = ()
+    keep_containing: tuple[str, ...] = ()
+
+    def skips(self, path: str) -> bool:
+        """Whether the tracers leave out a plain read of canonical ``path`` (the C rule's twin)."""
+        return (
+            any(_prefix_matches(path, p) for p in self.under)
+            and not any(_prefix_matches(path, p) for p in self.keep_under)
+            and not any(s in path for s in self.keep_containing if s)
+        )
+
+
+SKIP_NOTHING = SkipReads()
+
+
+def _prefix_matches(path: str, prefix: str) -> bool:
+    if not prefix.startswith("/"):
+        return False
+    if prefix.endswith("/"):
+        return path.startswith(prefix)
+    return path == prefix or path.startswith(prefix + "/")
+
+
 class Backend(Protocol):
     """A way to run a command and stream its file events to roar."""
 
@@ -67,12 +103,14 @@ class Backend(Protocol):
         cwd: Path,
         sink: EventSink,
         snapshot_dir: Path | None = None,
+        skip_reads: SkipReads = SKIP_NOTHING,
     ) -> TraceOutcome:
         """Run ``argv`` under the tracer, feeding decoded event batches to ``sink`` as they
         arrive, and return once the whole traced process tree has ended.
 
         With ``snapshot_dir``, a file the job read is copied (or hard-linked) there just before
-        the job overwrites or removes it, and a SNAPSHOT event says where."""
+        the job overwrites or removes it, and a SNAPSHOT event says where. ``skip_reads`` names
+        the reads the tracer need not report (by default, it reports every one)."""
         ...
 
 

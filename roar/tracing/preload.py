@@ -58,13 +58,24 @@ from anyio.abc import Process
 from roar.errors import TracerError
 from roar.tracing import wire
 from roar.tracing._signals import relay_signals
-from roar.tracing.base import Availability, EventBatch, EventSink, TraceOutcome, native_binary
+from roar.tracing.base import (
+    SKIP_NOTHING,
+    Availability,
+    EventBatch,
+    EventSink,
+    SkipReads,
+    TraceOutcome,
+    native_binary,
+)
 from roar.tracing.decoder import Decoder
 from roar.tracing.wire import WireFormatError
 
 __all__ = (
     "ENV_EXEC",
     "ENV_FD",
+    "ENV_KEEP_READS_CONTAINING",
+    "ENV_KEEP_READS_UNDER",
+    "ENV_SKIP_READS_UNDER",
     "ENV_SNAPSHOT_DIR",
     "ENV_SNAPSHOT_STATE",
     "ENV_SOCK",
@@ -86,6 +97,10 @@ ENV_FD = "ROAR_PRELOAD_FD"  # the inherited connection's descriptor number (set 
 ENV_EXEC = "ROAR_PRELOAD_EXEC"  # "P<pid>": the exec that started this image was reported already
 ENV_SNAPSHOT_DIR = "ROAR_PRELOAD_SNAPSHOT_DIR"  # where the shim saves inputs before they change
 ENV_SNAPSHOT_STATE = "ROAR_PRELOAD_SNAPSHOT_STATE"  # the tree's shared per-path table (snapshot.c)
+# Which reads the shim does not report (ext/skip_reads.h): newline-separated lists.
+ENV_SKIP_READS_UNDER = "ROAR_PRELOAD_SKIP_READS_UNDER"
+ENV_KEEP_READS_UNDER = "ROAR_PRELOAD_KEEP_READS_UNDER"
+ENV_KEEP_READS_CONTAINING = "ROAR_PRELOAD_KEEP_READS_CONTAINING"
 
 RECV_SIZE = wire.EVT_MAX_RECORD
 RECV_BUFFER = 64 * RECV_SIZE  # read per wake-up (a few thousand typical records) at most
@@ -304,9 +319,12 @@ def traced_env(
     library: Path,
     sock_path: str,
     snapshots: tuple[Path, str] | None = None,
+    skip_reads: SkipReads = SKIP_NOTHING,
 ) -> dict[str, str]:
-    """The command's environment: ``env`` plus the shim (first in ``LD_PRELOAD``), its socket
-    and, with ``snapshots`` = (directory, state file), where to save inputs before they change."""
+    """The command's environment: ``env`` plus the shim (first in ``LD_PRELOAD``), its socket,
+    with ``snapshots`` = (directory, state file) where to save inputs before they change, and
+    which reads not to report (always set, empty when none: the shim of an enclosing `roar run`
+    would otherwise put its own lists back at the next exec)."""
     child = dict(env)
     others = [p for p in re.split(r"[: ]+", child.get("LD_PRELOAD", "")) if p and p != str(library)]
     child["LD_PRELOAD"] = ":".join([str(library), *others])
@@ -318,6 +336,13 @@ def traced_env(
     if snapshots is not None:
         child[ENV_SNAPSHOT_DIR] = str(snapshots[0])
         child[ENV_SNAPSHOT_STATE] = snapshots[1]
+    lists = (skip_reads.under, skip_reads.keep_under, skip_reads.keep_containing)
+    if any("\n" in item for items in lists for item in items):
+        lists = ((), (), ())  # not expressible as lines: report every read rather than too few
+    for name, items in zip(
+        (ENV_SKIP_READS_UNDER, ENV_KEEP_READS_UNDER, ENV_KEEP_READS_CONTAINING), lists, strict=True
+    ):
+        child[name] = "\n".join(items)
     return child
 
 
@@ -575,6 +600,7 @@ class PreloadBackend:
         cwd: Path,
         sink: EventSink,
         snapshot_dir: Path | None = None,
+        skip_reads: SkipReads = SKIP_NOTHING,
     ) -> TraceOutcome:
         available = self.availability()
         if not available.usable:
@@ -606,7 +632,7 @@ class PreloadBackend:
                         stdin=None,
                         stdout=None,
                         stderr=None,
-                        env=traced_env(env, library, sock_path, snapshots),
+                        env=traced_env(env, library, sock_path, snapshots, skip_reads),
                         cwd=cwd,
                     )
                 except OSError as exc:

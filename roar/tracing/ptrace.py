@@ -22,7 +22,14 @@ from anyio.abc import Process
 
 from roar.errors import TracerError
 from roar.tracing._signals import relay_signals
-from roar.tracing.base import Availability, EventSink, TraceOutcome, native_binary
+from roar.tracing.base import (
+    SKIP_NOTHING,
+    Availability,
+    EventSink,
+    SkipReads,
+    TraceOutcome,
+    native_binary,
+)
 from roar.tracing.decoder import Decoder
 from roar.tracing.wire import WireFormatError
 
@@ -60,6 +67,22 @@ async def pump_events(read_fd: int, sink: EventSink) -> None:
             await anyio.sleep(COALESCE_SECONDS)
     if decoder.pending:
         raise WireFormatError("the event stream ended inside a record")
+
+
+def skip_read_options(skip_reads: SkipReads) -> list[str]:
+    """roar-ptrace's options for ``skip_reads`` (none when it skips nothing)."""
+    prefixes = [p for p in skip_reads.under if p.startswith("/")]
+    if not prefixes:
+        return []
+    options: list[str] = []
+    for option, values in (
+        ("--skip-reads-under", prefixes),
+        ("--keep-reads-under", [p for p in skip_reads.keep_under if p.startswith("/")]),
+        ("--keep-reads-containing", [s for s in skip_reads.keep_containing if s]),
+    ):
+        for value in values:
+            options += [option, value]
+    return options
 
 
 class _SignalState:
@@ -113,6 +136,7 @@ class PtraceBackend:
         cwd: Path,
         sink: EventSink,
         snapshot_dir: Path | None = None,
+        skip_reads: SkipReads = SKIP_NOTHING,
     ) -> TraceOutcome:
         available = self.availability()
         if not available.usable:
@@ -126,6 +150,7 @@ class PtraceBackend:
             command = [str(self.binary), "--event-fd", str(write_fd)]
             if snapshot_dir is not None:
                 command += ["--snapshot-dir", str(snapshot_dir)]
+            command += skip_read_options(skip_reads)
             command += ["--", *argv]
             async with anyio.create_task_group() as tg:
                 await tg.start(

@@ -24,7 +24,7 @@ import pytest
 from roar.core.config import Config
 from roar.recording.semantics import Accesses, AccessModel
 from roar.tracing import wire
-from roar.tracing.base import TraceOutcome, native_binary
+from roar.tracing.base import SKIP_NOTHING, SkipReads, TraceOutcome, native_binary
 from roar.tracing.preload import (
     PreloadBackend,
     TraceStats,
@@ -35,7 +35,7 @@ from roar.tracing.preload import (
 )
 from roar.tracing.select import choose_backend
 from roar.tracing.wire import Record
-from tests.conftest import create_flags_layout
+from tests.conftest import create_flags_layout, skip_reads_layout
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +59,7 @@ def shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     installed = native_binary("libroar_preload.so")
     source_dir = REPO / "ext" / "preload"
     newest = max(
-        (p.stat().st_mtime for p in [*source_dir.glob("*.[ch]"), REPO / "ext" / "events.h"]),
+        (p.stat().st_mtime for p in [*source_dir.glob("*.[ch]"), *(REPO / "ext").glob("*.h")]),
         default=0.0,
     )
     if installed.is_file() and installed.stat().st_mtime >= newest:
@@ -91,6 +91,7 @@ class Programs:
     spawn: Path
     getenv: Path
     create_flags: Path
+    skip_reads: Path
     fopen_static: Path | None
 
 
@@ -104,6 +105,7 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> Programs:
         "preload_spawn",
         "getenv_reads",
         "create_flags",
+        "skip_reads",
     ):
         built[name] = out / name
         subprocess.run(
@@ -133,6 +135,7 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> Programs:
         built["preload_spawn"],
         built["getenv_reads"],
         built["create_flags"],
+        built["skip_reads"],
         static,
     )
 
@@ -172,6 +175,7 @@ async def trace(
     cwd: Path,
     snapshot_dir: Path | None = None,
     extra_env: Mapping[str, str] | None = None,
+    skip_reads: SkipReads = SKIP_NOTHING,
 ) -> Traced:
     backend = PreloadBackend(library)
     model = AccessModel()
@@ -188,6 +192,7 @@ async def trace(
         cwd=cwd,
         sink=sink,
         snapshot_dir=snapshot_dir,
+        skip_reads=skip_reads,
     )
     seconds = time.monotonic() - started
     assert backend.last_stats is not None
@@ -312,6 +317,27 @@ async def test_scrubbed_environment_and_posix_spawn(
     sh = os.path.realpath(shutil.which("sh", path=_env()["PATH"]) or "")
     assert (spawned[0], sh) in execs, "the parent reports what posix_spawn ran"
     assert (root, os.path.realpath("/bin/cat")) in execs, "execle is reported"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["report-all", "skip-reads", "skip-reads-scrubbed-env"])
+async def test_skip_reads(shim: Path, programs: Programs, tmp_path: Path, how: str) -> None:
+    """The shim leaves out the reads the skip-reads rule names (see skip_reads.c), deciding on
+    the path the kernel opened; the others are reported with it.  Without a rule only the
+    O_DIRECTORY open gives no record.  A program exec'd with an empty environment (env -i) still
+    gets the rule: the shim puts its variables back, as it does ROAR_PRELOAD_SOCK."""
+    system, proj = (tmp_path / "sys").resolve(), (tmp_path / "proj").resolve()
+    case = skip_reads_layout(system, proj)
+    argv: list[str | Path] = [programs.skip_reads, system, proj]
+    if how.endswith("scrubbed-env"):
+        argv = ["env", "-i", *argv]
+    skipping = how.startswith("skip-reads")
+    run = await trace(
+        shim, argv, tmp_path, skip_reads=case.skip_reads if skipping else SKIP_NOTHING
+    )
+    assert run.outcome.exit_code == 0
+    opens = {r[7] for r in run.of_kind(wire.EVK_OPEN) if r[7].startswith((str(system), str(proj)))}
+    assert opens == (case.reported if skipping else case.plain_reads | case.read_write)
 
 
 # ---- Python ------------------------------------------------------------------------------------

@@ -4,15 +4,18 @@ outputs; the recorded job must say exactly that."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import blake3
 import pytest
 
-from tests.conftest import Workspace
+from tests.conftest import Workspace, gen
 
 pytestmark = pytest.mark.e2e
 PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
@@ -325,3 +328,45 @@ def test_ptrace_records_no_getenv_lookups(data: Workspace, cbin: Path) -> None:
     ins, outs = io(data, "ptrace", program, "out.txt", "MY_SETTING")
     assert ins == {program} and outs == {"out.txt"}
     assert "MY_SETTING" not in env_vars(data, 1)  # lookups are not syscalls
+
+
+@pytest.fixture
+def system_site_packages() -> Iterator[Path]:
+    """A site-packages directory under a system prefix (/dev/shm is under /dev/) holding one
+    distribution, fakedist_pkg 1.2: its reads are dropped as system reads, but roar still needs
+    them to know the job imported it."""
+    if not os.access("/dev/shm", os.W_OK):
+        pytest.skip("/dev/shm is not writable here")
+    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="roar-test-") as top:
+        site = Path(top).resolve() / "lib" / "site-packages"
+        gen(site, {
+            "fakedist_pkg": {"__init__.py": "VALUE = 1\n"},
+            "fakedist_pkg-1.2.dist-info": {"METADATA": "Name: fakedist_pkg\nVersion: 1.2\n"},
+        })  # fmt: skip
+        yield site
+
+
+def test_system_reads_are_left_out_but_what_roar_derives_from_them_stays(
+    data: Workspace, backend: str, system_site_packages: Path
+) -> None:
+    """The tracers do not report reads roar drops as "system" reads (ext/skip_reads.h): the
+    job's inputs are what they were, and an import from a site-packages under a system prefix
+    still names its distribution.  With filters.ignore_system_reads off, such reads are inputs."""
+    data.env["PYTHONPATH"] = str(system_site_packages)
+    script = py(
+        data,
+        "job.py",
+        """
+        import fakedist_pkg
+        open('/etc/hostname').read()
+        open('out.txt', 'w').write(open('a.txt').read())
+        """,
+    )
+    ins, outs = io(data, backend, "python", script)
+    assert ins == {"job.py", "a.txt"} and outs == {"out.txt"}
+    job = data.roar("show", "@1", "--json").json()
+    assert job["metadata"]["packages"]["pip"]["fakedist_pkg"] == "1.2"
+
+    data.roar("config", "set", "filters.ignore_system_reads", "false")
+    ins, outs = io(data, backend, "python", script, step=2)
+    assert {"job.py", "a.txt", "/etc/hostname"} <= ins and outs == {"out.txt"}

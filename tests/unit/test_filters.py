@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
+
 import pytest
 
 from roar.core.config import Config
 from roar.recording.filters import (
+    SYSTEM_PREFIXES,
     FilterSettings,
     apply_filters,
     python_prefixes,
     read_reason,
+    tracer_skip_reads,
     write_reason,
 )
+from roar.tracing.base import SKIP_NOTHING, SkipReads
 
 ROOT = "/tmp/proj"  # a project under /tmp: its files must survive the /tmp rule
 S = FilterSettings(project_root=ROOT, home="/home/u", package_roots=("/opt/py",))
@@ -83,3 +89,72 @@ def test_python_prefixes() -> None:
     assert python_prefixes(
         ["/opt/conda/bin/python3.11", "/usr/bin/cat", "/x/venv/bin/python", "/x/tool/python"]
     ) == ["/opt/conda", "/x/venv"]
+
+
+def test_tracer_skip_reads_follows_the_settings() -> None:
+    assert tracer_skip_reads(S) == SkipReads(
+        under=SYSTEM_PREFIXES,
+        keep_under=(ROOT,),
+        keep_containing=("/site-packages/", "/dist-packages/", ".so"),
+    )
+    assert tracer_skip_reads(replace(S, ignore_system=False)) == SKIP_NOTHING
+    assert not SKIP_NOTHING.skips("/usr/lib/locale/C.utf8/LC_CTYPE")
+
+
+@pytest.mark.parametrize(
+    ("path", "skipped"),
+    [
+        ("/usr/lib/locale/C.utf8/LC_CTYPE", True),
+        ("/etc/hostname", True),
+        ("/usr/lib/python3.11/os.py", True),
+        ("/opt/proj/data.csv", False),  # the project, under /opt
+        ("/opt/proj", False),
+        ("/opt/projx/data.csv", True),  # a sibling whose name starts like the project's
+        ("/usr/lib/x86_64-linux-gnu/libc.so.6", False),  # Debian packages come from these
+        ("/etc/ld.so.cache", False),  # ".so" anywhere in the name keeps it
+        ("/usr/lib/python3/dist-packages/yaml/__init__.py", False),  # imported distributions
+        ("/usr/local/lib/python3.11/site-packages/six.py", False),
+        ("/usr", False),  # "/usr/" matches what is below it, as str.startswith
+        ("/tmp/x.txt", False),
+        ("/data/x.parquet", False),
+    ],
+)
+def test_tracer_skip_rule(path: str, skipped: bool) -> None:
+    assert tracer_skip_reads(replace(S, project_root="/opt/proj")).skips(path) is skipped
+
+
+def _sample_paths() -> list[str]:
+    tops = ["/usr", "/etc", "/opt", "/opt/proj", "/opt/projx", "/proc/self", "/dev", "/var/lib"]
+    tops += ["/var/log", "/tmp", "/home/u", "/lib64", "/snap", "/data", "/run", "/sys", "/"]
+    middles = ["", "/lib/python3.11", "/lib/python3/dist-packages/yaml", "/share/locale"]
+    middles += ["/local/lib/python3.11/site-packages/np", "/__pycache__", "/.git", "/a.so.d"]
+    middles += ["/.cache/huggingface", "/.pyenv/versions/3.11.7/lib", "/.roar"]
+    names = ["f.txt", "libc.so.6", "ld.so.cache", "m.cpython-311.pyc", "LC_CTYPE", "status", ""]
+    paths = {
+        top.rstrip("/") + mid + "/" + name for top in tops for mid in middles for name in names
+    }
+    return sorted(p.rstrip("/") or "/" for p in paths)
+
+
+def test_every_read_the_tracers_skip_is_one_roar_drops() -> None:
+    """Property over many paths and every combination of the other switches: a read the tracers
+    leave out is one ``read_reason`` drops, as "system" unless an earlier rule (bytecode, git,
+    package, library cache...) already drops it; with those rules off, always as "system"."""
+    paths = _sample_paths()
+    base = replace(S, project_root="/opt/proj", package_roots=("/opt/py",))
+    switches = ("ignore_packages", "ignore_torch_cache", "ignore_library_caches", "ignore_tmp")
+    skipped_any = kept_any = False
+    for values in itertools.product((False, True), repeat=len(switches)):
+        settings = replace(base, **dict(zip(switches, values, strict=True)))
+        rule = tracer_skip_reads(settings)
+        for path, written in itertools.product(paths, (False, True)):
+            if not rule.skips(path):
+                kept_any = True
+                continue
+            skipped_any = True
+            reason = read_reason(path, settings, written)
+            assert reason is not None, path
+            bytecode_or_git = "/__pycache__/" in path or path.endswith(".pyc") or "/.git" in path
+            if not any(values) and not bytecode_or_git:
+                assert reason == "system", path
+    assert skipped_any and kept_any

@@ -26,7 +26,8 @@ import pytest
 
 from roar.tracing import wire
 from roar.tracing._decoder_py import Decoder
-from tests.conftest import create_flags_layout
+from roar.tracing.ptrace import skip_read_options
+from tests.conftest import create_flags_layout, skip_reads_layout
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAMS = REPO / "tests" / "programs"
@@ -83,6 +84,7 @@ TRACER_PROGRAMS = (
     "openat_dirfd",
     "rename_over",
     "sigstop",
+    "skip_reads",
     "threads",
     "truncate_link",
     "vfork_exec",
@@ -323,9 +325,9 @@ def test_openat_dirfd(
         ("chdir", "sub", None),
         ("unlink", "sub/moved.txt", None),
     ]
-    # The directory itself was opened (O_DIRECTORY); the O_PATH open gave nothing.
-    dir_opens = [r for r in t.kinds(wire.EVK_OPEN) if r[7] == str(work)]
-    assert len(dir_opens) == 1 and dir_opens[0][4] & os.O_DIRECTORY
+    # Neither the O_DIRECTORY open of the directory nor the O_PATH one gave a record, and the
+    # calls relative to that descriptor (and the fchdir to it) were resolved all the same.
+    assert not [r for r in t.kinds(wire.EVK_OPEN) if r[7] == str(work)]
     assert [r[7] for r in t.kinds(wire.EVK_CHDIR)] == [str(work), f"{work}/sub"]
 
 
@@ -353,6 +355,27 @@ def test_open_created_flag(
     saved = {r[7][len(prefix) :] for r in t.kinds(wire.EVK_SNAPSHOT)}
     assert saved == (
         {"existing.txt", "existing_aplus.txt", "sub/old_rel.txt"} if snapshots else set()
+    )
+
+
+@pytest.mark.parametrize("skipping", [False, True], ids=["report-all", "skip-reads"])
+def test_skip_reads(
+    tracer: Path, programs: dict[str, Path], tmp_path: Path, mode: list[str], skipping: bool
+) -> None:
+    """--skip-reads-under & co. (see skip_reads.c): the reads the rule leaves out give no OPEN,
+    decided at the seccomp stop or (a symlink into the skip directory) at the exit stop; the
+    others are reported with their canonical path.  Nothing is left out without the options,
+    except the O_DIRECTORY open, which never gives a record."""
+    system, proj = (tmp_path / "sys").resolve(), (tmp_path / "proj").resolve()
+    case = skip_reads_layout(system, proj)
+    options = [*mode, *(skip_read_options(case.skip_reads) if skipping else [])]
+    t = run_traced(tracer, [programs["skip_reads"], system, proj], tmp_path, options=options)
+    assert t.returncode == 0, t.stderr
+    opens = {r[7] for r in t.kinds(wire.EVK_OPEN) if r[7].startswith((str(system), str(proj)))}
+    assert opens == (case.reported if skipping else case.plain_reads | case.read_write)
+    # The Python twin of the rule says the same of every plain read.
+    assert {p for p in case.plain_reads if not case.skip_reads.skips(p)} == case.reported - (
+        case.read_write
     )
 
 
@@ -643,6 +666,15 @@ def test_usage_errors(tracer: Path) -> None:
         [str(tracer), "--event-fd", "987", "--", "true"], capture_output=True, text=True
     )
     assert bad_fd.returncode == 2 and "--event-fd 987" in bad_fd.stderr
+    for option, value in [
+        ("--skip-reads-under", "usr/"),  # prefixes are absolute
+        ("--keep-reads-under", ""),
+        ("--keep-reads-containing", ""),
+    ]:
+        bad = subprocess.run(
+            [str(tracer), "--event-fd", "1", option, value, "--", "true"], capture_output=True
+        )
+        assert bad.returncode == 2, option
 
 
 @pytest.fixture
