@@ -31,11 +31,12 @@ from roar.tracing.base import (
     native_binary,
 )
 from roar.tracing.decoder import Decoder
-from roar.tracing.wire import WireFormatError
+from roar.tracing.wire import EVK_END, WireFormatError
 
 PIPE_SIZE = 1 << 20
 READ_SIZE = 1 << 20
-COALESCE_SECONDS = 0.002
+COALESCE_MIN_SECONDS = 0.001
+COALESCE_MAX_SECONDS = 0.02
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
@@ -49,10 +50,12 @@ def _ptrace_scope() -> int:
 async def pump_events(read_fd: int, sink: EventSink) -> None:
     """Decode everything written to ``read_fd`` (non-blocking) until end of file."""
     decoder = Decoder()
+    delay = COALESCE_MIN_SECONDS
     while True:
         try:
             data = os.read(read_fd, READ_SIZE)
         except BlockingIOError:
+            delay = COALESCE_MIN_SECONDS  # a quiet stream: answer the next record at once
             await anyio.wait_readable(read_fd)
             continue
         if not data:
@@ -60,11 +63,16 @@ async def pump_events(read_fd: int, sink: EventSink) -> None:
         batch = decoder.feed(data)
         if batch:
             sink(batch)
-        if len(data) < READ_SIZE:
+        if len(data) < READ_SIZE and not (batch and batch[-1][0] == EVK_END):
             # The tracer flushes whenever it would block, often one record at a time. Letting
             # records pile up in the (1 MiB) pipe for a moment turns thousands of wake-ups into
-            # a few large batches; the traced program never waits for roar meanwhile.
-            await anyio.sleep(COALESCE_SECONDS)
+            # a few large batches; the traced program never waits for roar meanwhile, and roar's
+            # wake-ups stop competing with the tracer for the CPUs. The pause grows while
+            # records keep coming (500 short processes: 3.3x -> 2.5x the bare run with 20 ms
+            # instead of 2 ms) and starts small, so a short command's end is not held up.
+            # After END only end of file can follow.
+            await anyio.sleep(delay)
+            delay = min(delay * 2, COALESCE_MAX_SECONDS)
     if decoder.pending:
         raise WireFormatError("the event stream ended inside a record")
 
