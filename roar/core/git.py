@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 import msgspec
@@ -28,12 +30,25 @@ class GitState(msgspec.Struct, frozen=True, kw_only=True):
 
 async def run_git(cwd: Path, *args: str) -> tuple[int, str]:
     """Run git quietly in ``cwd``; (exit code, stdout). Exit 127 when git is not installed."""
+    code, out = await run_git_bytes(cwd, *args)
+    return code, out.decode("utf-8", "surrogateescape")
+
+
+async def run_git_bytes(
+    cwd: Path | str,
+    *args: str,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[int, bytes]:
+    """``run_git`` for binary output (patches), with optional stdin and extra environment."""
+    options: dict[str, Any] = (
+        {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+    )
     try:
         result = await anyio.run_process(
             ["git", *args],
             cwd=cwd,
             check=False,
-            stdin=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             # Paths roar passes are file names, never patterns: "data[1].csv" is one file.
             env={
@@ -41,11 +56,13 @@ async def run_git(cwd: Path, *args: str) -> tuple[int, str]:
                 "GIT_OPTIONAL_LOCKS": "0",
                 "LC_ALL": "C",
                 "GIT_LITERAL_PATHSPECS": "1",
+                **(env or {}),
             },
+            **options,
         )
     except FileNotFoundError:
-        return 127, ""
-    return result.returncode, result.stdout.decode("utf-8", "surrogateescape")
+        return 127, b""
+    return result.returncode, result.stdout
 
 
 def parse_status_v2(text: str, ignore_prefixes: tuple[str, ...] = ()) -> GitState:

@@ -10,16 +10,14 @@ itself writes ends up in it; untracked files the job also wrote are left out for
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-import anyio
 import blake3
 import msgspec
 
-from roar.core.git import GitState, run_git
+from roar.core.git import GitState, run_git, run_git_bytes
 
 
 class PatchInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,13 +32,10 @@ async def tracked_diff(git: GitState) -> bytes:
     """``git diff HEAD --binary`` when tracked files differ from HEAD (before the job runs)."""
     if not git.repo_root or not git.commit or not git.dirty:
         return b""
-    result = await anyio.run_process(
-        ["git", "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"],
-        cwd=git.repo_root,
-        check=False,
-        stderr=subprocess.DEVNULL,
+    code, out = await run_git_bytes(
+        git.repo_root, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"
     )
-    return result.stdout if result.returncode == 0 else b""
+    return out if code == 0 else b""
 
 
 async def untracked_inputs(git: GitState, inputs: Iterable[str], written: set[str]) -> list[str]:
@@ -69,30 +64,20 @@ async def _new_files_diff(repo_root: str, rels: list[str]) -> bytes:
     if not rels:
         return b""
     with tempfile.TemporaryDirectory(prefix="roar-patch-") as scratch:
-        env = {
-            **os.environ,
-            "GIT_INDEX_FILE": os.path.join(scratch, "index"),
-            "GIT_LITERAL_PATHSPECS": "1",
-            "GIT_OPTIONAL_LOCKS": "0",
-        }
-        added = await anyio.run_process(
-            ["git", "add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"],
-            input="\0".join(rels).encode("utf-8", "surrogateescape"),
-            cwd=repo_root,
-            env=env,
-            check=False,
-            stderr=subprocess.DEVNULL,
+        index = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
+        names = "\0".join(rels).encode("utf-8", "surrogateescape")
+        code, _ = await run_git_bytes(
+            repo_root,
+            *("add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"),
+            input=names,
+            env=index,
         )
-        if added.returncode != 0:
+        if code != 0:
             return b""
-        result = await anyio.run_process(
-            ["git", "diff", "--binary", "--no-color", "--no-ext-diff"],
-            cwd=repo_root,
-            env=env,
-            check=False,
-            stderr=subprocess.DEVNULL,
+        code, out = await run_git_bytes(
+            repo_root, "diff", "--binary", "--no-color", "--no-ext-diff", env=index
         )
-    return result.stdout if result.returncode == 0 else b""
+    return out if code == 0 else b""
 
 
 async def store_patch(
