@@ -6,7 +6,7 @@ job's metadata defensively: jobs recorded by older versions, or through the prox
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from roar.cli._format import human_duration, human_size, local_time
@@ -143,7 +143,7 @@ def source_text(source: object) -> str:
     return str(source)
 
 
-def _names(items: Any) -> str:
+def _names(items: Iterable[str]) -> str:
     names = list(items)
     shown = ", ".join(names[:LIST_LIMIT])
     return f"{shown}, +{len(names) - LIST_LIMIT} more" if len(names) > LIST_LIMIT else shown
