@@ -45,4 +45,6 @@ async def _init(answer: str | None, path: Path) -> int:
         click.echo(f"roar project already initialized in {where}")
     if result.gitignore_updated:
         click.echo("Added .roar/ to .gitignore")
+        # An uncommitted .gitignore makes every later job's tree "dirty" (stored as a patch).
+        click.echo("Commit it so later runs see a clean tree: git add .gitignore && git commit")
     return 0

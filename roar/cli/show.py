@@ -67,11 +67,27 @@ async def _show(ref: str | None, as_json: bool) -> int:
         job = await _job_or_other(store, ctx, ref, as_json)
         if job is None:
             return 0
+        job_id = await store.job_id(job.job_uid)
+        labels = (await store.current_labels("job", [job_id])).get(job_id, {})
     if as_json:
-        click.echo(msgspec.json.encode(job_json(job)).decode())
+        payload = job_json(job)
+        payload["labels"] = labels
+        click.echo(msgspec.json.encode(payload).decode())
     else:
         _print_job(job)
+        _print_labels(labels)
     return 0
+
+
+def _print_labels(labels: dict[str, object]) -> None:
+    """The current labels, one ``key=value`` a line (nested keys dotted), as `roar label show`."""
+    from roar.lineage.labels import flatten, format_value
+
+    if not labels:
+        return
+    click.echo("Labels:")
+    for key, value in flatten(labels):
+        click.echo(f"  {key}={format_value(value)}")
 
 
 async def _job_or_other(store: Store, ctx: RoarContext, ref: str, as_json: bool) -> Job | None:
@@ -110,6 +126,7 @@ async def _job_or_other(store: Store, ctx: RoarContext, ref: str, as_json: bool)
         return None
     record = await store.artifact_record(artifact_id)
     record["path"] = shown
+    record["labels"] = (await store.current_labels("artifact", [artifact_id])).get(artifact_id, {})
     if as_json:
         click.echo(msgspec.json.encode(record).decode())
         return None
@@ -126,6 +143,7 @@ async def _job_or_other(store: Store, ctx: RoarContext, ref: str, as_json: bool)
             click.echo(
                 f"    {use['step_ref']:<5} {use['job_uid']}  {use['command']}  ({use['path']})"
             )
+    _print_labels(record["labels"])
     return None
 
 

@@ -334,7 +334,7 @@ async def record_command(
                 if source is None:
                     warnings.append(
                         f"input {path} is unsourced: no recorded job produced it and git does not "
-                        "cover it (commit it, or fetch it with roar get / roar run)"
+                        "cover it (commit it, or fetch it under roar run, e.g. roar run wget URL)"
                     )
 
             # Credentials never reach the store: the recorded command is the scrubbed one.

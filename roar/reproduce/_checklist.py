@@ -115,9 +115,7 @@ def _sourced(inputs: Sequence[StepInput]) -> CheckItem:
     shown = ", ".join(f"{i.path} ({i.step_ref})" for i in loose[:5])
     if len(loose) > 5:
         shown += f" and {len(loose) - 5} more"
-    fix = (
-        "commit them to git, or fetch external data through roar (roar get URL, roar run wget URL)"
-    )
+    fix = "commit them to git, or fetch external data through roar (roar run wget URL, or through the S3 proxy)"
     if any(i.path.startswith(("/tmp/", "/var/tmp/")) for i in loose):
         fix += "; keep inputs and intermediates out of /tmp"
     return CheckItem(

@@ -120,7 +120,8 @@ async def locate_unsourced(plan: Plan, source: LineageSource) -> list[tuple[Step
         raise UsageError(
             "cannot reproduce: unsourced input(s) not on this machine with the recorded content: "
             + ", ".join(absent)
-            + "; commit them or fetch them with roar get, and record the steps again"
+            + "; commit them or fetch them under roar run (e.g. roar run wget URL), and record the "
+            "steps again"
         )
     return found
 

@@ -36,9 +36,11 @@ def test_init_in_git_repo_with_y(git_workspace: Workspace) -> None:
     config_text = (root / ".roar" / "config.toml").read_text()
     assert "# Tracer backend for run/build" in config_text
     assert ".roar/" in (root / ".gitignore").read_text().splitlines()
+    assert "git add .gitignore" in out.stdout  # else every later run is "dirty"
     # Twice is safe: nothing duplicated, nothing lost.
     again = git_workspace.roar("init", "-y")
     assert "already initialized" in again.stdout
+    assert "git add .gitignore" not in again.stdout
     assert (root / ".gitignore").read_text().splitlines().count(".roar/") == 1
     assert (root / ".roar" / "config.toml").read_text() == config_text
 

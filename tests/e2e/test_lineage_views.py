@@ -132,6 +132,19 @@ def test_labels(seeded: Workspace) -> None:
     assert bad.returncode == 2 and "reserved" in bad.stderr
 
 
+def test_show_includes_labels(seeded: Workspace) -> None:
+    sh(seeded, "sort raw.txt > model.txt")
+    seeded.roar("label", "set", "job", "@1", "stage=gold", "model.arch=resnet")
+    seeded.roar("label", "set", "artifact", "model.txt", "quality=high")
+    shown = seeded.roar("show", "@1", "--json").json()
+    assert shown["labels"] == {"stage": "gold", "model": {"arch": "resnet"}}
+    text = seeded.roar("show", "@1").stdout
+    assert "stage=gold" in text and "model.arch=resnet" in text
+    artifact = seeded.roar("show", "model.txt", "--json").json()
+    assert artifact["labels"] == {"quality": "high"}
+    assert "quality=high" in seeded.roar("show", "model.txt").stdout
+
+
 def test_pictures(seeded: Workspace) -> None:
     sh(seeded, "sort raw.txt > a.txt")
     sh(seeded, "cat a.txt > b.txt")
