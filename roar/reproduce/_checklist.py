@@ -115,7 +115,10 @@ def _sourced(inputs: Sequence[StepInput]) -> CheckItem:
     shown = ", ".join(f"{i.path} ({i.step_ref})" for i in loose[:5])
     if len(loose) > 5:
         shown += f" and {len(loose) - 5} more"
-    fix = "commit them to git, or fetch external data through roar (roar run wget URL, or through the S3 proxy)"
+    fix = (
+        "commit them to git, or fetch external data through roar "
+        "(roar run wget URL, or S3 through the proxy)"
+    )
     if any(i.path.startswith(("/tmp/", "/var/tmp/")) for i in loose):
         fix += "; keep inputs and intermediates out of /tmp"
     return CheckItem(

@@ -14,7 +14,8 @@ _REFERENCE_COMMANDS = ("get", "put", "register", "login", "logout", "whoami", "s
 
 
 def test_messages_only_name_commands_that_exist() -> None:
-    pattern = re.compile(r"\broar (%s) (?!there\b)[A-Za-z@./<\[-]" % "|".join(_REFERENCE_COMMANDS))
+    names = "|".join(_REFERENCE_COMMANDS)
+    pattern = re.compile(rf"\broar ({names}) (?!there\b)[A-Za-z@./<\[-]")
     named = {
         (match.group(1), source.relative_to(ROAR).as_posix())
         for source in ROAR.rglob("*.py")
