@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from roar.core.config import HASH_ALGORITHMS
 from roar.core.loop import run
 from roar.errors import UsageError
 
@@ -28,7 +29,7 @@ def _options(func: click.decorators.FC) -> click.decorators.FC:
         "--hash",
         "hash_algorithms",
         multiple=True,
-        type=click.Choice(["blake3", "sha256", "sha512", "md5"]),
+        type=click.Choice(HASH_ALGORITHMS),
         help="Also compute this digest of every file (repeatable).",
     )(func)
     func = click.option("--name", default=None, help="Name the step (stored as label name=NAME).")(

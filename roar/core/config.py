@@ -44,6 +44,8 @@ class ConfigKey:
 
     @property
     def type_label(self) -> str:
+        if self.choices and self.type == "list":
+            return f"list of {'|'.join(self.choices)}"
         if self.choices:
             return "|".join(self.choices)
         return {
@@ -85,7 +87,13 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("glaas.web_url", "str", "https://glaas.ai", "GLaaS web UI URL"),
     ConfigKey("registration.omit.enabled", "bool", True, "Filter secrets out of registrations"),
     ConfigKey("hash.primary", "str", "blake3", "Primary hash algorithm", choices=HASH_ALGORITHMS),
-    ConfigKey("hash.run", "list", [], "Extra hash algorithms computed for run/build jobs"),
+    ConfigKey(
+        "hash.run",
+        "list",
+        [],
+        "Extra hash algorithms computed for run/build jobs",
+        choices=HASH_ALGORITHMS,
+    ),
     ConfigKey(
         "logging.level",
         "str",
@@ -152,7 +160,7 @@ def parse_value(key: ConfigKey, text: str) -> ConfigValue:
             except tomllib.TOMLDecodeError:
                 raise ConfigError(f'{key.name} expects a list like ["a", "b"]') from None
             return validate(key, parsed)
-        return [part.strip() for part in raw.split(",") if part.strip()]
+        return validate(key, [part.strip() for part in raw.split(",") if part.strip()])
     if key.type == "optional-str" and raw.lower() in {"", "none", "null"}:
         return None
     return validate(key, raw)
@@ -172,6 +180,12 @@ def validate(key: ConfigKey, value: object) -> ConfigValue:
             return value
     elif key.type == "list":
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            unknown = [v for v in value if key.choices and v not in key.choices]
+            if unknown:
+                raise ConfigError(
+                    f"{key.name}: unknown value {unknown[0]!r} (choose from "
+                    f"{', '.join(key.choices)})"
+                )
             return list(value)
     elif key.type == "optional-str" and value is None:
         return None
@@ -253,6 +267,10 @@ def load(path: Path) -> Config:
         return Config.defaults()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start}); fix or remove it, then run again"
+        ) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -102,6 +102,11 @@ def test_config_list_get_set(project: Workspace) -> None:
             "roar: unknown config key: no.such (see 'roar config list')\n",
         ),
         (["config", "set", "tracer.default", "strace"], None),
+        (
+            ["config", "set", "hash.run", "crc32"],
+            "roar: hash.run: unknown value 'crc32' (choose from blake3, sha256, sha512, md5)\n",
+        ),
+        (["config", "set", "hash.run", '["sha256", "crc32"]'], None),
     ],
 )
 def test_config_errors_leave_the_file_unchanged(
@@ -118,11 +123,19 @@ def test_config_errors_leave_the_file_unchanged(
     assert path.read_bytes() == before
 
 
-def test_bad_config_file_is_one_line(project: Workspace) -> None:
-    (project.root / ".roar" / "config.toml").write_text("[proxy\n")
+@pytest.mark.parametrize(
+    "content",
+    [b"[proxy\n", b'[hash]\nrun = ["crc32"]\n', b"# caf\xe9\n[proxy]\nport = 9191\n"],
+    ids=["bad-toml", "unknown-algorithm", "not-utf8"],
+)
+def test_bad_config_file_is_one_line_and_nothing_runs(project: Workspace, content: bytes) -> None:
+    (project.root / ".roar" / "config.toml").write_bytes(content)
     result = project.roar("dag", check=False)
     assert result.returncode == 2
     assert result.stderr.startswith("roar: ") and result.stderr.count("\n") == 1
+    ran = project.roar("run", "touch", "ran.txt", check=False)
+    assert ran.returncode == 2 and ran.stderr.count("\n") == 1
+    assert not (project.root / "ran.txt").exists()  # refused before the command started
 
 
 def test_newer_database_is_refused(project: Workspace) -> None:
