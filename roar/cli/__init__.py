@@ -28,9 +28,11 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         try:
             result = cli.main(args=args, prog_name="roar", standalone_mode=False)
         except BaseExceptionGroup as group:
-            # Concurrent tasks wrap errors in groups; a deliberate roar error inside one is
-            # reported like any other.
+            # Concurrent tasks wrap errors in groups; a deliberate roar error inside one (or a
+            # database error) is reported like any other.
             roar_errors = group.subgroup(lambda e: isinstance(e, RoarError))
+            if roar_errors is None:
+                roar_errors = group.subgroup(lambda e: _database_error(e) is not None)
             if roar_errors is None:
                 raise
             raise _first_leaf(roar_errors) from group
@@ -65,9 +67,31 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("ROAR_DEBUG"):
             raise
+        database_message = _database_error(exc)
+        if database_message is not None:
+            _error(database_message)
+            return 1
         _error(f"internal error: {type(exc).__name__}: {exc} (set ROAR_DEBUG=1 for a traceback)")
         return 1
     return int(result) if isinstance(result, int) else 0
+
+
+def _database_error(exc: BaseException) -> str | None:
+    """The one-line message for a SQLite error that reached the top (a damaged or read-only
+    `.roar/roar.db`), or None for any other exception."""
+    import sqlite3
+
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        return f"cannot write .roar/roar.db: {text} (make .roar/ and roar.db writable)"
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return f".roar/roar.db is busy: {text} (another roar is writing; try again)"
+    return (
+        f"the roar database .roar/roar.db is damaged ({text}); restore it from a backup, or "
+        "move it aside and run 'roar init' to start again"
+    )
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

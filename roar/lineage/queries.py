@@ -26,9 +26,10 @@ async def resolve_job(store: Store, ref: str) -> Job:
     step = parse_step_ref(ref)
     if step is not None:
         session = await store.active_session()
+        # SQLite integers stop at 2**63 - 1: a larger step number cannot exist.
         jobs = (
             []
-            if session is None
+            if session is None or step.number >= 2**63
             else await store.step_jobs(session.id, step.number, build=step.build)
         )
         if not jobs:

@@ -45,6 +45,7 @@ from roar.recording.patch import store_patch, tracked_diff, untracked_inputs
 from roar.recording.s3 import s3_edges
 from roar.recording.secrets import REDACTED, redact_argv, redact_env, redact_text
 from roar.recording.semantics import Accesses, AccessModel
+from roar.store import require_writable
 from roar.tracing.base import EventBatch, TraceOutcome
 from roar.tracing.select import choose_backend
 
@@ -205,6 +206,7 @@ async def record_command(
     root = str(ctx.project.root)
     settings = FilterSettings.from_config(ctx.config, root, package_roots=_own_python_roots())
 
+    require_writable(ctx.project.db_path)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     env_log.mkdir(parents=True, exist_ok=True)
     try:

@@ -1,5 +1,5 @@
 """The local store: `.roar/roar.db`, SQLite in WAL mode, reached through aiosqlite."""
 
-from roar.store._store import LabelVersion, Store, StoredSession
+from roar.store._store import LabelVersion, Store, StoredSession, require_writable
 
-__all__ = ("LabelVersion", "Store", "StoredSession")
+__all__ = ("LabelVersion", "Store", "StoredSession", "require_writable")

@@ -9,6 +9,7 @@ on the connection and the event loop never blocks on the database.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -46,14 +47,28 @@ def _running_asyncio() -> bool:
     return True
 
 
-async def connect(path: Path, busy_timeout: float) -> Database:
+def _target(path: Path, readonly: bool) -> tuple[str | Path, bool]:
+    """What sqlite3.connect opens: the path, or a read-only URI, so that a store in a read-only
+    file or directory can still be queried."""
+    if not readonly:
+        return path, False
+    from urllib.parse import quote
+
+    # A WAL database opened read-only still needs its -shm file: where the directory cannot
+    # hold one, no writer can run either, so the file is read as immutable.
+    mode = "mode=ro" if os.access(path.parent, os.W_OK) else "mode=ro&immutable=1"
+    return f"file:{quote(str(path))}?{mode}", True
+
+
+async def connect(path: Path, busy_timeout: float, *, readonly: bool = False) -> Database:
     """Open ``path`` with the engine that fits the running event loop."""
+    target, uri = _target(path, readonly)
     if _running_asyncio():
         import aiosqlite
 
-        conn = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
+        conn = await aiosqlite.connect(target, timeout=busy_timeout, isolation_level=None, uri=uri)
         return _Aiosqlite(conn)
-    return await _Threaded.open(path, busy_timeout)
+    return await _Threaded.open(target, uri, busy_timeout)
 
 
 class _Aiosqlite:
@@ -98,10 +113,14 @@ class _Threaded:
         self._limiter = anyio.CapacityLimiter(1)
 
     @classmethod
-    async def open(cls, path: Path, busy_timeout: float) -> _Threaded:
+    async def open(cls, target: str | Path, uri: bool, busy_timeout: float) -> _Threaded:
         conn = await anyio.to_thread.run_sync(
             lambda: sqlite3.connect(
-                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+                target,
+                timeout=busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=uri,
             )
         )
         return cls(conn)

@@ -14,10 +14,10 @@ import secrets
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import msgspec
@@ -26,6 +26,8 @@ from roar.errors import NotFoundError, SchemaTooNewError, StoreError
 from roar.models import ETAG_PREFIX, FileDigest, GitInfo, Job, NewJob
 from roar.store._db import Database, connect
 from roar.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+_T = TypeVar("_T")
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -60,6 +62,8 @@ class Store:
         # One connection, one transaction at a time (early hashing may store cache rows while
         # another task records a job).
         self._write_lock = anyio.Lock()
+        # Opened read-only (a read-only file or directory): queries work, recording refuses.
+        self.readonly = False
 
     @classmethod
     @asynccontextmanager
@@ -67,12 +71,20 @@ class Store:
         """Open (or with ``create``, create) the database, migrating it forward if needed."""
         if not create and not path.is_file():
             raise StoreError(f"{path} does not exist (run 'roar init')")
+        if not create and path.stat().st_size == 0:
+            # SQLite would silently start a new, empty database here: the history is gone.
+            raise StoreError(
+                f"{path} is empty (0 bytes): the job history was lost or truncated; restore it "
+                "from a backup, or move it aside and run 'roar init' to start again"
+            )
+        readonly = not create and not is_writable(path)
         try:
-            conn = await connect(path, busy_timeout=BUSY_TIMEOUT_MS / 1000)
+            conn = await connect(path, busy_timeout=BUSY_TIMEOUT_MS / 1000, readonly=readonly)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {path}: {exc}") from exc
         try:
             store = cls(conn, path)
+            store.readonly = readonly
             await store._prepare()
             yield store
         finally:
@@ -84,6 +96,11 @@ class Store:
             # Read the version before anything writes: a newer or damaged file stays untouched.
             row = await conn.fetchone("PRAGMA user_version")
             version = int(row[0]) if row else 0
+            if version < 0:
+                raise StoreError(
+                    f"{self.path} has an invalid schema version ({version}): the file is damaged; "
+                    "restore it from a backup, or move it aside and run 'roar init'"
+                )
             if version > SCHEMA_VERSION:
                 raise SchemaTooNewError(
                     f"{self.path} has schema version {version}, newer than this roar supports "
@@ -91,6 +108,13 @@ class Store:
                 )
             await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             await conn.execute("PRAGMA foreign_keys = ON")
+            if self.readonly:
+                if version < SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path} needs upgrading to schema {SCHEMA_VERSION} but is read-only"
+                        " (let roar write .roar/ once, e.g. run 'roar log' as its owner)"
+                    )
+                return
             await conn.fetchone("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
             if version < SCHEMA_VERSION:
@@ -469,7 +493,7 @@ class Store:
                     hash=identity,
                     size=size,
                     hashes=dict(sorted(hashes.items())),
-                    byte_ranges=tuple(tuple(r) for r in json.loads(ranges)) if ranges else (),
+                    byte_ranges=tuple(tuple(r) for r in _json_loads(ranges)) if ranges else (),
                 )
             )
         for files in result.values():
@@ -663,7 +687,7 @@ class Store:
         return [
             LabelVersion(
                 version=int(r[0]),
-                document=json.loads(r[1]),
+                document=_json_loads(r[1]),
                 origin=str(r[2]),
                 created_at=float(r[3]),
             )
@@ -685,7 +709,7 @@ class Store:
                         WHERE m.entity_type = l.entity_type AND m.{column} = l.{column})""",
                 (entity, *chunk),
             ):
-                found[int(target)] = json.loads(document)
+                found[int(target)] = _json_loads(document)
         return found
 
     async def session_label_documents(
@@ -725,7 +749,7 @@ class Store:
                         ORDER BY version DESC LIMIT 1""",
                     (entity, target),
                 )
-                if row is not None and json.loads(row[1]) == document:
+                if row is not None and _json_loads(row[1]) == document:
                     await self._conn.rollback()
                     return None
                 version = (int(row[0]) if row else 0) + 1
@@ -866,6 +890,22 @@ def database_exists(path: Path) -> bool:
     return os.path.isfile(path)
 
 
+def is_writable(path: Path) -> bool:
+    """Whether this process may write the database and create its -wal/-shm files beside it
+    (access(2) also says no for an immutable file, even to root)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def require_writable(path: Path) -> None:
+    """Refuse before anything runs when a job could not be recorded in ``path``."""
+    if not is_writable(path):
+        what = path if not os.access(path, os.W_OK) else path.parent
+        raise StoreError(
+            f"cannot record jobs: {what} is read-only; nothing was run (make it writable, "
+            "or run roar as the project's owner)"
+        )
+
+
 _METADATA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -890,9 +930,24 @@ def _metadata_params(keys: Sequence[str] | None) -> tuple[str, ...]:
     return paths * 2 if len(paths) == 1 else paths
 
 
-_decode_argv = msgspec.json.Decoder(list[str]).decode
-_decode_object = msgspec.json.Decoder(dict[str, Any]).decode
-_decode_values = msgspec.json.Decoder(list[Any]).decode
+def _guarded(decode: Callable[[str], _T]) -> Callable[[str], _T]:
+    """A decoder of a stored JSON column that reports a damaged value as a StoreError."""
+
+    def run(text: str) -> _T:
+        try:
+            return decode(text)
+        except (msgspec.DecodeError, ValueError, TypeError) as exc:
+            raise StoreError(
+                f"a stored record is damaged ({exc}); restore .roar/roar.db from a backup"
+            ) from exc
+
+    return run
+
+
+_decode_argv = _guarded(msgspec.json.Decoder(list[str]).decode)
+_decode_object = _guarded(msgspec.json.Decoder(dict[str, Any]).decode)
+_decode_values = _guarded(msgspec.json.Decoder(list[Any]).decode)
+_json_loads: Callable[[str], Any] = _guarded(json.loads)
 
 
 def _decode_metadata(text: str, keys: Sequence[str] | None) -> dict[str, Any]:
