@@ -49,6 +49,13 @@ class FilterSettings:
     ignore_tmp: bool = True
     ignore_paths: tuple[str, ...] = ()
     package_roots: tuple[str, ...] = ()
+    # A replay project lives inside the user's project (`<work>/.roar/reproductions/N`) while its
+    # steps run in `<work>`: those files are the user's too, wherever `<work>` is (even /tmp).
+    outer_roots: tuple[str, ...] = ()
+
+    @property
+    def work_roots(self) -> tuple[str, ...]:
+        return (self.project_root, *self.outer_roots)
 
     @classmethod
     def from_config(
@@ -60,6 +67,7 @@ class FilterSettings:
         )
         return cls(
             project_root=project_root,
+            outer_roots=_enclosing_projects(project_root),
             home=os.path.expanduser("~"),
             ignore_system=config.get_bool("filters.ignore_system_reads"),
             ignore_packages=config.get_bool("filters.ignore_package_reads"),
@@ -69,6 +77,16 @@ class FilterSettings:
             ignore_paths=extra,
             package_roots=tuple(package_roots),
         )
+
+
+def _enclosing_projects(root: str) -> tuple[str, ...]:
+    """The directories whose `.roar/` holds ``root`` (innermost first)."""
+    found = []
+    head = root
+    while "/.roar/" in head + "/":
+        head = head[: (head + "/").rfind("/.roar/")]
+        found.append(head or "/")
+    return tuple(found)
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -90,8 +108,8 @@ def _home_dirs(home: str, names: tuple[str, ...]) -> tuple[str, ...]:
 
 def _common_reason(path: str, s: FilterSettings) -> str | None:
     """Reasons that apply to reads and writes alike."""
-    root = s.project_root
-    if path.startswith(_dirs((root + "/.roar",))):
+    roots = s.work_roots
+    if path.startswith(_dirs(tuple(r + "/.roar" for r in roots))):
         return "roar"
     if "/.git/" in path or path.endswith("/.git"):
         return "git"
@@ -106,7 +124,7 @@ def _common_reason(path: str, s: FilterSettings) -> str | None:
         or PACKAGE_PATTERN.search(path)
     ):
         return "package"
-    if path.startswith(_dirs((root,))):
+    if path.startswith(_dirs(roots)):
         return None
     if s.ignore_torch_cache and TORCH_CACHE.match(path):
         return "torch cache"
@@ -118,7 +136,7 @@ def _common_reason(path: str, s: FilterSettings) -> str | None:
 def read_reason(path: str, s: FilterSettings, written_by_job: bool) -> str | None:
     """Why a read of ``path`` is dropped, or None to keep it as an input."""
     reason = _common_reason(path, s)
-    if reason or _under(path, s.project_root):
+    if reason or any(_under(path, root) for root in s.work_roots):
         return reason
     if s.ignore_system and path.startswith(SYSTEM_PREFIXES):
         return "system"
@@ -139,7 +157,7 @@ def tracer_skip_reads(s: FilterSettings) -> SkipReads:
         return SKIP_NOTHING
     return SkipReads(
         under=SYSTEM_PREFIXES,
-        keep_under=(s.project_root.rstrip("/") or "/",),
+        keep_under=tuple(r.rstrip("/") or "/" for r in s.work_roots),
         keep_containing=SYSTEM_READS_USED,
     )
 
@@ -147,7 +165,7 @@ def tracer_skip_reads(s: FilterSettings) -> SkipReads:
 def write_reason(path: str, s: FilterSettings) -> str | None:
     """Why a write to ``path`` is dropped, or None to keep it as an output."""
     reason = _common_reason(path, s)
-    if reason or _under(path, s.project_root):
+    if reason or any(_under(path, root) for root in s.work_roots):
         return reason
     if path.startswith(SYSTEM_WRITE_PREFIXES):
         return "system"

@@ -249,6 +249,13 @@ def test_in_place_keeps_the_branch_and_the_active_session(stamped: Workspace) ->
     assert stamped.git("status", "--porcelain") == status_before
     assert stamped.roar("log", "--json").json() == jobs_before
     assert Path(report["project"]) == stamped.root / ".roar" / "reproductions" / "1"
+    # The replay recorded the project's files (the project lives under /tmp here): the step
+    # wrote stamp.txt in the checkout, which is the user's work, not a temporary file.
+    replay = Workspace(Path(report["project"]), stamped.env)
+    replayed = replay.roar("show", "@1", "--json").json()
+    assert [o["path"] for o in replayed["outputs"]] == [str(stamped.root / "stamp.txt")] or [
+        o["path"] for o in replayed["outputs"]
+    ] == ["stamp.txt"], replayed["outputs"]
 
 
 def test_missing_unsourced_input_stops_the_run_before_anything_executes(

@@ -158,3 +158,17 @@ def test_every_read_the_tracers_skip_is_one_roar_drops() -> None:
             if not any(values) and not bytecode_or_git:
                 assert reason == "system", path
     assert skipped_any and kept_any
+
+
+def test_a_replay_project_keeps_the_enclosing_projects_files() -> None:
+    # In-place replay: the replay's project sits in the user's `.roar/`, its steps run in the
+    # user's directory, which may be under /tmp. Those writes are outputs, not temp files.
+    s = FilterSettings.from_config(Config.defaults(), "/tmp/proj/.roar/reproductions/3")
+    assert s.work_roots == ("/tmp/proj/.roar/reproductions/3", "/tmp/proj")
+    assert write_reason("/tmp/proj/model.pt", s) is None
+    assert read_reason("/tmp/proj/data.csv", s, written_by_job=True) is None
+    assert write_reason("/tmp/proj/.roar/roar.db", s) == "roar"
+    assert write_reason("/tmp/scratch.bin", s) == "tmp"
+    plain = FilterSettings.from_config(Config.defaults(), "/tmp/proj")
+    assert plain.work_roots == ("/tmp/proj",)
+    assert write_reason("/tmp/other/model.pt", plain) == "tmp"
