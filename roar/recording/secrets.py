@@ -2,9 +2,13 @@
 anything is stored (pure functions).
 
 What is caught: AWS access key ids and secret keys, GitHub / GitLab / OpenAI / Anthropic /
-Hugging Face / Slack tokens, ``Bearer`` tokens, values of ``--token``/``--api-key``/``--password``
-style options and of ``NAME=value`` assignments whose name denotes a credential, passwords in URLs
-(``https://user:pw@host``), presigned-URL signatures, and PEM private keys.
+Hugging Face / Slack tokens, ``Bearer``/``Basic`` credentials however short, credential-carrying
+HTTP headers (``-H 'X-Api-Key: V'``, ``--header=Authorization:...``, cookies), values of options
+whose name ends in a credential word (``--aws-secret-access-key``, ``--client-secret``,
+``--hf_token``, ``--wandb-key``, ``--private-key=``, ``--password``...), the password of
+``-u user:pw`` / ``--user=user:pw``, mysql's ``-pPW``, ``NAME=value`` assignments whose name
+denotes a credential, passwords in URLs (``https://user:pw@host``), presigned-URL signatures, and
+PEM private keys. ``tests/unit/test_secrets.py`` holds the table of forms.
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ _TOKENS = [
     re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
 ]
-_BEARER = re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9\-._~+/]{16,}=*")
+_BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9\-._~+/]{16,}=*")
+# After "Bearer" anything is a token, however short.
+_SHORT_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*")
+# HTTP headers that carry credentials, as in `curl -H 'X-Api-Key: V'` or `--header=Cookie:...`.
+_CREDENTIAL_HEADER = re.compile(
+    r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-auth-token|private-token|cookie"
+    r"|x-amz-security-token|x-goog-api-key|x-access-token|x-hub-signature(?:-256)?)"
+    r"(\s*:\s*)(?:(bearer|basic|token)\s+)?([^'\"\n]+)"
+)
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/@\s:]+):([^/@\s]+)@")
 _URL_TOKEN_ONLY = re.compile(r"(?i)\b(https?://)([^/@\s:]{16,})@")
 _PRESIGNED = re.compile(
@@ -38,14 +50,23 @@ _PRESIGNED = re.compile(
     r"[^&\s]+"
 )
 _ASSIGNMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_\-.]*)=(\S+)")
-_OPTION = re.compile(
-    r"(?i)^--?(api[_\-]?key|access[_\-]?key|secret([_\-]key)?|token|auth[_\-]?token|password|passwd"
-    r"|pwd|credentials?)$"
+# An option names a credential when its name *ends* in a credential word: `--aws-secret-access-key`,
+# `--client-secret`, `--hf_token`, `--wandb-key`, `--private-key`; but not `--tokenizer`,
+# `--max-tokens`, `--token-budget` or `--sort-key`.
+_OPTION_NAME = re.compile(
+    r"(?i)^--?(?:[a-z0-9]+[_\-.])*?(?:"
+    r"(?:api|access|secret|private|client|signing|encryption|license|master|wandb|openai"
+    r"|anthropic|hf|huggingface|comet|neptune|ssh)[_\-.]?key"
+    r"|secret|client[_\-.]?secret|token|auth|passw(?:or)?d|pwd|pw|pass|credentials?"
+    r"|passphrase|api[_\-.]?token|session[_\-.]?token|key[_\-.]?secret)$"
 )
-_OPTION_INLINE = re.compile(
-    r"(?i)^(--?(?:api[_\-]?key|access[_\-]?key|secret(?:[_\-]key)?|token|auth[_\-]?token|password"
-    r"|passwd|pwd|credentials?))=(.+)$"
-)
+# `-u user:pw` / `--user=user:pw` (curl, wget, httpie): the part after the colon is a password.
+_USER_OPTION = re.compile(r"^(?:-u|--user|--proxy-user|--http-user|--auth)$")
+# mysql-style `-pPASSWORD`, for the programs that take it that way.
+_INLINE_PASSWORD_PROGRAMS = frozenset(
+    {"mysql", "mysqldump", "mysqladmin", "mysqlimport", "mysqlshow", "mysqlcheck", "mariadb",
+     "mariadb-dump", "mariadb-admin"}
+)  # fmt: skip
 
 
 # Names that look like credentials to the pattern but are not: the shell's working directories.
@@ -61,7 +82,12 @@ def redact_text(text: str) -> str:
     """Replace every credential-looking substring of ``text``."""
     for pattern in _TOKENS:
         text = pattern.sub(REDACTED, text)
+    text = _CREDENTIAL_HEADER.sub(
+        lambda m: f"{m.group(1)}{m.group(2)}{(m.group(3) + ' ') if m.group(3) else ''}{REDACTED}",
+        text,
+    )
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _SHORT_BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{REDACTED}@", text)
     text = _URL_TOKEN_ONLY.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
     text = _PRESIGNED.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
@@ -71,23 +97,49 @@ def redact_text(text: str) -> str:
     )
 
 
+def _is_credential_option(name: str) -> bool:
+    return bool(_OPTION_NAME.match(name))
+
+
+def _user_password(value: str) -> str:
+    user, colon, _ = value.partition(":")
+    return f"{user}:{REDACTED}" if colon else value
+
+
 def redact_argv(argv: Sequence[str]) -> list[str]:
     """``argv`` with credential option values and tokens replaced."""
     out: list[str] = []
-    hide_next = False
+    hide_next: str | None = None  # "all", or "password" for the part after a user's colon
+    inline_password = bool(argv) and _program(argv[0]) in _INLINE_PASSWORD_PROGRAMS
     for token in argv:
-        if hide_next:
-            out.append(REDACTED)
-            hide_next = False
+        if hide_next is not None:
+            out.append(REDACTED if hide_next == "all" else _user_password(redact_text(token)))
+            hide_next = None
             continue
-        inline = _OPTION_INLINE.match(token)
-        if inline:
-            out.append(f"{inline.group(1)}={REDACTED}")
+        name, equals, value = token.partition("=")
+        if token.startswith("-") and equals and value:
+            if _is_credential_option(name):
+                out.append(f"{name}={REDACTED}")
+                continue
+            if _USER_OPTION.match(name):
+                out.append(f"{name}={_user_password(value)}")
+                continue
+        if _is_credential_option(token):
+            hide_next = "all"
+        elif _USER_OPTION.match(token):
+            hide_next = "password"
+        elif inline_password and token.startswith("-p") and len(token) > 2:
+            out.append(f"-p{REDACTED}")
             continue
-        if _OPTION.match(token):
-            hide_next = True
+        elif token.startswith("-u") and ":" in token[2:] and not token.startswith("--"):
+            out.append(f"-u{_user_password(token[2:])}")  # curl -uuser:pw
+            continue
         out.append(redact_text(token))
     return out
+
+
+def _program(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
 
 
 def redact_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -356,3 +356,28 @@ def test_a_tracer_that_cannot_start_is_one_line(project: Workspace) -> None:
     assert proc.returncode != 0
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("roar: "), proc.stderr
     assert project.roar("log", "--json").json() == []
+
+
+def test_command_line_credentials_in_common_forms_never_reach_the_database(
+    project: Workspace,
+) -> None:
+    secret = "pw-Zq81short"
+    forms = [
+        ["--aws-secret-access-key", secret],
+        ["--client-secret", secret],
+        ["-H", f"X-Api-Key: {secret}"],
+        [f"--header=Authorization: Bearer {secret}"],
+        ["-u", f"alice:{secret}"],
+        [f"--user=alice:{secret}"],
+        ["--hf_token", secret],
+        ["--wandb-key", secret],
+        [f"--private-key={secret}"],
+    ]
+    for number, form in enumerate(forms, start=1):
+        project.roar("run", "sh", "-c", f'echo "$#" > n{number}.txt', "sh", *form)
+        job = project.roar("show", f"@{number}", "--json").json()
+        assert secret not in job["command"] and secret not in " ".join(job["argv"]), form
+    db = (project.root / ".roar" / "roar.db").read_bytes()
+    wal = project.root / ".roar" / "roar.db-wal"
+    stored = db + (wal.read_bytes() if wal.exists() else b"")
+    assert secret.encode() not in stored
