@@ -64,7 +64,7 @@ enum { MSG_SECCOMP = 1, MSG_EXEC = 2 };
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: roar-ptrace --event-fd N [--snapshot-dir DIR] "
+    fprintf(stderr, "usage: roar-ptrace --event-fd N [--parent-pid PID] [--snapshot-dir DIR] "
                     "[--skip-reads-under PREFIX]... [--keep-reads-under PREFIX]... "
                     "[--keep-reads-containing SUBSTR]... [--verbose] [--no-seccomp] "
                     "[--no-syscall-info] -- CMD [ARGS...]\n");
@@ -165,6 +165,7 @@ int main(int argc, char **argv)
 {
     int event_fd = -1;
     int use_seccomp = 1;
+    pid_t parent_pid = 0;
     const char *snapshot_dir = NULL;
     int i;
     for (i = 1; i < argc; i++) {
@@ -182,6 +183,11 @@ int main(int argc, char **argv)
             char *end;
             event_fd = (int)strtol(a + 11, &end, 10);
             if (*end || event_fd < 0)
+                usage();
+        } else if ((v = option_value(argc, argv, &i, "--parent-pid"))) {
+            char *end;
+            parent_pid = (pid_t)strtol(v, &end, 10);
+            if (*end || parent_pid <= 0)
                 usage();
         } else if (strcmp(a, "--snapshot-dir") == 0 && i + 1 < argc) {
             snapshot_dir = argv[++i];
@@ -205,6 +211,15 @@ int main(int argc, char **argv)
     }
     if (event_fd < 0 || i >= argc)
         usage();
+    if (parent_pid > 0) {
+        /*
+         * Die with roar: once roar is gone nobody reads the events, and the traced processes
+         * (PTRACE_O_EXITKILL) go with us.  Checked after the prctl: roar may already be gone.
+         */
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (getppid() != parent_pid)
+            return 125;
+    }
     char **cmd = &argv[i];
     if (emit_init(event_fd) < 0) {
         log_error("--event-fd %d: %s", event_fd, strerror(errno));

@@ -27,6 +27,8 @@ import msgspec
 
 from roar.core.context import RoarContext
 from roar.core.git import GitState, read_git_state, run_git
+from roar.core.leftovers import mark_owner
+from roar.core.leftovers import sweep as sweep_leftovers
 from roar.errors import CommandNotFoundError, TracerError
 from roar.hashing import Hasher, HashResult, file_key
 from roar.hashing._progress import show_progress
@@ -207,6 +209,10 @@ async def record_command(
     settings = FilterSettings.from_config(ctx.config, root, package_roots=_own_python_roots())
 
     require_writable(ctx.project.db_path)
+    # Scratch space of runs that were killed (kill -9, OOM) goes before this run adds its own.
+    sweep_leftovers(scratch.parent)
+    scratch.mkdir(parents=True, exist_ok=True)
+    mark_owner(scratch)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     env_log.mkdir(parents=True, exist_ok=True)
     try:

@@ -55,6 +55,7 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.abc import Process
 
+from roar.core.leftovers import PRELOAD_PREFIX, SNAPSHOT_PREFIX, owner_token
 from roar.errors import TracerError
 from roar.tracing import wire
 from roar.tracing._signals import relay_signals
@@ -350,7 +351,8 @@ def _snapshot_state(workdir: str) -> str:
     """Create the shared table the shims keep per-path snapshot state in (in memory if we can)."""
     shm = "/dev/shm"
     where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else workdir
-    fd, path = tempfile.mkstemp(prefix="roar-preload-snap-", dir=where)
+    # Named for its owner so that the next run can remove it if this roar is killed.
+    fd, path = tempfile.mkstemp(prefix=f"{SNAPSHOT_PREFIX}{owner_token()}-", dir=where)
     try:
         os.write(fd, _SNAPSHOT_HEADER.pack(_SNAPSHOT_MAGIC, _SNAPSHOT_SLOTS, 0))
         os.ftruncate(fd, _SNAPSHOT_HEADER.size + 16 * _SNAPSHOT_SLOTS)
@@ -550,11 +552,12 @@ async def _serve(
 
 def _private_socket_path() -> tuple[str, str]:
     """A fresh 0700 directory and a socket path inside it short enough for sun_path."""
-    workdir = tempfile.mkdtemp(prefix="roar-preload-")
+    prefix = f"{PRELOAD_PREFIX}{owner_token()}-"
+    workdir = tempfile.mkdtemp(prefix=prefix)
     path = os.path.join(workdir, "events")
     if len(os.fsencode(path)) > _SUN_PATH_MAX:
         os.rmdir(workdir)
-        workdir = tempfile.mkdtemp(prefix="roar-preload-", dir="/tmp")
+        workdir = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
         path = os.path.join(workdir, "events")
     return workdir, path
 

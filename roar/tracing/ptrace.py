@@ -155,7 +155,9 @@ class PtraceBackend:
             with contextlib.suppress(OSError):
                 fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_SIZE)
             os.set_blocking(read_fd, False)
+            # The tracer dies with roar (PR_SET_PDEATHSIG) rather than trace into a dead pipe.
             command = [str(self.binary), "--event-fd", str(write_fd)]
+            command += ["--parent-pid", str(os.getpid())]
             if snapshot_dir is not None:
                 command += ["--snapshot-dir", str(snapshot_dir)]
             command += skip_read_options(skip_reads)
