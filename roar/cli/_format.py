@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
+from typing import TextIO
 
 
 def human_size(size: int) -> str:
@@ -24,3 +27,20 @@ def human_duration(seconds: float) -> str:
 
 def local_time(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def colour_wanted() -> bool:
+    """False when the user turned colour off: ``NO_COLOR`` (any value, no-color.org) or
+    ``TERM=dumb``. Elsewhere click decides (colour only on a terminal)."""
+    return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def fancy(stream: TextIO | None = None) -> bool:
+    """Whether symbols (emoji, arrows) may be printed: a terminal that is not ``TERM=dumb``.
+    Logs, pipes and CI get plain ASCII."""
+    stream = stream or sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return tty and os.environ.get("TERM") != "dumb"

@@ -86,7 +86,9 @@ async def _dag(
         output.write_text(text if text.endswith("\n") else text + "\n")
         click.echo(f"Wrote {output}", err=True)
     else:
-        click.echo(text.rstrip("\n"), color=False if no_color else None)
+        from roar.cli._format import colour_wanted
+
+        click.echo(text.rstrip("\n"), color=False if no_color or not colour_wanted() else None)
     return 0
 
 

@@ -137,7 +137,9 @@ async def _reproduce(
             hint = f"roar reproduce {ref}{' --lineage' if lineage else ''}"
             if from_dir is not None:
                 hint += f" --from {from_dir}"
-            for line in preview_lines(plan, hint + " --run"):
+            from roar.cli._format import fancy
+
+            for line in preview_lines(plan, hint + " --run", plain=not fancy()):
                 click.echo(line)
         return 0
 

@@ -179,14 +179,17 @@ def evaluate_checklist(
     ]
 
 
-def render_checklist(items: Sequence[CheckItem]) -> list[str]:
-    """``Reproducibility — ok/total`` and one ✅/❌ line per item, with what to do under each ❌."""
+def render_checklist(items: Sequence[CheckItem], *, plain: bool = False) -> list[str]:
+    """``Reproducibility — ok/total`` and one ✅/❌ line per item, with what to do under each ❌;
+    ``plain`` uses ASCII only (``[ok]``/``[FAIL]``), for logs and pipes."""
     passed = sum(1 for i in items if i.ok)
-    lines = [f"Reproducibility — {passed}/{len(items)}"]
+    dash, arrow = ("-", "->") if plain else ("—", "→")
+    lines = [f"Reproducibility {dash} {passed}/{len(items)}"]
     for item in items:
-        mark = "✅" if item.ok else "❌"
+        marks = ("ok", "FAIL") if plain else ("✅", "❌")
+        mark = marks[0] if item.ok else marks[1]
         detail = f" ({item.detail})" if item.detail else ""
         lines.append(f"  [{mark}] {item.title}{detail}")
         if not item.ok and item.fix:
-            lines.append(f"        → {item.fix}")
+            lines.append(f"        {arrow} {item.fix}")
     return lines

@@ -43,7 +43,7 @@ def _limited(items: list[str], limit: int) -> str:
     return shown
 
 
-def preview_lines(plan: Plan, hint: str) -> list[str]:
+def preview_lines(plan: Plan, hint: str, *, plain: bool = False) -> list[str]:
     """The recipe, the packages, the checklist, and how to run it."""
     lines = [_target_line(plan), f"  lineage from {plan.source}"]
     if plan.commits:
@@ -73,7 +73,7 @@ def preview_lines(plan: Plan, hint: str) -> list[str]:
             f"System packages (dpkg, {len(dpkg)}; installed with --package-sync): "
             f"{_limited(dpkg, PREVIEW_PACKAGES)}"
         )
-    lines += ["", *render_checklist(plan.checklist)]
+    lines += ["", *render_checklist(plan.checklist, plain=plain)]
     lines += [f"warning: {w}" for w in plan.warnings]
     lines += ["", f"Preview only; nothing was changed. To reproduce: {hint}"]
     return lines

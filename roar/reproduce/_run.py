@@ -171,7 +171,9 @@ async def execute(plan: Plan, source: LineageSource, options: RunOptions, ui: Ui
             )
     for check in plan.checklist:
         if not check.ok:
-            ui.say(f"checklist: ❌ {check.title}" + (f" ({check.detail})" if check.detail else ""))
+            ui.say(
+                f"checklist: FAIL {check.title}" + (f" ({check.detail})" if check.detail else "")
+            )
     place = await _choose_place(plan, options, ui)
     setup = [place.description]
     if interpreter is not None:

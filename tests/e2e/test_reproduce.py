@@ -117,8 +117,9 @@ def test_preview_changes_nothing_and_shows_the_recipe(recorded: Recorded) -> Non
     assert text.index("Build steps (1):") < text.index("@B1") < text.index("Run steps (2):")
     assert "@3    python train.py   [applies patch " in text
     assert f"Packages (pip, 1): {PINNED}=={version(PINNED)}" in text
-    assert "Reproducibility — 5/5" in text
-    assert "[✅] code committed to git (uncommitted changes of @3 captured as patch" in text
+    assert "Reproducibility - 5/5" in text  # not a terminal: plain ASCII
+    assert "✅" not in text and "—" not in text
+    assert "[ok] code committed to git (uncommitted changes of @3 captured as patch" in text
     assert "roar reproduce model.json --run" in text
 
     plan = ws.roar("reproduce", recorded.model_hash[:10], "--json").json()
@@ -265,8 +266,8 @@ def test_missing_unsourced_input_stops_the_run_before_anything_executes(
     project.commit_all("ignore loose")
     project.roar("run", "cp", "loose.csv", "copy.csv")
     preview = project.roar("reproduce", "copy.csv").stdout
-    assert "[❌] all inputs sourced (unsourced: loose.csv (@1))" in preview
-    assert "→ commit them to git, or fetch external data through roar" in preview
+    assert "[FAIL] all inputs sourced (unsourced: loose.csv (@1))" in preview
+    assert "-> commit them to git, or fetch external data through roar" in preview
 
     (project.root / "loose.csv").unlink()
     elsewhere = project.root.parent / "elsewhere"

@@ -34,7 +34,7 @@ def test_the_walkthrough_runs_as_written(workspace: Workspace) -> None:
         timeout=300,
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    assert "Reproducibility — 5/5" in result.stdout  # the preview
+    assert "Reproducibility - 5/5" in result.stdout  # the preview
     for line in _blocks("text")[0].splitlines():
         assert line in result.stdout.splitlines(), line
     clone = workspace.root / "elsewhere" / "reproduce" / "origin"

@@ -154,6 +154,10 @@ def test_checklist_names_each_problem_and_its_fix() -> None:
     lines = render_checklist(plan.checklist)
     assert lines[0] == "Reproducibility — 1/5"
     assert "  [❌] all inputs sourced (unsourced: /tmp/loose.csv (@1))" in lines
+    plain = render_checklist(plan.checklist, plain=True)
+    assert plain[0] == "Reproducibility - 1/5"
+    assert "  [FAIL] all inputs sourced (unsourced: /tmp/loose.csv (@1))" in plain
+    assert all(line.isascii() for line in plain)
     assert plan.patches[0].tracked_changes == ["t.py"]
 
     no_git = build_plan(_lineage([_job("n", 1, 1, [], [_f("o", "1")], commit=None)], "1" * 64))
