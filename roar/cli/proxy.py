@@ -9,26 +9,59 @@ import click
 from roar.core import config as cfg
 from roar.core.context import RoarContext
 
+_JSON_HELP = "Machine-readable output."
+
 
 @click.group(
     invoke_without_command=True,
     help="Run the S3 lineage proxy, or enable it for roar run. Without a subcommand: status.",
 )
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @click.pass_context
-def command(click_ctx: click.Context) -> int:
+def command(click_ctx: click.Context, as_json: bool) -> int:
     if click_ctx.invoked_subcommand is None:
-        return _status()
+        return _status(as_json)
     return 0
 
 
-def _status() -> int:
+def _status(as_json: bool) -> int:
     from roar.proxy._control import daemon_upstream, read_daemon
 
     ctx = RoarContext.load()
     enabled = ctx.config.get_bool("proxy.enabled")
+    daemon = read_daemon(ctx.project)
+    if as_json:
+        import msgspec
+
+        if daemon is None:
+            upstream, source = daemon_upstream(ctx.config, os.environ)
+            payload: dict[str, object] = {
+                "enabled": enabled,
+                "running": False,
+                "pid": None,
+                "started_at": None,
+                "port": ctx.config.get("proxy.port"),
+                "url": None,
+                "upstream": upstream,
+                "upstream_source": source,
+                "region": None,
+            }
+        else:
+            payload = {
+                "enabled": enabled,
+                "running": True,
+                "pid": daemon.pid,
+                "started_at": daemon.started_at,
+                "port": daemon.port,
+                "url": daemon.url,
+                "upstream": daemon.upstream,
+                "upstream_source": "daemon",
+                "region": daemon.region,
+            }
+        click.echo(msgspec.json.encode(payload).decode())
+        return 0
     hint = "roar run starts it" if enabled else "enable for roar run with 'roar proxy enable'"
     click.echo(f"enabled:  {'yes' if enabled else 'no'} ({hint})")
-    daemon = read_daemon(ctx.project)
     if daemon is None:
         click.echo("daemon:   not running ('roar proxy start' starts one)")
         upstream, source = daemon_upstream(ctx.config, os.environ)
@@ -42,8 +75,11 @@ def _status() -> int:
 
 
 @command.command("status", help="Show whether the proxy is enabled and the daemon running.")
-def status_command() -> int:
-    return _status()
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@click.pass_context
+def status_command(click_ctx: click.Context, as_json: bool) -> int:
+    parent = click_ctx.parent.params.get("as_json", False) if click_ctx.parent else False
+    return _status(as_json or bool(parent))
 
 
 @command.command("enable", help="Start a job-scoped proxy for every roar run.")

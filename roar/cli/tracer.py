@@ -14,13 +14,33 @@ def command() -> None:
 
 
 @command.command("status", help="List each backend: found, usable, and why not.")
-def status_command() -> int:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status_command(as_json: bool) -> int:
     from roar.tracing.select import statuses
 
     ctx = RoarContext.load()
     default = ctx.config.get_str("tracer.default")
+    found_statuses = statuses()
+    if as_json:
+        import msgspec
+
+        payload = {
+            "default": default,
+            "backends": [
+                {
+                    "name": s.name,
+                    "found": s.found,
+                    "usable": s.usable,
+                    "reason": s.reason,
+                    "location": s.location,
+                }
+                for s in found_statuses
+            ],
+        }
+        click.echo(msgspec.json.encode(payload).decode())
+        return 0
     click.echo(f"default: {default}")
-    for status in statuses():
+    for status in found_statuses:
         found = "found" if status.found else "not found"
         usable = "usable" if status.usable else "not usable"
         reason = f" ({status.reason})" if status.reason else ""

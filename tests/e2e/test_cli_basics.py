@@ -164,3 +164,12 @@ def test_usage_error_is_one_line(project: Workspace) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--bogus" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_tracer_status_json(project: Workspace) -> None:
+    status = project.roar("tracer", "status", "--json").json()
+    assert status["default"] == "auto"
+    backends = {b["name"]: b for b in status["backends"]}
+    assert {"preload", "ptrace"} <= set(backends)
+    assert backends["preload"]["usable"] is True and backends["ptrace"]["found"] is True
+    assert set(backends["ptrace"]) >= {"name", "found", "usable", "reason", "location"}

@@ -118,6 +118,10 @@ def test_daemon_start_use_stop_cycle(aws_project: Workspace, moto_process: str) 
     try:
         status = aws_project.roar("proxy").stdout
         assert f"running (pid={pid}" in status and url in status and moto_process in status
+        for args in (["proxy", "--json"], ["proxy", "status", "--json"]):
+            running = aws_project.roar(*args).json()
+            assert running["running"] is True and running["pid"] == pid
+            assert running["url"] == url and running["upstream"] == moto_process
         again = aws_project.roar("proxy", "start", "--port", "0", check=False)
         assert again.returncode == 2 and "already running" in again.stderr
 
@@ -142,6 +146,8 @@ def test_daemon_start_use_stop_cycle(aws_project: Workspace, moto_process: str) 
     assert f"Proxy daemon stopped (pid={pid}" in stop.stderr
     assert not (roar_dir / "proxy.json").exists()
     assert "not running" in aws_project.roar("proxy").stdout
+    stopped = aws_project.roar("proxy", "status", "--json").json()
+    assert stopped["running"] is False and stopped["pid"] is None and "enabled" in stopped
     assert "No proxy daemon is running" in aws_project.roar("proxy", "stop").stderr
 
     # Stopping brought the events into the store; the file was set aside, never read twice.
