@@ -2,8 +2,9 @@
 
 The key table below is the single source of truth: it gives each key its type, default, allowed
 values and the description that `roar config list` prints and `roar init` writes as a comment.
-Reading uses :mod:`tomllib`; writing regenerates the whole file from the table (values only ever
-come from validated keys), so the file stays commented and a failed ``set`` never touches it.
+Reading uses :mod:`tomllib`. `roar init` writes the whole commented file from the table; later
+writes edit the user's file in place with tomlkit (their comments and layout survive), values only
+ever come from validated keys, and a failed ``set`` never touches the file.
 """
 
 from __future__ import annotations
@@ -344,9 +345,47 @@ def render(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _edited(text: str, config: Config) -> str:
+    """``text`` (the user's config file) with ``config``'s values written into it: comments,
+    order and layout the user gave it are kept (tomlkit); only changed keys are touched."""
+    import tomlkit
+    from tomlkit.items import Table
+
+    document = tomlkit.parse(text)
+    for key, value in config.items():
+        table = document.get(key.section)
+        if config.is_set(key.name) and value is not None:
+            if not isinstance(table, Table):
+                table = tomlkit.table()
+                document[key.section] = table
+            if table.get(key.field) != value:
+                table[key.field] = value
+        elif isinstance(table, Table) and key.field in table:
+            del table[key.field]  # back to the default
+    env = document.get("env")
+    if not isinstance(env, Table):
+        if not config.env:
+            return tomlkit.dumps(document)
+        env = tomlkit.table()
+        document["env"] = env
+    for name in [n for n in env if n not in config.env]:
+        del env[name]
+    for name, value in sorted(config.env.items()):
+        if env.get(name) != value:
+            env[name] = value
+    return tomlkit.dumps(document)
+
+
 def save(path: Path, config: Config) -> None:
-    """Write the config atomically: a crash mid-write leaves the old file whole."""
-    text = render(config)
+    """Write the config atomically: a crash mid-write leaves the old file whole. An existing
+    file is edited in place, keeping the user's comments; a new one is written whole."""
+    try:
+        existing: str | None = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        existing = None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    text = render(config) if existing is None else _edited(existing, config)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".toml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

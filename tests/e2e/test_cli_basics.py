@@ -173,3 +173,26 @@ def test_tracer_status_json(project: Workspace) -> None:
     assert {"preload", "ptrace"} <= set(backends)
     assert backends["preload"]["usable"] is True and backends["ptrace"]["found"] is True
     assert set(backends["ptrace"]) >= {"name", "found", "usable", "reason", "location"}
+
+
+def test_config_set_keeps_the_users_comments(project: Workspace) -> None:
+    path = project.root / ".roar" / "config.toml"
+    path.write_text(
+        "# team settings: ask alice before changing\n"
+        "[proxy]\n"
+        "port = 9191  # the port our firewall opens\n"
+        "\n"
+        "[env]\n"
+        'SEED = "1"  # fixed for the paper\n'
+    )
+    project.roar("config", "set", "tracer.default", "ptrace")
+    project.roar("config", "set", "proxy.port", "9292")
+    project.roar("env", "set", "LR", "0.1")
+    text = path.read_text()
+    assert "# team settings: ask alice before changing" in text
+    assert "# the port our firewall opens" in text and "port = 9292" in text
+    assert 'SEED = "1"  # fixed for the paper' in text and 'LR = "0.1"' in text
+    assert project.roar("config", "get", "tracer.default").stdout == "ptrace\n"
+    project.roar("config", "set", "tracer.default", "auto")  # back to the default
+    assert project.roar("config", "get", "tracer.default").stdout == "auto\n"
+    assert "# team settings" in path.read_text()
