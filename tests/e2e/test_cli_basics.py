@@ -196,3 +196,29 @@ def test_config_set_keeps_the_users_comments(project: Workspace) -> None:
     project.roar("config", "set", "tracer.default", "auto")  # back to the default
     assert project.roar("config", "get", "tracer.default").stdout == "auto\n"
     assert "# team settings" in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("words", "cword", "expected"),
+    [("roar pr", 1, {"proxy"}), ("roar proxy st", 2, {"start", "status", "stop"}),
+     ("roar dag --fo", 2, {"--format"}), ("roar tracer set-default p", 3, {"ptrace", "preload"})],
+)  # fmt: skip
+def test_shell_completion_through_the_lazy_command_table(
+    workspace: Workspace, words: str, cword: int, expected: set[str]
+) -> None:
+    env = dict(workspace.env, COMP_WORDS=words, COMP_CWORD=str(cword))
+    env["_ROAR_COMPLETE"] = "bash_complete"
+    proc = subprocess.run(
+        [roar_executable()], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    offered = {line.split(",", 1)[1] for line in proc.stdout.splitlines() if "," in line}
+    assert offered == expected
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_scripts(workspace: Workspace, shell: str) -> None:
+    env = dict(workspace.env, _ROAR_COMPLETE=f"{shell}_source")
+    proc = subprocess.run(
+        [roar_executable()], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "_ROAR_COMPLETE" in proc.stdout and proc.stderr == ""
