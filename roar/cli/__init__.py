@@ -24,6 +24,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     from roar.errors import RoarError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    _escape_undecodable_output()
     try:
         try:
             result = cli.main(args=args, prog_name="roar", standalone_mode=False)
@@ -74,6 +75,17 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         _error(f"internal error: {type(exc).__name__}: {exc} (set ROAR_DEBUG=1 for a traceback)")
         return 1
     return int(result) if isinstance(result, int) else 0
+
+
+def _escape_undecodable_output() -> None:
+    """File names that are not UTF-8 print as ``\\xNN`` instead of failing the command."""
+    from roar.core.fspath import ESCAPE_HANDLER, register_escape
+
+    register_escape()
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors=ESCAPE_HANDLER)
 
 
 def _database_error(exc: BaseException) -> str | None:

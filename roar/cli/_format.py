@@ -44,3 +44,17 @@ def fancy(stream: TextIO | None = None) -> bool:
     except (AttributeError, ValueError):
         tty = False
     return tty and os.environ.get("TERM") != "dumb"
+
+
+def json_text(value: object) -> str:
+    """``value`` as JSON for ``--json``. Non-UTF-8 file names and arguments (which no JSON
+    encoder takes as they are) are shown escaped, with their exact bytes beside them under
+    ``<key>_b64`` (roar.core.fspath.json_safe)."""
+    import msgspec
+
+    try:
+        return msgspec.json.encode(value).decode()
+    except UnicodeEncodeError:
+        from roar.core.fspath import json_safe
+
+        return msgspec.json.encode(json_safe(msgspec.to_builtins(value))).decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from roar.cli._format import json_text
 from roar.core import config as cfg
 from roar.core.context import RoarContext
 
@@ -19,8 +20,6 @@ def list_command(as_json: bool) -> int:
     ctx = RoarContext.load()
     items = ctx.config.items()
     if as_json:
-        import msgspec
-
         payload = [
             {
                 "key": key.name,
@@ -32,7 +31,7 @@ def list_command(as_json: bool) -> int:
             }
             for key, value in items
         ]
-        click.echo(msgspec.json.encode(payload).decode())
+        click.echo(json_text(payload))
         return 0
     width = max(len(key.name) for key, _ in items)
     vwidth = max(len(cfg.format_value(value)) for _, value in items)

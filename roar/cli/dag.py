@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import msgspec
 
+from roar.cli._format import json_text
 from roar.core.loop import run
 from roar.errors import RoarError, UsageError
 
@@ -70,7 +71,7 @@ async def _dag(
             artifacts=[a for a in view.artifacts if a.state == "stale"],
         )
     if fmt == "json":
-        text = msgspec.json.encode(view).decode()
+        text = json_text(view)
     elif fmt == "dot":
         text = render.render_dot(view)
     elif fmt == "mermaid":

@@ -6,6 +6,7 @@ import re
 
 import click
 
+from roar.cli._format import json_text
 from roar.core import config as cfg
 from roar.core.context import RoarContext
 from roar.errors import NotFoundError, UsageError
@@ -53,9 +54,7 @@ def get_command(name: str) -> int:
 def list_command(as_json: bool) -> int:
     ctx = RoarContext.load()
     if as_json:
-        import msgspec
-
-        click.echo(msgspec.json.encode(dict(sorted(ctx.config.env.items()))).decode())
+        click.echo(json_text(dict(sorted(ctx.config.env.items()))))
         return 0
     for name, value in sorted(ctx.config.env.items()):
         click.echo(f"{name}={value}")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import click
-import msgspec
 
+from roar.cli._format import json_text
 from roar.core.loop import run
 
 
@@ -49,7 +49,7 @@ async def _inputs(ref: str | None, which: str | None, as_json: bool) -> int:
                 }
             )
     if as_json:
-        click.echo(msgspec.json.encode(rows).decode())
+        click.echo(json_text(rows))
         return 0
     if not rows:
         click.echo("No unsourced inputs" if which == "unsourced" else "No inputs")

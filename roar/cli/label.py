@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import msgspec
 
+from roar.cli._format import json_text
 from roar.core.loop import run
 
 TARGETS = click.Choice(["dag", "job", "artifact"])
@@ -94,7 +94,7 @@ async def _show(entity: str, target: str, as_json: bool) -> int:
         target_id, _ = await resolve_label_target(store, ctx.project, entity, target)
         document = await _current(store, entity, target_id)
     if as_json:
-        click.echo(msgspec.json.encode(document).decode())
+        click.echo(json_text(document))
     else:
         for key, value in labels.flatten(document):
             click.echo(f"{key}={labels.format_value(value)}")
@@ -112,7 +112,7 @@ async def _history(entity: str, target: str, as_json: bool) -> int:
         target_id, _ = await resolve_label_target(store, ctx.project, entity, target)
         versions = await store.label_versions(entity, target_id)
     if as_json:
-        click.echo(msgspec.json.encode(versions).decode())
+        click.echo(json_text(versions))
         return 0
     for version in versions:
         pairs = " ".join(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import click
-import msgspec
 
+from roar.cli._format import json_text
 from roar.core.loop import run
 
 
@@ -27,7 +27,7 @@ async def _log(limit: int | None, as_json: bool) -> int:
             limit, with_edges=as_json, metadata_keys=None if as_json else ()
         )
     if as_json:
-        click.echo(msgspec.json.encode([job_json(j) for j in jobs]).decode())
+        click.echo(json_text([job_json(j) for j in jobs]))
         return 0
     if not jobs:
         click.echo("No jobs recorded in this session")

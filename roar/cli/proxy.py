@@ -6,6 +6,7 @@ import os
 
 import click
 
+from roar.cli._format import json_text
 from roar.core import config as cfg
 from roar.core.context import RoarContext
 
@@ -31,8 +32,6 @@ def _status(as_json: bool) -> int:
     enabled = ctx.config.get_bool("proxy.enabled")
     daemon = read_daemon(ctx.project)
     if as_json:
-        import msgspec
-
         if daemon is None:
             upstream, source = daemon_upstream(ctx.config, os.environ)
             payload: dict[str, object] = {
@@ -58,7 +57,7 @@ def _status(as_json: bool) -> int:
                 "upstream_source": "daemon",
                 "region": daemon.region,
             }
-        click.echo(msgspec.json.encode(payload).decode())
+        click.echo(json_text(payload))
         return 0
     hint = "roar run starts it" if enabled else "enable for roar run with 'roar proxy enable'"
     click.echo(f"enabled:  {'yes' if enabled else 'no'} ({hint})")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from roar.cli._format import json_text
 from roar.core.loop import run
 from roar.errors import UsageError
 
@@ -106,7 +107,6 @@ async def _reproduce(
     as_json: bool,
 ) -> int:
     import anyio.to_thread
-    import msgspec
 
     from roar.reproduce import Ui, local_sources, prepare
     from roar.reproduce import execute as execute_plan
@@ -132,7 +132,7 @@ async def _reproduce(
         return 0
     if not execute:
         if as_json:
-            click.echo(msgspec.json.encode(plan_json(plan)).decode())
+            click.echo(json_text(plan_json(plan)))
         else:
             hint = f"roar reproduce {ref}{' --lineage' if lineage else ''}"
             if from_dir is not None:
@@ -157,7 +157,7 @@ async def _reproduce(
     ui = Ui(say=say, confirm=confirm, step_stdout=sys.stderr if as_json else None)
     report = await execute_plan(plan, source, options, ui)
     if as_json:
-        click.echo(msgspec.json.encode(report_json(plan, report, strict=strict)).decode())
+        click.echo(json_text(report_json(plan, report, strict=strict)))
     else:
         for line in report_lines(report, strict=strict):
             click.echo(line)

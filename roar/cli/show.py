@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
-import msgspec
 
+from roar.cli._format import json_text
 from roar.core.loop import run
 from roar.errors import UsageError
 from roar.models import FileDigest, Job
@@ -37,7 +37,7 @@ async def _show(ref: str | None, as_json: bool) -> int:
             dag = await current_dag(store)
             if as_json:
                 click.echo(
-                    msgspec.json.encode(
+                    json_text(
                         {
                             "session_hash": session.hash if session else None,
                             "created_at": session.created_at if session else None,
@@ -53,7 +53,7 @@ async def _show(ref: str | None, as_json: bool) -> int:
                                 for n in dag.nodes
                             ],
                         }
-                    ).decode()
+                    )
                 )
                 return 0
             if session is None:
@@ -72,7 +72,7 @@ async def _show(ref: str | None, as_json: bool) -> int:
     if as_json:
         payload = job_json(job)
         payload["labels"] = labels
-        click.echo(msgspec.json.encode(payload).decode())
+        click.echo(json_text(payload))
     else:
         _print_job(job)
         _print_labels(labels)
@@ -118,7 +118,7 @@ async def _job_or_other(store: Store, ctx: RoarContext, ref: str, as_json: bool)
             "jobs": [job_json(j) for j in jobs],
         }
         if as_json:
-            click.echo(msgspec.json.encode(payload).decode())
+            click.echo(json_text(payload))
         else:
             click.echo(f"Session {session.hash} ({len(jobs)} jobs)")
             for j in jobs:
@@ -128,7 +128,7 @@ async def _job_or_other(store: Store, ctx: RoarContext, ref: str, as_json: bool)
     record["path"] = shown
     record["labels"] = (await store.current_labels("artifact", [artifact_id])).get(artifact_id, {})
     if as_json:
-        click.echo(msgspec.json.encode(record).decode())
+        click.echo(json_text(record))
         return None
     from roar.cli._format import human_size
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import anyio
 import click
-import msgspec
 
+from roar.cli._format import json_text
 from roar.core.loop import run
 
 
@@ -115,7 +115,7 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
         "untracked_dirs": loose_dirs,
     }
     if as_json:
-        click.echo(msgspec.json.encode(payload).decode())
+        click.echo(json_text(payload))
         return 0
     click.echo(f"Session: {session.hash if session else '(none yet)'}")
     if git.repo_root is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from roar.cli._format import json_text
 from roar.core import config as cfg
 from roar.core.context import RoarContext
 
@@ -22,8 +23,6 @@ def status_command(as_json: bool) -> int:
     default = ctx.config.get_str("tracer.default")
     found_statuses = statuses()
     if as_json:
-        import msgspec
-
         payload = {
             "default": default,
             "backends": [
@@ -37,7 +36,7 @@ def status_command(as_json: bool) -> int:
                 for s in found_statuses
             ],
         }
-        click.echo(msgspec.json.encode(payload).decode())
+        click.echo(json_text(payload))
         return 0
     click.echo(f"default: {default}")
     for status in found_statuses:

@@ -39,6 +39,6 @@ def step_identity(
     ins = sorted({normalise_path(p, project_root, home) for p in inputs})
     outs = sorted({normalise_path(p, project_root, home) for p in outputs})
     if not ins and not outs:
-        return blake3.blake3(f"COMMAND:{command}".encode()).hexdigest()
+        return blake3.blake3(f"COMMAND:{command}".encode("utf-8", "surrogateescape")).hexdigest()
     parts = ["INPUTS:", *ins, "OUTPUTS:", *outs]
     return blake3.blake3("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()

@@ -22,12 +22,15 @@ from typing import Any, TypeVar
 import anyio
 import msgspec
 
+from roar.core.fspath import from_stored, loaded_tree, stored_tree, to_stored
 from roar.errors import NotFoundError, SchemaTooNewError, StoreError
 from roar.models import ETAG_PREFIX, FileDigest, GitInfo, Job, NewJob
 from roar.store._db import Database, connect
 from roar.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 _T = TypeVar("_T")
+# How the stored form's NUL looks inside a JSON column.
+STORED_PREFIX_JSON = "\\u0000"
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -167,7 +170,7 @@ class Store:
         """Store one job, its artifacts and edges in a single transaction; return it as stored."""
         try:
             async with self._write_lock:
-                step_number, session_hash = await self._insert_job(new)
+                step_number, session_hash = await self._insert_job(_storable(new))
         except sqlite3.Error as exc:
             raise StoreError(f"could not record the job in {self.path}: {exc}") from exc
         # Built from what was written rather than read back: a job may have 20,000 outputs.
@@ -189,7 +192,7 @@ class Store:
             step_identity=new.step_identity,
             tracer=new.tracer,
             env=dict(new.env),
-            metadata=json.loads(msgspec.json.encode(new.metadata)),
+            metadata=loaded_tree(json.loads(msgspec.json.encode(stored_tree(new.metadata)))),
         )
 
     async def _insert_job(self, new: NewJob) -> tuple[int, str]:
@@ -426,7 +429,7 @@ class Store:
             for job_id, name, value in await conn.fetchall(
                 f"SELECT job_id, name, value FROM job_env WHERE job_id IN ({marks})", chunk
             ):
-                envs[int(job_id)][str(name)] = str(value)
+                envs[int(job_id)][from_stored(str(name))] = from_stored(str(value))
         jobs = []
         for r in rows:
             job_id = int(r[0])
@@ -435,19 +438,19 @@ class Store:
                     job_uid=r[1],
                     step_number=int(r[2]),
                     job_type=r[3],
-                    command=r[4],
-                    argv=_decode_argv(r[5]),
-                    cwd=r[6],
+                    command=from_stored(r[4]),
+                    argv=[from_stored(a) for a in _decode_argv(r[5])],
+                    cwd=from_stored(r[6]),
                     started_at=float(r[7]),
                     duration_seconds=float(r[8]),
                     exit_code=r[9],
                     signal=r[10],
                     git=GitInfo(
-                        repo=r[11],
+                        repo=None if r[11] is None else from_stored(r[11]),
                         commit=r[12],
-                        branch=r[13],
+                        branch=None if r[13] is None else from_stored(r[13]),
                         dirty=None if r[14] is None else bool(r[14]),
-                        remote_url=r[15],
+                        remote_url=None if r[15] is None else from_stored(r[15]),
                     ),
                     tracer=r[16],
                     metadata=_decode_metadata(r[17], metadata_keys),
@@ -481,7 +484,7 @@ class Store:
                     WHERE e.job_id IN ({marks})""",
                 chunk,
             ):
-                key = (int(job_id), str(path), int(artifact_id))
+                key = (int(job_id), from_stored(str(path)), int(artifact_id))
                 entry = found.setdefault(key, (int(size or 0), {}, ranges))
                 entry[1][str(algorithm)] = str(digest)
         result: dict[int, list[FileDigest]] = defaultdict(list)
@@ -612,7 +615,7 @@ class Store:
                    SELECT job_id, artifact_id FROM job_outputs WHERE path = ?1
                    UNION ALL SELECT job_id, artifact_id FROM job_inputs WHERE path = ?1) e
                JOIN jobs j ON j.id = e.job_id ORDER BY j.started_at DESC, j.id DESC LIMIT 1""",
-            (path,),
+            (to_stored(path),),
         )
         return int(row[0]) if row else None
 
@@ -665,7 +668,7 @@ class Store:
             "source_type": row[2],
             "source_url": row[3],
             "first_seen_at": row[4],
-            "first_seen_path": row[5],
+            "first_seen_path": None if row[5] is None else from_stored(row[5]),
             "produced_by": [_usage(u) for u in usage if u[0] == "output"],
             "consumed_by": [_usage(u) for u in usage if u[0] == "input"],
         }
@@ -791,7 +794,9 @@ class Store:
         self, entries: Iterable[tuple[tuple[int, int, int, int, int], str, str, str]]
     ) -> None:
         """Store (key, algorithm, digest, path) rows; one short transaction."""
-        rows = [(*key, alg, digest, path, time.time()) for key, alg, digest, path in entries]
+        rows = [
+            (*key, alg, digest, to_stored(path), time.time()) for key, alg, digest, path in entries
+        ]
         if not rows:
             return
         try:
@@ -816,7 +821,8 @@ class Store:
 def _usage(row: Sequence[Any]) -> dict[str, Any]:
     ref = f"@B{row[3]}" if row[4] == "build" else f"@{row[3]}"
     return {
-        "path": row[1], "job_uid": row[2], "step_ref": ref, "command": row[5],
+        "path": from_stored(row[1]), "job_uid": row[2], "step_ref": ref,
+        "command": from_stored(row[5]),
         "session_hash": row[6],
     }  # fmt: skip
 
@@ -950,7 +956,39 @@ _decode_values = _guarded(msgspec.json.Decoder(list[Any]).decode)
 _json_loads: Callable[[str], Any] = _guarded(json.loads)
 
 
+def _storable(new: NewJob) -> NewJob:
+    """``new`` with every string SQLite cannot hold (non-UTF-8 file names, arguments, values) in
+    the lossless stored form of roar.core.fspath; the same job when there are none."""
+    return msgspec.structs.replace(
+        new,
+        command=to_stored(new.command),
+        argv=[to_stored(a) for a in new.argv],
+        cwd=to_stored(new.cwd),
+        git=msgspec.structs.replace(
+            new.git,
+            repo=None if new.git.repo is None else to_stored(new.git.repo),
+            branch=None if new.git.branch is None else to_stored(new.git.branch),
+            remote_url=None if new.git.remote_url is None else to_stored(new.git.remote_url),
+        ),
+        inputs=[_storable_file(f) for f in new.inputs],
+        outputs=[_storable_file(f) for f in new.outputs],
+        env={to_stored(k): to_stored(v) for k, v in new.env.items()},
+        metadata=stored_tree(new.metadata),
+    )
+
+
+def _storable_file(f: FileDigest) -> FileDigest:
+    path = to_stored(f.path)
+    return f if path is f.path else msgspec.structs.replace(f, path=path)
+
+
 def _decode_metadata(text: str, keys: Sequence[str] | None) -> dict[str, Any]:
+    if STORED_PREFIX_JSON in text:  # a non-UTF-8 string was stored: decode it back
+        return loaded_tree(_decode_metadata_plain(text, keys))  # type: ignore[no-any-return]
+    return _decode_metadata_plain(text, keys)
+
+
+def _decode_metadata_plain(text: str, keys: Sequence[str] | None) -> dict[str, Any]:
     if keys is None:
         return _decode_object(text)
     if not keys:

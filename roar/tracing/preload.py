@@ -380,7 +380,7 @@ class _TraceState:
     def __init__(self, sock_path: str) -> None:
         self.process: Process | None = None
         self.root_pid = 0
-        self.sock_token = f"{ENV_SOCK}={sock_path}".encode()
+        self.sock_token = os.fsencode(f"{ENV_SOCK}={sock_path}")
         self.aborted = False
         self.finished = False
         self.open_connections = 0
