@@ -1,10 +1,14 @@
-"""The environment a job ran in, derived from what it touched rather than injected into it.
+"""The environment a job ran in, derived mostly from what it touched.
 
-roar injects nothing into traced Python processes (the reference's injected module costs ≈0.4 s
-per interpreter start). Instead the distributions a job *imported* are recovered from the files it
-read under ``site-packages``: every ``<dir>/<top>/...`` read is mapped to the distribution that
-owns ``<top>`` through the ``*.dist-info`` directories next to it. Debian packages are found for
-the shared libraries it loaded, with one ``dpkg -S`` call whose answers are cached per project.
+One thing is put into traced Python processes: a small ``sitecustomize`` probe (roar/_inject,
+chained to any sitecustomize the job has) that logs the environment variables the code reads.
+Everything else is derived from the job's own accesses. The distributions a job *imported* are
+recovered from the files it read under ``site-packages``: every ``<dir>/<top>/...`` read is mapped
+to the distribution that owns ``<top>`` through the ``*.dist-info`` directories next to it. The
+distributions *installed* are those of the site-packages directories of the interpreters the job
+ran (their prefix and base prefix): the probe is loaded from roar's own site-packages, which is
+the job's only when the job runs roar's interpreter. Debian packages are found for the shared
+libraries it loaded, with one ``dpkg -S`` call whose answers are cached per project.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 import platform
 import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +73,24 @@ def _top_levels(dist_info: str) -> set[str]:
 def python_distributions(read_paths: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
     """(imported, installed): name -> version for the distributions whose files the job read,
     and for every distribution in the site-packages directories it used."""
+    imported, by_site = python_distributions_by_site(read_paths)
+    installed: dict[str, str] = {}
+    for site_installed in by_site.values():
+        installed.update(site_installed)
+    return imported, dict(sorted(installed.items()))
+
+
+def sites_of(prefixes: Iterable[str | None]) -> Callable[[str], bool]:
+    """Whether a site-packages directory belongs to one of the interpreters (their ``prefix`` /
+    ``base_prefix``) the job ran."""
+    roots = tuple(p.rstrip("/") + "/" for p in prefixes if p)
+    return lambda site: site.startswith(roots)
+
+
+def python_distributions_by_site(
+    read_paths: Iterable[str],
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """(imported, installed per site-packages directory the job read from)."""
     tops_by_site: dict[str, set[str]] = {}
     for path in read_paths:
         match = _SITE.match(path)
@@ -80,11 +102,10 @@ def python_distributions(read_paths: Iterable[str]) -> tuple[dict[str, str], dic
             top = rest.removesuffix(".py").split(".", 1)[0]
             tops_by_site.setdefault(match.group("site"), set()).add(top)
     imported: dict[str, str] = {}
-    installed: dict[str, str] = {}
+    installed: dict[str, dict[str, str]] = {}
     for site, tops in tops_by_site.items():
         dists = _dist_dirs(site)
-        for name, version, _ in dists.values():
-            installed[name] = version
+        installed[site] = {name: version for name, version, _ in dists.values()}
         owners: dict[str, tuple[str, str]] | None = None
         for top in tops:
             if top.endswith((".dist-info", ".pth")) or top in {"__pycache__", "_distutils_hack"}:
@@ -103,7 +124,7 @@ def python_distributions(read_paths: Iterable[str]) -> tuple[dict[str, str], dic
                 imported[owner[0]] = owner[1]
     for own in OWN_DISTRIBUTIONS:
         imported.pop(own, None)
-    return dict(sorted(imported.items())), dict(sorted(installed.items()))
+    return dict(sorted(imported.items())), installed
 
 
 def shared_libraries(read_paths: Iterable[str]) -> list[str]:
@@ -242,11 +263,11 @@ async def capture(
     reads = list(read_paths)
     found = interpreters(programs)
     pythons: list[dict[str, Any] | None] = [None] * len(found)
-    distributions: list[tuple[dict[str, str], dict[str, str]]] = []
+    distributions: list[tuple[dict[str, str], dict[str, dict[str, str]]]] = []
     dpkg: dict[str, str] = {}
 
     async def scan_site_packages() -> None:
-        distributions.append(await anyio.to_thread.run_sync(python_distributions, reads))
+        distributions.append(await anyio.to_thread.run_sync(python_distributions_by_site, reads))
 
     async def ask_interpreter(index: int, interpreter: str) -> None:
         pythons[index] = await interpreter_facts(interpreter)
@@ -259,8 +280,21 @@ async def capture(
         tg.start_soon(ask_dpkg)
         for index, interpreter in enumerate(found):
             tg.start_soon(ask_interpreter, index, interpreter)
-    imported, installed = distributions[0]
+    imported, by_site = distributions[0]
     known = [facts for facts in pythons if facts is not None]
+    # Installed means installed for the interpreters the job ran. roar's own site-packages is
+    # read too (the sitecustomize probe loads from it) but is not the job's unless the job ran
+    # roar's interpreter.
+    # A venv's interpreter is exec'd through its symlink, so the exec'd path names the base
+    # interpreter; the venv shows in the pyvenv.cfg that interpreter read at start-up.
+    venvs = [os.path.dirname(p) for p in reads if p.endswith("/pyvenv.cfg")]
+    prefixes = [p for facts in known for p in (facts.get("prefix"), facts.get("base_prefix"))]
+    belongs = sites_of([*prefixes, *venvs])
+    installed: dict[str, str] = {}
+    for site, site_installed in by_site.items():
+        if belongs(site):
+            installed.update(site_installed)
+    installed = dict(sorted(installed.items()))
     return {
         "runtime": {
             **machine_facts(),

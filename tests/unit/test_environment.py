@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from roar.recording.environment import (
+    capture,
     interpreters,
     machine_facts,
     python_distributions,
@@ -55,3 +58,31 @@ def test_machine_facts() -> None:
     assert facts["os"]["system"] == "Linux"
     assert facts["cpu"]["count"] >= 1
     assert facts["memory_bytes"] > 0
+
+
+@pytest.mark.anyio
+async def test_installed_packages_are_the_jobs_never_roars(tmp_path: Path) -> None:
+    # roar installed from a wheel: its probe is loaded from roar's own site-packages.
+    roar_site = tmp_path / "roar-venv" / "lib" / "python3.11" / "site-packages"
+    gen(
+        roar_site,
+        {
+            "roar": {"_inject": {"sitecustomize.py": ""}},
+            "roar-1.0.dist-info": {"METADATA": ""},
+            "moto-5.0.0.dist-info": {"METADATA": ""},
+            "boto3-1.34.0.dist-info": {"METADATA": ""},
+        },
+    )
+    job_venv = tmp_path / "job-venv"
+    job_site = job_venv / "lib" / "python3.11" / "site-packages"
+    gen(job_venv, {"pyvenv.cfg": "home = /usr/bin\n"})
+    gen(job_site, {"pip": {"__init__.py": ""}, "pip-24.0.dist-info": {"METADATA": ""},
+                   "setuptools-69.0.0.dist-info": {"METADATA": ""}})  # fmt: skip
+    reads = [
+        str(roar_site / "roar" / "_inject" / "sitecustomize.py"),
+        str(job_venv / "pyvenv.cfg"),
+        str(job_site / "pip" / "__init__.py"),
+    ]
+    record = await capture(reads, [], tmp_path)
+    assert record["packages"]["pip_installed"] == {"pip": "24.0", "setuptools": "69.0.0"}
+    assert record["packages"]["pip"] == {"pip": "24.0"}
