@@ -60,14 +60,18 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
     present: list[str] = []
     missing: list[str] = []
     modified: list[str] = []
+    checked: set[str] = set()
     for artifact in view.artifacts:
         path = on_disk.get(artifact.path)
-        if path is None:
+        if path is None or artifact.path in checked:
             continue
+        checked.add(artifact.path)
+        # A path is compared with what the newest job that wrote it left there.
+        expected = artifact.superseded_by or artifact.hash
         result = digests[path]
         if result.error:
             missing.append(artifact.path)
-        elif result.digests["blake3"] == artifact.hash:
+        elif result.digests["blake3"] == expected:
             present.append(artifact.path)
         else:
             modified.append(artifact.path)

@@ -3,7 +3,9 @@
 Two jobs are the same step when they read and write the same paths, after normalisation: paths
 relative to the project (else to $HOME, else the basename), and numbered checkpoint names folded so
 that ``ckpt_0001.pt`` and ``ckpt_0002.pt`` are the same step's output. A job without file I/O is
-identified by its command.
+identified by its command. When the paths differ from an earlier run but the command is the same
+(a bookkeeping file written only on a first run), the job still joins that command's step: the
+store matches on the command when no execution has the same identity.
 """
 
 from __future__ import annotations

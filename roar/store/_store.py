@@ -255,6 +255,16 @@ class Store:
             )
             if row:
                 return int(row[0])
+            # The same command is the same step even when its I/O differs from run to run (a
+            # bookkeeping file written only the first time must not split the step).
+            row = await self._conn.fetchone(
+                """SELECT step_number FROM jobs
+                   WHERE session_id = ? AND command = ? AND job_type = ?
+                   ORDER BY id DESC LIMIT 1""",
+                (session_id, new.command, new.job_type),
+            )
+            if row:
+                return int(row[0])
         row = await self._conn.fetchone(
             "SELECT COALESCE(MAX(step_number), 0) FROM jobs WHERE session_id = ?", (session_id,)
         )

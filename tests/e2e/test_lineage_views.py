@@ -181,3 +181,19 @@ def test_reset_and_pop(seeded: Workspace) -> None:
     assert seeded.roar("dag").stdout.startswith("Pipeline: 0 steps")
     # The old session is still there.
     assert seeded.roar("show", old[:12], "--json").json()["jobs"][0]["command"]
+
+
+def test_a_bookkeeping_file_written_once_does_not_split_the_step(seeded: Workspace) -> None:
+    # Like DVC's .dvc/tmp/btime: written on the first run only, next to the real output.
+    script = (
+        "[ -e state/btime ] || { mkdir -p state; date +%s%N > state/btime; }; "
+        "sort raw.txt > sorted.txt; date +%s%N >> sorted.txt"
+    )
+    sh(seeded, script)
+    sh(seeded, script)
+    dag = seeded.roar("dag", "--json").json()
+    assert dag["total_steps"] == 1
+    jobs = seeded.roar("log", "--json").json()
+    assert [j["step_ref"] for j in jobs] == ["@1", "@1"]
+    status = seeded.roar("status", "--json").json()
+    assert status["artifacts"]["modified"] == [], status["artifacts"]
