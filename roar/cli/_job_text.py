@@ -140,6 +140,8 @@ def source_text(source: object) -> str:
         return f"patch {ref[:12]}"
     if kind == "job" and ref:
         return f"written by job {ref}"
+    if kind == "config":
+        return "config (tool configuration, not required)"
     return str(source)
 
 

@@ -44,6 +44,7 @@ async def _inputs(ref: str | None, which: str | None, as_json: bool) -> int:
                     "size": f.size,
                     "source": source,
                     "sourced": source is not None,
+                    "required": source != "config",
                     "step_ref": job.step_ref,
                     "job_uid": job.job_uid,
                 }

@@ -218,3 +218,20 @@ def python_prefixes(programs: Iterable[str]) -> list[str]:
             if os.path.basename(bin_dir) == "bin":
                 roots.append(os.path.dirname(bin_dir))
     return list(dict.fromkeys(roots))
+
+
+def is_config_file(path: str, patterns: Iterable[str], project_root: str, home: str) -> bool:
+    """Whether ``path`` (absolute) is tool configuration that libraries read on their own
+    (``filters.config_files``): recorded, shown, but never required to reproduce a job."""
+    import fnmatch
+
+    relative = path[len(project_root.rstrip("/")) + 1 :] if _under(path, project_root) else None
+    for pattern in patterns:
+        if pattern.startswith("~"):
+            pattern = home.rstrip("/") + pattern[1:]
+        if pattern.startswith("/"):
+            if fnmatch.fnmatchcase(path, pattern):
+                return True
+        elif relative is not None and fnmatch.fnmatchcase(relative, pattern):
+            return True
+    return False

@@ -38,6 +38,7 @@ from roar.recording.environment import capture as capture_environment
 from roar.recording.filters import (
     FilterSettings,
     apply_filters,
+    is_config_file,
     python_prefixes,
     read_reason,
     tracer_skip_reads,
@@ -413,7 +414,8 @@ async def input_sources(
     ctx: RoarContext, git: GitState, inputs: list[FileDigest], produced: dict[str, str]
 ) -> dict[str, str | None]:
     """Where each input can be had again: ``job:<uid>`` (a recorded job wrote this content),
-    ``git`` (tracked and unmodified at the recorded commit), or None (unsourced)."""
+    ``git`` (tracked and unmodified at the recorded commit), ``config`` (tool configuration,
+    ``filters.config_files``: shown, not required), or None (unsourced)."""
     if not inputs:
         return {}
     tracked: set[str] = set()
@@ -422,13 +424,20 @@ async def input_sources(
         if code == 0:
             tracked = set(out.split("\0")) - set(git.changed_paths)
     sources: dict[str, str | None] = {}
+    config_files = ctx.config.get_list("filters.config_files")
+    home = os.path.expanduser("~")
     for f in inputs:
         if f.hash in produced:
             sources[f.path] = f"job:{produced[f.hash]}"
             continue
         absolute = ctx.project.absolute(f.path)
         rel = os.path.relpath(absolute, git.repo_root) if git.repo_root else None
-        sources[f.path] = "git" if rel is not None and rel in tracked else None
+        if rel is not None and rel in tracked:
+            sources[f.path] = "git"
+        elif is_config_file(absolute, config_files, str(ctx.project.root), home):
+            sources[f.path] = "config"
+        else:
+            sources[f.path] = None
     return sources
 
 

@@ -110,8 +110,15 @@ def _pushed(steps: Sequence[PlannedStep], remote: str | None, facts: RemoteFacts
 def _sourced(inputs: Sequence[StepInput]) -> CheckItem:
     title = "all inputs sourced"
     loose = [i for i in inputs if not i.sourced]
+    config = sorted({i.path for i in inputs if i.is_config})
     if not loose:
-        return CheckItem(key="inputs_sourced", title=title, ok=True)
+        detail = (
+            f"tool configuration read, not required: {', '.join(config[:5])}"
+            + (f" and {len(config) - 5} more" if len(config) > 5 else "")
+            if config
+            else ""
+        )
+        return CheckItem(key="inputs_sourced", title=title, ok=True, detail=detail)
     shown = ", ".join(f"{i.path} ({i.step_ref})" for i in loose[:5])
     if len(loose) > 5:
         shown += f" and {len(loose) - 5} more"

@@ -69,11 +69,16 @@ class StepInput(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     hash: str
     step_ref: str
-    source: str | None  # "git", "patch:<hash>", "job:<uid>" (outside the plan), or None
+    source: str | None  # "git", "patch:<hash>", "job:<uid>" (outside the plan), "config", or None
 
     @property
     def sourced(self) -> bool:
+        """Can be had again, or need not be (tool configuration is shown, never required)."""
         return self.source is not None and not self.source.startswith("job:")
+
+    @property
+    def is_config(self) -> bool:
+        return self.source == "config"
 
 
 class Requirements(msgspec.Struct, frozen=True, kw_only=True):

@@ -131,6 +131,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "step_ref": i.step_ref,
                 "source": i.source,
                 "sourced": i.sourced,
+                "required": not i.is_config,
             }
             for i in plan.external_inputs
         ],

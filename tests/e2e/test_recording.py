@@ -8,10 +8,11 @@ import platform
 import shutil
 import subprocess
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Workspace, roar_executable
+from tests.conftest import Workspace, gen, roar_executable
 
 pytestmark = pytest.mark.e2e
 
@@ -381,3 +382,33 @@ def test_command_line_credentials_in_common_forms_never_reach_the_database(
     wal = project.root / ".roar" / "roar.db-wal"
     stored = db + (wal.read_bytes() if wal.exists() else b"")
     assert secret.encode() not in stored
+
+
+def test_tool_configuration_is_shown_but_never_required(project: Workspace) -> None:
+    home = Path(project.env["HOME"])
+    gen(home, {".gitconfig": "[user]\n  name = a\n", ".config": {"tool": {"s.ini": "x=1\n"}}})
+    project.gen({".dvc": {"config": "[core]\n"}, "data.txt": "d\n"})
+    project.commit_all("data")  # .dvc/config is committed too: git wins over config
+    (project.root / ".dvc" / "config.local").write_text("[local]\n")  # untracked
+    script = "cat ~/.gitconfig ~/.config/tool/s.ini .dvc/config.local data.txt > out.txt"
+    run = project.roar("run", "sh", "-c", script)
+    assert "unsourced" not in run.stderr
+    rows = {r["path"]: r for r in project.roar("inputs", "--json").json()}
+    assert rows[str(home / ".gitconfig")]["source"] == "config"
+    assert rows[str(home / ".config" / "tool" / "s.ini")]["required"] is False
+    assert rows[".dvc/config.local"]["source"] == "config"
+    assert rows["data.txt"]["source"] == "git" and rows["data.txt"]["required"] is True
+    assert "No unsourced inputs" in project.roar("inputs", "--unsourced").stdout
+    assert "config (tool configuration, not required)" in project.roar("show", "@1").stdout
+    preview = project.roar("reproduce", "out.txt", "--json").json()
+    check = next(c for c in preview["checklist"] if c["key"] == "inputs_sourced")
+    assert check["ok"] is True and ".gitconfig" in check["detail"]
+    # A changed ~/.gitconfig does not block reproducing the job.
+    (home / ".gitconfig").write_text("[user]\n  name = b\n")
+    replay = project.roar("reproduce", "out.txt", "--run", "-y", "--json", check=False)
+    assert "unsourced input(s) not on this machine" not in replay.stderr
+    assert replay.returncode == 0, replay.stderr
+    # The rule is the user's: with no patterns the same files are unsourced again.
+    project.roar("config", "set", "filters.config_files", "[]")
+    again = project.roar("run", "sh", "-c", script)
+    assert "input " + str(home / ".gitconfig") + " is unsourced" in again.stderr
