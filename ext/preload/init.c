@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +60,42 @@ void shim_after_fork_child(void)
     dedupe_after_fork();
 }
 
+/*
+ * Shared objects the process has loaded.  The dynamic loader opens them with its own syscalls,
+ * which no libc wrapper sees, so they are listed from the loader's own table instead: once the
+ * program's dependencies are loaded (the constructor) and again at exit (for dlopen'ed ones,
+ * e.g. Python extension modules and the libraries they need).  roar learns the Debian packages a
+ * job used from these (READ records; dedupe keeps each path to one).
+ */
+static int report_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    const char *name = info->dlpi_name;
+    if (!name || name[0] != '/' || strcmp(name, shim_self_path) == 0)
+        return 0;
+    char buf[SHIM_PATH];
+    size_t n = strlen(name);
+    if (n >= sizeof buf)
+        return 0;
+    memcpy(buf, name, n + 1);
+    path_normalize(buf);
+    if (dedupe_first(DEDUPE_FD_READ, buf))
+        emit(ROAR_EVK_READ, 0, 0, -1, 0, buf, NULL);
+    return 0;
+}
+
+static void report_loaded_objects(void)
+{
+    dl_iterate_phdr(report_object, NULL);
+}
+
 static void exit_hook(int status, void *arg)
 {
     (void)arg;
     int saved = errno;
     if (shim_enter()) {
+        report_loaded_objects();
         report_exit(status);
         shim_leave();
     }
@@ -130,6 +162,7 @@ __attribute__((constructor)) static void shim_init(void)
     shim_ready = 1;
     emit_hello();
     report_unseen_exec();
+    report_loaded_objects();
     /* Children started behind our back (system(3), popen(3)) must not take this image's marker
      * for theirs; and the connection's number tells them where to look. */
     unsetenv(ENV_EXEC);

@@ -211,12 +211,15 @@ class DpkgCache:
             return {}
         unknown = [f for f in files if f not in self._owners]
         if unknown:
-            # Merged-/usr systems: the file was opened as /usr/lib/..., dpkg may list /lib/...
+            # Merged-/usr systems: a file opened as /usr/lib/... may be listed as /lib/... and
+            # the other way round (the loader opens /lib/...; bookworm lists libssl3 in /usr).
             aliases: dict[str, str] = {}
             for f in unknown:
                 aliases[f] = f
                 if f.startswith("/usr/") and f.count("/") > 2:
                     aliases[f[4:]] = f
+                elif f.startswith(("/lib/", "/lib64/", "/lib32/", "/libx32/", "/bin/", "/sbin/")):
+                    aliases["/usr" + f] = f
             result = await anyio.run_process(
                 ["dpkg", "-S", *aliases], check=False, stderr=subprocess.DEVNULL
             )

@@ -256,19 +256,38 @@ class Store:
             if row:
                 return int(row[0])
             # The same command is the same step even when its I/O differs from run to run (a
-            # bookkeeping file written only the first time must not split the step).
+            # bookkeeping file written only the first time must not split the step), unless the
+            # job reads what that step wrote: then it is a later step that depends on it.
             row = await self._conn.fetchone(
                 """SELECT step_number FROM jobs
                    WHERE session_id = ? AND command = ? AND job_type = ?
                    ORDER BY id DESC LIMIT 1""",
                 (session_id, new.command, new.job_type),
             )
-            if row:
+            if row and not await self._step_wrote_any(
+                session_id, int(row[0]), [f.hash for f in new.inputs]
+            ):
                 return int(row[0])
         row = await self._conn.fetchone(
             "SELECT COALESCE(MAX(step_number), 0) FROM jobs WHERE session_id = ?", (session_id,)
         )
         return int(row[0] if row else 0) + 1
+
+    async def _step_wrote_any(self, session_id: int, step: int, digests: list[str]) -> bool:
+        """Whether a job of ``step`` wrote content with one of these BLAKE3 digests."""
+        for chunk in _chunks(list(dict.fromkeys(digests))):
+            marks = ",".join("?" * len(chunk))
+            found = await self._conn.fetchone(
+                f"""SELECT 1 FROM jobs j
+                    JOIN job_outputs o ON o.job_id = j.id
+                    JOIN artifact_hashes h ON h.artifact_id = o.artifact_id
+                    WHERE j.session_id = ? AND j.step_number = ? AND h.algorithm = 'blake3'
+                      AND h.digest IN ({marks}) LIMIT 1""",
+                (session_id, step, *chunk),
+            )
+            if found:
+                return True
+        return False
 
     async def _link(self, job_id: int, table: str, files: Sequence[FileDigest], now: float) -> None:
         """Upsert the artifacts of ``files`` and link them to the job, in a constant number of

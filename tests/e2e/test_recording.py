@@ -412,3 +412,16 @@ def test_tool_configuration_is_shown_but_never_required(project: Workspace) -> N
     project.roar("config", "set", "filters.config_files", "[]")
     again = project.roar("run", "sh", "-c", script)
     assert "input " + str(home / ".gitconfig") + " is unsourced" in again.stderr
+
+
+@pytest.mark.parametrize("tracer", ["preload", "ptrace"])
+def test_debian_packages_of_loaded_libraries_under_both_tracers(
+    project: Workspace, tracer: str
+) -> None:
+    if shutil.which("dpkg") is None or not os.path.exists("/var/lib/dpkg/status"):
+        pytest.skip("dpkg is not on this machine (the package query needs it)")
+    # libc comes with the program; libssl is loaded later, by dlopen (Python's _ssl module).
+    project.roar("run", "--tracer", tracer, "python", "-c", "import ssl")
+    dpkg = project.roar("show", "@1", "--json").json()["metadata"]["packages"]["dpkg"]
+    assert "libc6" in dpkg, dpkg
+    assert "libssl3" in dpkg or "libssl1.1" in dpkg, dpkg

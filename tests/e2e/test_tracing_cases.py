@@ -35,9 +35,12 @@ def cbin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def io(project: Workspace, backend: str, *argv: str, step: int = 1) -> tuple[set[str], set[str]]:
+def io(project: Workspace, backend: str, *argv: str) -> tuple[set[str], set[str]]:
+    """Run ``argv`` traced; the inputs and outputs of that job (the newest: a re-run of the same
+    command may be the same step)."""
     project.roar("run", "--tracer", backend, *argv)
-    job = project.roar("show", f"@{step}", "--json").json()
+    newest = project.roar("log", "--json").json()[-1]
+    job = project.roar("show", newest["job_uid"], "--json").json()
     assert job["tracer"] == backend
     return {f["path"] for f in job["inputs"]}, {f["path"] for f in job["outputs"]}
 
@@ -172,7 +175,7 @@ def test_c_threads_vfork_and_copies(data: Workspace, backend: str, cbin: Path) -
     copy_calls, threads = str(cbin / "copy_calls"), str(cbin / "threads")
     ins, outs = io(data, backend, copy_calls, str(data.root))
     assert ins == {copy_calls, "src.txt"} and outs == {"dst1.txt", "dst2.txt", "dst3.txt"}
-    ins, outs = io(data, backend, threads, str(data.root), step=2)
+    ins, outs = io(data, backend, threads, str(data.root))
     assert ins == {threads} and outs == {"t0.txt", "t1.txt"}
     vfork = str(cbin / "vfork_exec")
     result = data.roar("run", "--tracer", backend, vfork, check=False)
@@ -260,7 +263,7 @@ def test_sqlite_database(data: Workspace, backend: str) -> None:
     ins, outs = io(data, backend, "python", "-c", code)
     assert ins == set() and outs == {"new.db"}  # the journal came and went: neither
     first = blake3.blake3((data.root / "new.db").read_bytes()).hexdigest()
-    ins, outs = io(data, backend, "python", "-c", code, step=2)
+    ins, outs = io(data, backend, "python", "-c", code)
     assert "new.db" in ins and outs == {"new.db"}
     job = data.roar("show", "@2", "--json").json()
     (db_in,) = [f for f in job["inputs"] if f["path"] == "new.db"]
@@ -368,5 +371,5 @@ def test_system_reads_are_left_out_but_what_roar_derives_from_them_stays(
     assert job["metadata"]["packages"]["pip"]["fakedist_pkg"] == "1.2"
 
     data.roar("config", "set", "filters.ignore_system_reads", "false")
-    ins, outs = io(data, backend, "python", script, step=2)
+    ins, outs = io(data, backend, "python", script)
     assert {"job.py", "a.txt", "/etc/hostname"} <= ins and outs == {"out.txt"}
