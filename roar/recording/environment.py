@@ -250,8 +250,13 @@ class DpkgCache:
         return versions
 
 
+def is_python_program(path: str) -> bool:
+    """Whether a program path names a Python interpreter (python, python3, python3.11, ...)."""
+    return bool(_PYTHON.fullmatch(os.path.basename(path)))
+
+
 def interpreters(programs: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(p for p in programs if _PYTHON.search(os.path.basename(p))))
+    return list(dict.fromkeys(p for p in programs if is_python_program(p)))
 
 
 async def capture(

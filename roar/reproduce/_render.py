@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from roar.reproduce._checklist import render_checklist
+from roar.reproduce._interpreter import interpreter_note
 from roar.reproduce._model import Plan, PlannedStep, Verdict
 from roar.reproduce._plan import dpkg_lines, requirement_lines
 from roar.reproduce._run import RunReport
@@ -32,6 +33,9 @@ def _step_line(step: PlannedStep, several_commits: bool) -> str:
         changed = [*step.code.patch.tracked_changes, *step.code.patch.untracked_files]
         files = ", ".join(changed[:4]) + (", ..." if len(changed) > 4 else "")
         notes.append(f"applies patch {step.code.patch.hash[:12]}: {files}")
+    program = interpreter_note(step.job.argv)
+    if program:
+        notes.append(program)
     suffix = f"   [{'; '.join(notes)}]" if notes else ""
     return f"  {step.ref:<5} {step.job.command}{suffix}"
 
@@ -119,6 +123,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 "cwd": s.job.cwd,
                 "commit": s.code.commit,
                 "patch": s.code.patch.hash if s.code.patch else None,
+                "program_note": interpreter_note(s.job.argv),
                 "outputs": [{"path": o.path, "hash": o.hash} for o in s.job.outputs],
             }
             for s in plan.steps

@@ -41,6 +41,7 @@ from roar.reproduce._code import (
     switch_code,
 )
 from roar.reproduce._environment import apt_install, create_venv, pip_install, step_environment
+from roar.reproduce._interpreter import replay_argv
 from roar.reproduce._model import CodeState, Plan, PlannedStep, StepInput, StepResult, Verdict
 from roar.reproduce._plan import build_plan, dpkg_lines, map_path, requirement_lines
 from roar.reproduce._python import Interpreter, find_python
@@ -344,7 +345,10 @@ async def _run_step(
     before = {path: stat_key(location) for path, location in locations.items()}
     references = {out.path: await read_reference(source, out.path, out.hash) for out in job.outputs}
     env = step_environment(os.environ, venv=venv, recorded_env=job.env, project_root=project.root)
-    argv = [*roar_command(), step.kind, "-q", "--", *job.argv]
+    program = replay_argv(job.argv, str(venv / "bin") if venv is not None else None)
+    if program[:1] != job.argv[:1]:
+        ui.say(f"{step.ref}: running {program[0]} (recorded {job.argv[0]})")
+    argv = [*roar_command(), step.kind, "-q", "--", *program]
     ui.say(f"==> {step.ref}: {job.command}")
     completed = await anyio.run_process(
         argv, cwd=cwd, env=env, check=False, stdin=None, stdout=ui.step_stdout, stderr=None

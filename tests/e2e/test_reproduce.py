@@ -8,7 +8,9 @@ environment and installing into it costs seconds.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -336,3 +338,24 @@ async def test_a_clone_moves_between_commits_and_patches(workspace: Workspace) -
     assert not (root / "extra.cfg").exists()
     assert (root / "output.bin").read_bytes() == b"from step 1"
     assert workspace.git("branch", "--show-current") == "roar-reproduce\n"
+
+
+@pytest.mark.slow
+def test_a_step_recorded_with_a_venv_that_is_gone_runs_in_the_rebuilt_one(
+    project: Workspace, tmp_path: Path
+) -> None:
+    venv = tmp_path / "throwaway-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    project.gen({"make.py": "open('out.txt', 'w').write('made\\n')\n"})
+    project.commit_all("code")
+    recorded_python = str(venv / "bin" / "python")
+    project.roar("run", recorded_python, "make.py")
+    shutil.rmtree(venv)  # the environment the step ran in is gone
+
+    preview = project.roar("reproduce", "out.txt").stdout
+    assert f"runs the rebuilt environment's python (recorded {recorded_python})" in preview
+    result = project.roar("reproduce", "out.txt", "--run", "-y", "--json", check=False)
+    assert result.returncode == 0, result.stderr
+    report = result.json()
+    assert [o["verdict"] for o in report["outputs"]] == ["reproduced"]
+    assert f"(recorded {recorded_python})" in result.stderr
