@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -425,3 +426,29 @@ def test_debian_packages_of_loaded_libraries_under_both_tracers(
     dpkg = project.roar("show", "@1", "--json").json()["metadata"]["packages"]["dpkg"]
     assert "libc6" in dpkg, dpkg
     assert "libssl3" in dpkg or "libssl1.1" in dpkg, dpkg
+
+
+def test_installed_packages_never_include_roars_own(project: Workspace, tmp_path: Path) -> None:
+    # roar installed from a wheel lives in a site-packages directory beside its dependencies,
+    # and the probe it puts into Python jobs is loaded from there.
+    import roar
+
+    site = tmp_path / "roar-env" / "lib" / "python3.11" / "site-packages"
+    shutil.copytree(
+        Path(roar.__file__).parent, site / "roar", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for dist in ("moto-5.0.0", "boto3-1.34.0", "flask-3.0.0"):
+        (site / f"{dist}.dist-info").mkdir()
+        (site / f"{dist}.dist-info" / "METADATA").write_text("")
+    job_venv = tmp_path / "job-venv"  # the job's own interpreter, with nothing installed
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(job_venv)], check=True)
+    env = dict(project.env, PYTHONPATH=str(site))
+    proc = subprocess.run(
+        [sys.executable, "-m", "roar", "run", str(job_venv / "bin" / "python"), "-c", "pass"],
+        cwd=project.root, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    job = project.roar("show", "@1", "--json").json()
+    installed = job["metadata"]["packages"]["pip_installed"]
+    assert not {"moto", "boto3", "flask"} & set(installed), installed
+    assert installed == {}  # the job's venv holds nothing
