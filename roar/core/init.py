@@ -53,7 +53,9 @@ async def init_project(path: Path, *, gitignore: bool) -> InitResult:
         project.roar_dir.mkdir(exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create {project.roar_dir}: {exc.strerror}") from exc
-    async with Store.open(project.db_path, create=True):
+    # An existing database is opened as it is: an emptied one is reported, never re-created.
+    existing = project.db_path.is_file()
+    async with Store.open(project.db_path, create=not existing):
         pass
     if not project.config_path.exists():
         config_module.save(project.config_path, config_module.Config.defaults())

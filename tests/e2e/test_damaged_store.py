@@ -90,6 +90,8 @@ def test_a_damaged_store_is_one_line(recorded: Workspace, damage: str) -> None:
             assert result.stderr.count("\n") == 1 and result.stderr.startswith("roar: ")
             assert message in result.stderr, (args, result.stderr)
     if damage == "emptied":
+        again = recorded.roar("init", "-y", check=False)
+        assert again.returncode == 1 and "is empty (0 bytes)" in again.stderr
         assert _db(recorded).read_bytes() == before  # reported, not silently re-created
 
 
