@@ -123,7 +123,8 @@ def start_command(port: int | None, upstream: str | None) -> int:
     )
     click.echo(f"Proxy daemon started (pid={info.pid}, port={info.port}).", err=True)
     click.echo(f"Forwarding to {info.upstream}; log in .roar/proxy.log.", err=True)
-    click.echo(f"export AWS_ENDPOINT_URL={info.url}")
+    # S3 only: other services (STS, SQS...) must keep their own endpoints.
+    click.echo(f"export AWS_ENDPOINT_URL_S3={info.url}")
     return 0
 
 

@@ -1,10 +1,10 @@
 """The S3 lineage proxy: forward S3 traffic unchanged, record which objects a job read and wrote.
 
-A reverse proxy on 127.0.0.1 that S3 clients reach through ``AWS_ENDPOINT_URL`` (or
-``AWS_ENDPOINT_URL_S3``). Each request is re-signed with SigV4 by botocore, using the proxy's
-own credential chain, and forwarded to the upstream (AWS by default; MinIO, moto, R2... with
-``upstream=``). Bodies stream both ways; each successful object read, write, copy or delete
-becomes an :class:`S3Event`.
+A reverse proxy on 127.0.0.1 that S3 clients reach through ``AWS_ENDPOINT_URL_S3`` (what
+`roar run` and `roar proxy start` set: other services keep their endpoints). Each request is
+re-signed with SigV4 by botocore, using the proxy's own credential chain, and forwarded to the
+upstream (AWS by default; MinIO, moto, R2... with ``upstream=``). Bodies stream both ways; each
+successful object read, write, copy or delete becomes an :class:`S3Event`.
 
 Embedding it (asyncio only: the server is aiohttp, which runs on asyncio and uvloop, not trio)::
 

@@ -26,8 +26,10 @@ _CHAIN_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "ROAR_UPSTREAM_S3
 class JobProxy:
     """The running proxy of one job: its URL, the variables for the child, then its events.
 
-    ``env`` sets both ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_S3``; the proxy answers
-    requests signed for any service other than S3 with a clear ``NotS3Request`` error.
+    ``env`` sets ``AWS_ENDPOINT_URL_S3`` only: S3 clients come to the proxy, while STS, SQS and
+    every other service keep going where ``AWS_ENDPOINT_URL`` (if the user set one) or AWS sends
+    them. A request signed for another service that reaches the proxy anyway gets a clear
+    ``NotS3Request`` error.
     ``events`` is complete once the ``async with`` block has exited.
     """
 
@@ -81,7 +83,7 @@ async def job_proxy(
         job = JobProxy(
             url=proxy.url,
             upstream=proxy.upstream,
-            env={"AWS_ENDPOINT_URL": proxy.url, "AWS_ENDPOINT_URL_S3": proxy.url},
+            env={"AWS_ENDPOINT_URL_S3": proxy.url},
         )
         yield job
     # The server has stopped: every event is in the stream, which now ends after the last one.

@@ -591,7 +591,8 @@ async def test_job_proxy_chains_to_the_users_endpoint(
     child_env = {**aws_env, "AWS_ENDPOINT_URL": moto_url}
     async with job_proxy(Config.defaults(), "job-7", env=child_env) as job:
         assert job.upstream == moto_url
-        assert job.env == {"AWS_ENDPOINT_URL": job.url, "AWS_ENDPOINT_URL_S3": job.url}
+        # S3 only: STS, SQS and the rest keep their endpoints (AWS_ENDPOINT_URL is left alone).
+        assert job.env == {"AWS_ENDPOINT_URL_S3": job.url}
         s3 = client(job.env["AWS_ENDPOINT_URL_S3"])
         await anyio.to_thread.run_sync(lambda: s3.put_object(Bucket=name, Key="o", Body=b"out"))
         await anyio.to_thread.run_sync(lambda: s3.get_object(Bucket=name, Key="o")["Body"].read())

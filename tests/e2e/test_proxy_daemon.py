@@ -87,7 +87,7 @@ def _client(url: str, **config: Any) -> Any:
 def _start(project: Workspace, upstream: str, *extra: str) -> tuple[str, int]:
     result = project.roar("proxy", "start", "--port", "0", "--upstream", upstream, *extra)
     export = result.stdout.strip()
-    assert export.startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:"), result
+    assert export.startswith("export AWS_ENDPOINT_URL_S3=http://127.0.0.1:"), result
     assert "Proxy daemon started (pid=" in result.stderr
     url = export.partition("=")[2]
     pid = int(result.stderr.split("pid=", 1)[1].split(",", 1)[0])

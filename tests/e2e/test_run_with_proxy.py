@@ -58,6 +58,12 @@ def test_run_records_s3_objects(aws_project: Workspace, moto_process: str) -> No
 
     dag = project.roar("dag", "--json").json()
     assert [(n["step_number"], n["dependencies"]) for n in dag["nodes"]] == [(1, []), (2, [1])]
+
+    # Only S3 is pointed at the proxy: the user's all-services endpoint reaches the job as it was.
+    project.roar("run", "sh", "-c", 'echo "$AWS_ENDPOINT_URL_S3|$AWS_ENDPOINT_URL" > endpoints')
+    s3_endpoint, _, all_services = (project.root / "endpoints").read_text().strip().partition("|")
+    assert s3_endpoint.startswith("http://127.0.0.1:") and s3_endpoint != moto_process
+    assert all_services == moto_process
     second = project.roar("show", "@2", "--json").json()
     model_in = next(f for f in second["inputs"] if f["path"].startswith("s3://"))
     assert model_in["hash"] == s3_out[0]["hash"]
@@ -82,7 +88,7 @@ def test_a_run_chained_to_the_daemon_is_recorded_once(
         s3.create_bucket(Bucket="lineage")
         s3.put_object(Bucket="lineage", Key="data/raw.csv", Body=b"x,y\n")
         s3.close()
-        project.env["AWS_ENDPOINT_URL"] = url  # what `roar proxy start` told the shell to set
+        project.env["AWS_ENDPOINT_URL_S3"] = url  # what `roar proxy start` told the shell to set
         project.gen({"pull.py": textwrap.dedent(SCRIPT_PULL)})
         project.commit_all("script")
         project.roar("proxy", "enable")
