@@ -644,7 +644,9 @@ async def serve(
         connector=connector,
         timeout=timeout,
         auto_decompress=False,
-        trust_env=False,
+        # HTTPS_PROXY / HTTP_PROXY / NO_PROXY apply to the upstream, as for any AWS client; a
+        # loopback upstream (moto, MinIO, another roar proxy) is always reached directly.
+        trust_env=not _is_loopback(target),
         read_bufsize=_READ_BUFSIZE,
         cookie_jar=aiohttp.DummyCookieJar(),
     ) as http:
@@ -695,3 +697,16 @@ async def serve(
 def new_session_id() -> str:
     """A fresh proxy session id (what events are attributed to without a job id)."""
     return uuid.uuid4().hex
+
+
+def _is_loopback(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url.replace("{region}", "region")).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

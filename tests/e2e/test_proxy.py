@@ -629,3 +629,83 @@ def test_a_client_hanging_up_mid_download_is_a_partial_read(
     # The proxy is unharmed.
     assert client(proxy.url).get_object(Bucket=bucket, Key="big")["Body"].read() == data
     assert proxy.wait_events(lambda ev: len(ev) == 2)[1].blake3 == b3(data)
+
+
+class _ForwardProxy(http.server.BaseHTTPRequestHandler):
+    """An HTTP forward proxy (what HTTP_PROXY names) in front of moto: it takes absolute-URI
+    requests for any host and sends them to moto, remembering which hosts were asked for."""
+
+    protocol_version = "HTTP/1.1"
+    target: ClassVar[tuple[str, int]] = ("127.0.0.1", 0)
+    hosts: ClassVar[list[str]] = []
+
+    def _forward(self) -> None:
+        from urllib.parse import urlsplit
+
+        asked = urlsplit(self.path)
+        type(self).hosts.append(asked.netloc)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {
+            k: v for k, v in self.headers.items() if k.lower() not in {"proxy-connection", "host"}
+        }
+        headers["Host"] = f"{self.target[0]}:{self.target[1]}"  # moto routes by Host only
+        conn = http.client.HTTPConnection(*self.target, timeout=30)
+        try:
+            path = asked.path + (f"?{asked.query}" if asked.query else "")
+            conn.request(self.command, path, body=body, headers=headers)
+            answer = conn.getresponse()
+            data = answer.read()
+            self.send_response(answer.status)
+            for name, value in answer.getheaders():
+                if name.lower() not in {"transfer-encoding", "connection", "content-length"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        finally:
+            conn.close()
+
+    do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_the_upstream_is_reached_through_https_proxy_and_loopback_never(
+    aws_env: dict[str, str], moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.parse import urlsplit
+
+    moto = urlsplit(moto_url)
+    _ForwardProxy.target = (moto.hostname or "127.0.0.1", moto.port or 80)
+    _ForwardProxy.hosts = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    forward = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("HTTP_PROXY", forward)
+    monkeypatch.setenv("HTTPS_PROXY", forward)
+    # As on a corporate machine: clients reach local services (roar's proxy) directly.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("no_proxy", raising=False)
+    # A name only the forward proxy can reach (it never resolves here): S3 through HTTP_PROXY.
+    remote = ProxyThread(upstream=f"http://s3.roar-upstream.invalid:{moto.port}")
+    try:
+        s3 = client(remote.url)
+        s3.create_bucket(Bucket="via-proxy")
+        s3.put_object(Bucket="via-proxy", Key="k", Body=b"through the proxy")
+        assert s3.get_object(Bucket="via-proxy", Key="k")["Body"].read() == b"through the proxy"
+    finally:
+        remote.close()
+    assert f"s3.roar-upstream.invalid:{moto.port}" in set(_ForwardProxy.hosts)
+    # A loopback upstream is reached directly whatever HTTP_PROXY says.
+    _ForwardProxy.hosts = []
+    local = ProxyThread(upstream=moto_url)
+    try:
+        client(local.url).head_bucket(Bucket="via-proxy")
+    finally:
+        local.close()
+        server.shutdown()
+        server.server_close()
+    assert _ForwardProxy.hosts == []
