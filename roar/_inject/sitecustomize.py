@@ -7,8 +7,9 @@ user's own ``sitecustomize``, if any, so nothing the program relies on changes. 
 swallowed: the program must run exactly as it would without roar.
 
 Secrets never reach the log: for a credential-looking name only the fact that it was set is
-written (the pattern is roar's own, ``roar/recording/secrets.py``; a test keeps the two equal), and
-the recorder scrubs the values it stores as for every other source.
+written (the rule is roar's own, ``_roar_credential_rule.py`` beside this file, shared with
+``roar/recording/secrets.py``), and the recorder scrubs the values it stores as for every other
+source.
 
 ``os.environ`` is a copy Python makes at start-up, so C ``getenv`` never sees these reads, nor this
 probe C code's: those (the interpreter's own, extension modules', other programs') are reported by
@@ -20,12 +21,6 @@ Log format, one record per variable, each ending in NUL (which no name or value 
 
 import os
 import sys
-
-CREDENTIAL_NAME_PATTERN = (
-    r"(?i)(^|[_\-.])(api[_\-]?key|access[_\-]?key|secret|token|passw(or)?d|pwd|credential|auth)"
-    r"([_\-.]|$)"
-)
-NOT_CREDENTIALS = ("PWD", "OLDPWD")
 
 
 def _install() -> None:
@@ -60,6 +55,9 @@ def _install() -> None:
         if not names:
             return
         import re
+
+        # roar's own rule, from the module beside this one (roar/_inject is on PYTHONPATH).
+        from _roar_credential_rule import CREDENTIAL_NAME_PATTERN, NOT_CREDENTIALS
 
         credential = re.compile(CREDENTIAL_NAME_PATTERN)
         records = []

@@ -16,12 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from roar._inject._roar_credential_rule import CREDENTIAL_NAME_PATTERN, NOT_CREDENTIALS
+
 REDACTED = "[REDACTED]"
 
-_CREDENTIAL_NAME = re.compile(
-    r"(?i)(^|[_\-.])(api[_\-]?key|access[_\-]?key|secret|token|passw(or)?d|pwd|credential|auth)"
-    r"([_\-.]|$)"
-)
+_CREDENTIAL_NAME = re.compile(CREDENTIAL_NAME_PATTERN)
 _TOKENS = [
     re.compile(r"\b(AKIA|ASIA|AIDA|AROA)[0-9A-Z]{16}\b"),  # AWS access key ids
     re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
@@ -69,8 +68,7 @@ _INLINE_PASSWORD_PROGRAMS = frozenset(
 )  # fmt: skip
 
 
-# Names that look like credentials to the pattern but are not: the shell's working directories.
-_NOT_CREDENTIALS = frozenset({"PWD", "OLDPWD"})
+_NOT_CREDENTIALS = frozenset(NOT_CREDENTIALS)
 
 
 def is_credential_name(name: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 from roar.recording import secrets
@@ -48,17 +47,16 @@ def test_probe_log_records(tmp_path: Path) -> None:
 
 
 def test_the_probe_hides_the_same_names_as_roar() -> None:
-    """The probe runs in the user's interpreter and cannot import roar: its copy of the
-    credential-name rule must stay roar's."""
+    """The probe runs in the user's interpreter and cannot import roar: it imports the rule from
+    the module beside it, the one roar's redaction compiles, and has no copy of its own."""
     probe = Path(sitecustomize_path()).read_text()
-    tree = ast.parse(probe)
-    constants = {
-        node.targets[0].id: ast.literal_eval(node.value)
-        for node in tree.body
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-    }
-    assert constants["CREDENTIAL_NAME_PATTERN"] == secrets._CREDENTIAL_NAME.pattern
-    assert set(constants["NOT_CREDENTIALS"]) == secrets._NOT_CREDENTIALS
+    assert "from _roar_credential_rule import CREDENTIAL_NAME_PATTERN, NOT_CREDENTIALS" in probe
+    assert "(?i)" not in probe  # no second copy of the pattern
+    rule = Path(sitecustomize_path()).with_name("_roar_credential_rule.py")
+    namespace: dict[str, object] = {}
+    exec(rule.read_text(), namespace)
+    assert namespace["CREDENTIAL_NAME_PATTERN"] == secrets._CREDENTIAL_NAME.pattern
+    assert set(namespace["NOT_CREDENTIALS"]) == secrets._NOT_CREDENTIALS  # type: ignore[call-overload]
 
 
 def test_secrets_are_hidden_whatever_the_source(tmp_path: Path) -> None:
