@@ -135,9 +135,30 @@ class S3Call:
 
     @property
     def loggable(self) -> str:
-        """Operation and target for a log line: no query string, so no presigned secrets."""
+        """Operation and target for a log line: no query string, so no presigned secrets, and
+        control characters in keys escaped (a key may hold a newline or a terminal escape: it
+        must not forge log lines or drive the terminal of whoever reads the log)."""
         target = self.url if self.bucket is not None else "(service)"
-        return f"{self.op} {target}"
+        return f"{self.op} {escape_controls(target)}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with C0/C1 control characters and DEL as ``\\xNN`` (backslashes doubled, so the
+    escaped form is unambiguous)."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif code < 0x20 or code == 0x7F or 0x80 <= code <= 0x9F:
+            out.append(f"\\x{code:02x}")
+        elif 0xD800 <= code <= 0xDFFF:  # a lone surrogate (undecodable bytes): not writable
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def split_host(host: str) -> str:

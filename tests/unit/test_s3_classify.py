@@ -269,3 +269,14 @@ def test_body_plans() -> None:
         )
     with pytest.raises(MalformedRequest, match="number of bytes"):
         plan_body("PUT", [("Content-Length", "-1")])
+
+
+def test_control_bytes_in_keys_are_escaped_in_log_lines() -> None:
+    from roar.proxy._classify import escape_controls
+
+    call = classify("PUT", "127.0.0.1:9", "/b/evil%0AGET%20s3://b/forged%1B%5B31m%5Cx", {})
+    line = call.loggable
+    assert line == "PutObject s3://b/evil\\x0aGET s3://b/forged\\x1b[31m\\\\x"
+    assert line.isprintable()
+    assert escape_controls("plain/key ünïcode.bin") == "plain/key ünïcode.bin"
+    assert escape_controls("\x7f\x85\udcff") == "\\x7f\\x85\\udcff"
