@@ -64,7 +64,9 @@ def _status(as_json: bool) -> int:
     if daemon is None:
         click.echo("daemon:   not running ('roar proxy start' starts one)")
         upstream, source = daemon_upstream(ctx.config, os.environ)
-        click.echo(f"port:     {ctx.config.get('proxy.port')} (proxy.port)")
+        port = ctx.config.get("proxy.port")
+        shown = "a free one, chosen at start" if port == 0 else str(port)
+        click.echo(f"port:     {shown} (proxy.port)")
         click.echo(f"upstream: {upstream or source} ({'configured' if upstream else 'AWS'})")
     else:
         click.echo(f"daemon:   running (pid={daemon.pid}, since {daemon.started_at})")

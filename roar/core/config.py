@@ -135,8 +135,8 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey(
         "proxy.port",
         "int",
-        9090,
-        "Listen port of the standalone proxy daemon",
+        0,
+        "Listen port of the standalone proxy daemon (0: a free port, chosen at start)",
         minimum=0,
         maximum=65535,
     ),

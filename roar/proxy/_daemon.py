@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the daemon's arguments and serve until told to stop; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m roar.proxy._daemon")
     parser.add_argument("--project", required=True, help="project root (holds .roar/)")
-    parser.add_argument("--port", type=int, default=9090)
+    parser.add_argument("--port", type=int, default=0)  # 0: a free port
     parser.add_argument("--upstream", default=None)
     parser.add_argument("--region", default=None)
     parser.add_argument("--session-id", default=None)

@@ -104,7 +104,7 @@ def _hwm_kib(pid: int) -> int:
 def test_status_enable_disable(aws_project: Workspace) -> None:
     status = aws_project.roar("proxy").stdout
     assert "enabled:  no" in status and "daemon:   not running" in status
-    assert "port:     9090" in status
+    assert "port:     a free one, chosen at start" in status
     aws_project.roar("proxy", "enable")
     assert aws_project.roar("config", "get", "proxy.enabled").stdout.strip() == "true"
     assert "enabled:  yes" in aws_project.roar("proxy", "status").stdout
@@ -244,3 +244,18 @@ def test_memory_stays_flat_for_a_large_object(aws_project: Workspace, moto_proce
         ("PutObject", size, hasher.hexdigest()),
         ("GetObject", size, hasher.hexdigest()),
     ]
+
+
+def test_the_daemon_picks_a_free_port_unless_one_is_set(
+    aws_project: Workspace, moto_process: str
+) -> None:
+    assert "a free one" in aws_project.roar("proxy", "status").stdout
+    result = aws_project.roar("proxy", "start", "--upstream", moto_process)  # no --port
+    try:
+        url = result.stdout.strip().partition("=")[2]
+        port = int(url.rsplit(":", 1)[1])
+        assert port != 9090 and port > 0
+        status = aws_project.roar("proxy", "status", "--json").json()
+        assert status["running"] is True and status["port"] == port and status["url"] == url
+    finally:
+        aws_project.roar("proxy", "stop")
