@@ -113,8 +113,14 @@ def disable_command() -> int:
     help="S3 endpoint to forward to (default: ROAR_UPSTREAM_S3_ENDPOINT, proxy.upstream_endpoint, "
     "else AWS).",
 )
-def start_command(port: int | None, upstream: str | None) -> int:
-    from roar.proxy._control import daemon_upstream, start_daemon
+@click.option(
+    "--credentials",
+    "with_credentials",
+    is_flag=True,
+    help="Also print the daemon's own key pair (for S3 clients without AWS credentials).",
+)
+def start_command(port: int | None, upstream: str | None, with_credentials: bool) -> int:
+    from roar.proxy._control import daemon_upstream, read_client_key, start_daemon
 
     ctx = RoarContext.load()
     chosen, _ = daemon_upstream(ctx.config, os.environ, upstream)
@@ -125,8 +131,19 @@ def start_command(port: int | None, upstream: str | None) -> int:
     )
     click.echo(f"Proxy daemon started (pid={info.pid}, port={info.port}).", err=True)
     click.echo(f"Forwarding to {info.upstream}; log in .roar/proxy.log.", err=True)
+    click.echo(
+        "Only signed requests are served: clients sign with your AWS credentials, or with the "
+        f"daemon's key pair ({info.credentials_file}, owner-only; --credentials prints it).",
+        err=True,
+    )
     # S3 only: other services (STS, SQS...) must keep their own endpoints.
     click.echo(f"export AWS_ENDPOINT_URL_S3={info.url}")
+    key = read_client_key(info) if with_credentials else None
+    if key is not None:
+        # For a client with no AWS credentials: they work only against this proxy.
+        click.echo(f"export AWS_ACCESS_KEY_ID={key[0]}")
+        click.echo(f"export AWS_SECRET_ACCESS_KEY={key[1]}")
+        click.echo("unset AWS_SESSION_TOKEN AWS_PROFILE")
     return 0
 
 

@@ -26,6 +26,9 @@ from roar.proxy._errors import ProxyError
 STATE_NAME = "proxy.json"
 LOG_NAME = "proxy.log"
 EVENTS_NAME = "proxy-events.jsonl"
+CREDENTIALS_NAME = "proxy-credentials"
+# The profile the daemon's key pair is filed under in its credentials file.
+CREDENTIALS_PROFILE = "roar-proxy"
 
 
 class DaemonInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,6 +41,24 @@ class DaemonInfo(msgspec.Struct, frozen=True, kw_only=True):
     region: str
     session_id: str
     started_at: str
+    # An AWS shared-credentials file (owner-only, profile "roar-proxy") holding the key pair
+    # clients without AWS credentials of their own may sign with; empty from older daemons.
+    credentials_file: str = ""
+
+
+def read_client_key(info: DaemonInfo) -> tuple[str, str] | None:
+    """The daemon's (access key id, secret) from its credentials file, or None."""
+    import configparser
+
+    if not info.credentials_file:
+        return None
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(Path(info.credentials_file).read_text())
+        section = parser[CREDENTIALS_PROFILE]
+        return section["aws_access_key_id"], section["aws_secret_access_key"]
+    except (OSError, KeyError, configparser.Error):
+        return None
 
 
 def daemon_upstream(
@@ -210,4 +231,8 @@ def stop_daemon(project: Project, *, timeout: float = 10.0) -> DaemonInfo | None
             time.sleep(0.05)
     with contextlib.suppress(OSError):
         (project.roar_dir / STATE_NAME).unlink()
+    if info.credentials_file and not _is_daemon(info.pid):
+        # A killed daemon could not remove its key pair; it is worthless now, but not left.
+        with contextlib.suppress(OSError):
+            Path(info.credentials_file).unlink()
     return info

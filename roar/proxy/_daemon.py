@@ -32,15 +32,22 @@ import msgspec
 
 from roar.core.loop import run
 from roar.errors import RoarError
-from roar.proxy._control import EVENTS_NAME, STATE_NAME, DaemonInfo
+from roar.proxy._control import (
+    CREDENTIALS_NAME,
+    CREDENTIALS_PROFILE,
+    EVENTS_NAME,
+    STATE_NAME,
+    DaemonInfo,
+)
 from roar.proxy._event import encode_event
 from roar.proxy._server import Proxy, new_session_id, serve
+from roar.proxy._verify import ClientKey
 
 _SECRETS = [
     (re.compile(r"(?i)(x-amz-(?:signature|credential|security-token)=)[^&\s\"']+"), r"\1***"),
     (re.compile(r"(?i)((?:^|[\s,])(?:signature|credential)=)[^,\s\"']+"), r"\1***"),
     (re.compile(r"(?i)(authorization:?\s*)\S[^\r\n]*"), r"\1***"),
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "***"),
+    (re.compile(r"\b(?:AKIA|ASIA|ROAR)[0-9A-Z]{16}\b"), "***"),
 ]
 
 
@@ -99,6 +106,33 @@ def _write_state(path: Path, info: DaemonInfo) -> None:
     os.replace(tmp, path)
 
 
+def _write_credentials(path: Path, key: ClientKey, url: str) -> None:
+    """The daemon's key pair as an AWS shared-credentials file only the owner can read.
+
+    Created 0600 from the start (never readable by others, even for an instant) and swapped in
+    whole, so a reader sees the old file or the new one.
+    """
+    text = (
+        f"# roar proxy daemon at {url}: a key pair that works only against this proxy, for S3\n"
+        "# clients without AWS credentials of their own (the proxy re-signs with yours).\n"
+        f"# Use: AWS_SHARED_CREDENTIALS_FILE={path} AWS_PROFILE={CREDENTIALS_PROFILE}\n"
+        f"[{CREDENTIALS_PROFILE}]\n"
+        f"aws_access_key_id = {key.access_key_id}\n"
+        f"aws_secret_access_key = {key.secret_access_key}\n"
+    )
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".proxy-credentials.")  # mode 0600
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def _remove_credentials(path: Path, key: ClientKey) -> None:
+    # Only our own key: a newer daemon may have written its own since.
+    with contextlib.suppress(OSError):
+        if key.access_key_id in path.read_text():
+            path.unlink()
+
+
 def _remove_state(path: Path) -> None:
     # Only our own state file: a newer daemon may have replaced it.
     with contextlib.suppress(OSError, msgspec.DecodeError, msgspec.ValidationError):
@@ -122,9 +156,15 @@ async def _serve(args: argparse.Namespace) -> int:
     session_id = args.session_id or new_session_id()
     log = logging.getLogger("roar.proxy")
     events_path = roar_dir / EVENTS_NAME
+    credentials_path = roar_dir / CREDENTIALS_NAME
+    key = ClientKey.generate()
     try:
         async with serve(
-            upstream=args.upstream, port=args.port, region=args.region, session_id=session_id
+            upstream=args.upstream,
+            port=args.port,
+            region=args.region,
+            session_id=session_id,
+            client_key=key,
         ) as proxy:
             # Signals are caught from before the handshake: a stop right after READY is clean.
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -136,7 +176,9 @@ async def _serve(args: argparse.Namespace) -> int:
                     region=proxy.region,
                     session_id=session_id,
                     started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                    credentials_file=str(credentials_path),
                 )
+                _write_credentials(credentials_path, key, proxy.url)
                 _write_state(state_path, info)
                 log.info("listening on %s, forwarding to %s", proxy.url, proxy.upstream)
                 _handshake("READY " + msgspec.json.encode(info).decode())
@@ -156,6 +198,7 @@ async def _serve(args: argparse.Namespace) -> int:
         return exc.exit_code
     finally:
         _remove_state(state_path)
+        _remove_credentials(credentials_path, key)
     log.info("stopped")
     return 0
 

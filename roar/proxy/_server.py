@@ -52,6 +52,7 @@ from roar.proxy._errors import ProxyError
 from roar.proxy._event import S3Event
 from roar.proxy._forward import REENCODE_CHUNK, BodyPlan, plan_body
 from roar.proxy._record import Exchange, build_events, multipart_size
+from roar.proxy._verify import ClientKey, Refused, verify
 from roar.proxy._xml import MAX_XML_BYTES, error_body, unquote_etag
 
 log = logging.getLogger("roar.proxy")
@@ -175,9 +176,13 @@ class _Forwarder:
         sink: _EventQueue,
         job_id: str | None,
         session_id: str | None,
+        client_key: ClientKey,
+        verify_clients: bool = True,
         upstream_is_roar: bool = False,
     ) -> None:
         self._identity = identity
+        self._client_key = client_key
+        self._verify_clients = verify_clients
         self._upstream = upstream
         self._region = region
         self._http = http
@@ -200,6 +205,8 @@ class _Forwarder:
             response, summary = await self._handle(request)
         except MalformedRequest as exc:
             response, summary = _xml_response(exc.status, exc.code, str(exc)), f"{exc.code}"
+        except Refused as exc:
+            response, summary = _xml_response(exc.status, exc.code, str(exc)), f"{exc.code}"
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception as exc:  # a bug must cost one request, never the daemon
@@ -220,6 +227,9 @@ class _Forwarder:
                 code="NotS3Request",
             )
         call = classify(request.method, lower.get("host", ""), request.raw_path, lower)
+        if self._verify_clients:
+            # Before anything goes upstream (and before a 100 Continue invites the body).
+            await self._authorize(request.method, request.raw_path, headers, call)
         plan = plan_body(request.method, headers)
         job_id = valid_job_id(lower.get("roar-job-id")) or self._job_id
         summary = call.loggable
@@ -273,6 +283,29 @@ class _Forwarder:
         except Exception as exc:  # lineage bookkeeping must never break the transfer
             log.error("%s: events not recorded: %s: %s", summary, type(exc).__name__, exc)
         return response, summary
+
+    async def _authorize(
+        self, method: str, raw_path: str, headers: list[tuple[str, str]], call: S3Call
+    ) -> None:
+        """Refuse a request not signed with the proxy's key pair or the owner's credentials."""
+        owner = await self._credentials()
+        client = self._client_key
+
+        def secret_for(key_id: str) -> str | None:
+            if key_id == client.access_key_id:
+                return client.secret_access_key
+            if key_id == owner.access_key:
+                return str(owner.secret_key)
+            return None
+
+        verify(
+            method,
+            raw_path,
+            headers,
+            secret_for,
+            bucket=call.bucket,
+            virtual_host=call.style == "virtual",
+        )
 
     def _record(
         self,
@@ -567,6 +600,7 @@ class Proxy:
     upstream: str
     region: str
     session_id: str | None
+    client_key: ClientKey
     _queue: _EventQueue
 
     def events(self) -> AsyncIterator[S3Event]:
@@ -618,6 +652,8 @@ async def serve(
     profile: str | None = None,
     shutdown_timeout: float = 5.0,
     upstream_is_roar: bool = False,
+    client_key: ClientKey | None = None,
+    verify_clients: bool = True,
 ) -> AsyncIterator[Proxy]:
     """Run an S3 lineage proxy for the duration of the ``async with`` block (asyncio only).
 
@@ -629,6 +665,13 @@ async def serve(
     default attribution for events whose request carries no ``Roar-Job-Id`` header;
     ``upstream_is_roar`` says the upstream is another roar proxy, which is then told each
     request's job (a ``Roar-Job-Id`` header; never sent to S3 itself).
+
+    Only signed requests are forwarded: each must carry a valid AWS signature (SigV4, or SigV2)
+    made with the owner's own credentials (those the proxy re-signs with) or with
+    ``client_key``, the proxy's own key pair (a fresh one unless given; ``Proxy.client_key``),
+    for clients that have no AWS credentials. Anything else gets S3's ``AccessDenied`` /
+    ``SignatureDoesNotMatch`` XML. ``verify_clients=False`` turns the check off (tests only:
+    then anyone who can reach the port uses the owner's credentials).
     """
     _require_asyncio()
     try:
@@ -637,6 +680,7 @@ async def serve(
         raise ProxyError(str(exc), exit_code=2) from None
     identity = await anyio.to_thread.run_sync(_signing.load_identity, profile)
     signing_region = region or identity.region or "us-east-1"
+    key = client_key if client_key is not None else ClientKey.generate()
     queue = _EventQueue()
     timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_connect=30, sock_read=300)
     connector = aiohttp.TCPConnector(limit=256, ttl_dns_cache=300, ssl=_tls_context(target))
@@ -658,6 +702,8 @@ async def serve(
             sink=queue,
             job_id=job_id,
             session_id=session_id,
+            client_key=key,
+            verify_clients=verify_clients,
             upstream_is_roar=upstream_is_roar,
         )
         server = _XmlErrorServer(forwarder.handle, access_log=None)
@@ -687,6 +733,7 @@ async def serve(
                 upstream=target,
                 region=signing_region,
                 session_id=session_id,
+                client_key=key,
                 _queue=queue,
             )
         finally:

@@ -7,10 +7,12 @@ daemon's or the test's memory); the daemon is started and stopped with `roar pro
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ import blake3
 import boto3
 import pytest
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
 
 from roar.proxy import read_events
 from tests.conftest import Workspace
@@ -259,3 +262,72 @@ def test_the_daemon_picks_a_free_port_unless_one_is_set(
         assert status["running"] is True and status["port"] == port and status["url"] == url
     finally:
         aws_project.roar("proxy", "stop")
+
+
+def test_only_clients_holding_a_key_may_use_the_daemon(
+    aws_project: Workspace, moto_process: str
+) -> None:
+    started = aws_project.roar(
+        "proxy", "start", "--port", "0", "--upstream", moto_process, "--credentials"
+    )
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in started.stdout.splitlines()
+        if line.startswith("export ")
+    )
+    url = exports["AWS_ENDPOINT_URL_S3"]
+    key_id, secret = exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"]
+    assert key_id.startswith("ROAR") and len(key_id) == 20 and key_id != ACCESS_KEY
+    credentials = aws_project.root / ".roar" / "proxy-credentials"
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    assert key_id in credentials.read_text() and secret in credentials.read_text()
+    try:
+        _client(url).create_bucket(Bucket="guarded")  # the owner's own credentials: served
+        # Anyone else on the machine, with no credentials: refused, nothing reaches S3.
+        request = urllib.request.Request(f"{url}/guarded/x.txt", data=b"sneaky", method="PUT")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 403
+        assert b"<Code>AccessDenied</Code>" in refused.value.read()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}/guarded/x.txt", timeout=30)
+        assert refused.value.code == 403
+        if shutil.which("curl"):
+            curl = subprocess.run(
+                ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{url}/guarded/"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert curl.stdout == "403"
+        # A key id it does not know, or the right id with the wrong secret: refused.
+        stranger = boto3.session.Session(
+            aws_access_key_id="AKIASTRANGER00000000",
+            aws_secret_access_key="x" * 40,
+            region_name="us-east-1",
+        ).client("s3", endpoint_url=url)
+        with pytest.raises(ClientError) as error:
+            stranger.put_object(Bucket="guarded", Key="x.txt", Body=b"sneaky")
+        assert error.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+        forger = boto3.session.Session(
+            aws_access_key_id=key_id, aws_secret_access_key="y" * 40, region_name="us-east-1"
+        ).client("s3", endpoint_url=url)
+        with pytest.raises(ClientError) as error:
+            forger.put_object(Bucket="guarded", Key="x.txt", Body=b"sneaky")
+        assert error.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+        direct = _client(moto_process)
+        assert direct.list_objects_v2(Bucket="guarded").get("KeyCount") == 0
+        # A client with only the daemon's key pair: served, and re-signed with the owner's.
+        holder = boto3.session.Session(
+            aws_access_key_id=key_id, aws_secret_access_key=secret, region_name="us-east-1"
+        ).client("s3", endpoint_url=url)
+        holder.put_object(Bucket="guarded", Key="ok.txt", Body=b"allowed")
+        assert direct.get_object(Bucket="guarded", Key="ok.txt")["Body"].read() == b"allowed"
+        for made in (stranger, forger, holder, direct):
+            made.close()
+    finally:
+        aws_project.roar("proxy", "stop")
+    assert not credentials.exists()
+    log = (aws_project.root / ".roar" / "proxy.log").read_text()
+    assert "AccessDenied 403" in log and "SignatureDoesNotMatch 403" in log
+    assert secret not in log and key_id not in log
