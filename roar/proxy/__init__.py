@@ -34,14 +34,27 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from roar.proxy._errors import ProxyError
     from roar.proxy._event import S3Event
-    from roar.proxy._server import Proxy, serve
+    from roar.proxy._server import Limits, Proxy, serve
+    from roar.proxy._verify import ClientKey
     from roar.proxy.ingest import read_events
     from roar.proxy.job import JobProxy, job_proxy
 
-__all__ = ("JobProxy", "Proxy", "ProxyError", "S3Event", "job_proxy", "read_events", "serve")
+__all__ = (
+    "ClientKey",
+    "JobProxy",
+    "Limits",
+    "Proxy",
+    "ProxyError",
+    "S3Event",
+    "job_proxy",
+    "read_events",
+    "serve",
+)
 
 _LAZY = {
+    "ClientKey": "roar.proxy._verify",
     "JobProxy": "roar.proxy.job",
+    "Limits": "roar.proxy._server",
     "Proxy": "roar.proxy._server",
     "ProxyError": "roar.proxy._errors",
     "S3Event": "roar.proxy._event",

@@ -203,6 +203,16 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _raise_open_files_limit() -> None:
+    """Every client connection is a descriptor: allow as many as the hard limit does."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1 << 20), hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the daemon's arguments and serve until told to stop; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m roar.proxy._daemon")
@@ -216,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     # kill the daemon.
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _raise_open_files_limit()
     _configure_logging()
     try:
         return run(_serve(args))

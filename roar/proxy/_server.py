@@ -65,8 +65,64 @@ _MAX_TRACKED_UPLOADS = 10_000
 _READ_BUFSIZE = 256 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How long the proxy waits on a client, and how many uploads one client may stream at once.
+
+    ``idle_timeout``: a connection that has not sent a complete request head within this many
+    seconds of connecting, or of its last answer, is closed (slow or half-sent headers, idle
+    keep-alive connections). ``body_timeout``: an upload whose client sends nothing for this
+    long while the proxy waits for it is cut with S3's ``RequestTimeout``. Uploads hold an
+    upstream connection for as long as their body takes, so each client (one signing key) may
+    stream ``uploads_per_client`` at once -- more wait their turn -- out of ``upload_pool``
+    upstream connections kept apart from the ``read_pool`` that serves GET, HEAD, list and
+    delete: however many slow uploads there are, reads still go through.
+    """
+
+    idle_timeout: float = 30.0
+    body_timeout: float = 30.0
+    uploads_per_client: int = 64
+    upload_pool: int = 256
+    read_pool: int = 256
+
+
 class _ClientGone(Exception):
     """The client's request body failed or stopped early (not the upstream's fault)."""
+
+
+class _BodyTimeout(_ClientGone):
+    """The client sent nothing for ``Limits.body_timeout`` seconds while the proxy waited."""
+
+
+class _BodyWatch:
+    """Cuts a request body whose client goes silent, without per-chunk timers.
+
+    The reader marks when it starts waiting on the client; a timer, rearmed a few times per
+    timeout, fails the body's stream if one wait has lasted too long. Time the proxy spends
+    waiting on the upstream (back-pressure) is never counted against the client.
+    """
+
+    def __init__(self, request: web.BaseRequest, timeout: float) -> None:
+        self._request = request
+        self._timeout = timeout
+        self._loop = asyncio.get_running_loop()
+        self.waiting_since = 0.0
+        self._handle: asyncio.TimerHandle | None = self._loop.call_later(timeout / 4, self._check)
+
+    def _check(self) -> None:
+        since = self.waiting_since
+        if since and self._loop.time() - since >= self._timeout:
+            self._handle = None
+            self._request.content.set_exception(
+                _BodyTimeout(f"the client sent no body bytes for {self._timeout:g} s")
+            )
+            return
+        self._handle = self._loop.call_later(self._timeout / 4, self._check)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 @dataclass
@@ -173,6 +229,8 @@ class _Forwarder:
         upstream: str,
         region: str,
         http: aiohttp.ClientSession,
+        uploads_http: aiohttp.ClientSession,
+        limits: Limits,
         sink: _EventQueue,
         job_id: str | None,
         session_id: str | None,
@@ -186,6 +244,11 @@ class _Forwarder:
         self._upstream = upstream
         self._region = region
         self._http = http
+        self._uploads_http = uploads_http
+        self._limits = limits
+        # One semaphore per signing key: lazily made, a handful per proxy (the owner's key,
+        # the proxy's own pair), so never trimmed.
+        self._upload_slots: dict[str, asyncio.Semaphore] = {}
         self._sink = sink
         self._job_id = job_id
         self._session_id = session_id
@@ -227,9 +290,10 @@ class _Forwarder:
                 code="NotS3Request",
             )
         call = classify(request.method, lower.get("host", ""), request.raw_path, lower)
+        client = "*"
         if self._verify_clients:
             # Before anything goes upstream (and before a 100 Continue invites the body).
-            await self._authorize(request.method, request.raw_path, headers, call)
+            client = await self._authorize(request.method, request.raw_path, headers, call)
         plan = plan_body(request.method, headers)
         job_id = valid_job_id(lower.get("roar-job-id")) or self._job_id
         summary = call.loggable
@@ -249,10 +313,42 @@ class _Forwarder:
             # a copy-then-delete ("move") would race it.
             source = await self._head_source(lower.get("x-amz-copy-source", ""))
         state = _BodyState()
-        body = self._body(request, plan, req_counter, state) if plan.mode != "none" else None
+        if plan.mode == "none":
+            return await self._exchange(
+                request, call, plan, None, lower, job_id, req_counter, state, source, summary
+            )
+        slots = self._upload_slots.get(client)
+        if slots is None:
+            slots = self._upload_slots[client] = asyncio.Semaphore(self._limits.uploads_per_client)
+        async with slots:
+            watch = _BodyWatch(request, self._limits.body_timeout)
+            try:
+                body = self._body(request, plan, req_counter, state, watch)
+                return await self._exchange(
+                    request, call, plan, body, lower, job_id, req_counter, state, source, summary
+                )
+            finally:
+                watch.stop()
+
+    async def _exchange(
+        self,
+        request: web.BaseRequest,
+        call: S3Call,
+        plan: BodyPlan,
+        body: AsyncIterator[bytes] | None,
+        lower: dict[str, str],
+        job_id: str | None,
+        req_counter: _Counter,
+        state: _BodyState,
+        source: tuple[int | None, str | None] | None,
+        summary: str,
+    ) -> tuple[web.StreamResponse, str]:
+        """Send one request upstream, relay the answer, record what it did."""
         try:
             upstream = await self._send(request.method, call, plan, body, job_id=job_id)
         except (aiohttp.ClientError, OSError, TimeoutError, _ClientGone, ChunkedFormatError) as exc:
+            if isinstance(state.error, _BodyTimeout):
+                return _xml_response(400, "RequestTimeout", f"roar proxy: {state.error}"), summary
             if isinstance(state.error, ChunkedFormatError):
                 return _xml_response(400, "InvalidRequest", str(state.error)), summary
             if state.error is not None:
@@ -286,8 +382,11 @@ class _Forwarder:
 
     async def _authorize(
         self, method: str, raw_path: str, headers: list[tuple[str, str]], call: S3Call
-    ) -> None:
-        """Refuse a request not signed with the proxy's key pair or the owner's credentials."""
+    ) -> str:
+        """Refuse a request not signed with the proxy's key pair or the owner's credentials.
+
+        Returns the access key id that signed it (the client, for the per-client upload cap).
+        """
         owner = await self._credentials()
         client = self._client_key
 
@@ -298,7 +397,7 @@ class _Forwarder:
                 return str(owner.secret_key)
             return None
 
-        verify(
+        return verify(
             method,
             raw_path,
             headers,
@@ -352,23 +451,35 @@ class _Forwarder:
     # -- request side ------------------------------------------------------------------------
 
     async def _body(
-        self, request: web.BaseRequest, plan: BodyPlan, counter: _Counter, state: _BodyState
+        self,
+        request: web.BaseRequest,
+        plan: BodyPlan,
+        counter: _Counter,
+        state: _BodyState,
+        watch: _BodyWatch,
     ) -> AsyncIterator[bytes]:
         """The upstream body: the client's bytes, decoded/re-framed per ``plan`` as they arrive."""
         try:
-            async for frame in self._frames(request, plan, counter):
+            async for frame in self._frames(request, plan, counter, watch):
                 yield frame
         except (_ClientGone, ChunkedFormatError) as exc:
             state.error = exc
             raise
 
     async def _frames(
-        self, request: web.BaseRequest, plan: BodyPlan, counter: _Counter
+        self, request: web.BaseRequest, plan: BodyPlan, counter: _Counter, watch: _BodyWatch
     ) -> AsyncIterator[bytes]:
         decoder = ChunkedDecoder() if plan.mode in {"decode", "reencode"} else None
         encoder = ChunkedEncoder(REENCODE_CHUNK) if plan.mode == "reencode" else None
+        loop = asyncio.get_running_loop()
+        content = request.content
         try:
-            async for data in request.content.iter_any():
+            while True:
+                watch.waiting_since = loop.time()
+                data = await content.readany()
+                watch.waiting_since = 0.0
+                if not data:
+                    break
                 pieces = [data] if decoder is None else decoder.feed(data)
                 for piece in pieces:
                     counter.update(piece)
@@ -431,7 +542,10 @@ class _Forwarder:
             url, headers = self._signed(method, call, plan, region, credentials)
             if job_id and self._upstream_is_roar:
                 headers.append(("roar-job-id", job_id))
-            response = await self._http.request(
+            # Uploads hold their connection for as long as the client takes to send the body:
+            # they draw from a pool of their own, so reads are never queued behind them.
+            http = self._http if body is None else self._uploads_http
+            response = await http.request(
                 method,
                 URL(url, encoded=True),
                 headers=headers,
@@ -654,6 +768,7 @@ async def serve(
     upstream_is_roar: bool = False,
     client_key: ClientKey | None = None,
     verify_clients: bool = True,
+    limits: Limits | None = None,
 ) -> AsyncIterator[Proxy]:
     """Run an S3 lineage proxy for the duration of the ``async with`` block (asyncio only).
 
@@ -671,7 +786,8 @@ async def serve(
     ``client_key``, the proxy's own key pair (a fresh one unless given; ``Proxy.client_key``),
     for clients that have no AWS credentials. Anything else gets S3's ``AccessDenied`` /
     ``SignatureDoesNotMatch`` XML. ``verify_clients=False`` turns the check off (tests only:
-    then anyone who can reach the port uses the owner's credentials).
+    then anyone who can reach the port uses the owner's credentials). ``limits`` bounds what a
+    slow or idle client can hold (:class:`Limits`).
     """
     _require_asyncio()
     try:
@@ -682,23 +798,18 @@ async def serve(
     signing_region = region or identity.region or "us-east-1"
     key = client_key if client_key is not None else ClientKey.generate()
     queue = _EventQueue()
-    timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_connect=30, sock_read=300)
-    connector = aiohttp.TCPConnector(limit=256, ttl_dns_cache=300, ssl=_tls_context(target))
-    async with aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        auto_decompress=False,
-        # HTTPS_PROXY / HTTP_PROXY / NO_PROXY apply to the upstream, as for any AWS client; a
-        # loopback upstream (moto, MinIO, another roar proxy) is always reached directly.
-        trust_env=not _is_loopback(target),
-        read_bufsize=_READ_BUFSIZE,
-        cookie_jar=aiohttp.DummyCookieJar(),
-    ) as http:
+    limits = limits if limits is not None else Limits()
+    async with (
+        _upstream_session(target, limits.read_pool) as http,
+        _upstream_session(target, limits.upload_pool) as uploads_http,
+    ):
         forwarder = _Forwarder(
             identity=identity,
             upstream=target,
             region=signing_region,
             http=http,
+            uploads_http=uploads_http,
+            limits=limits,
             sink=queue,
             job_id=job_id,
             session_id=session_id,
@@ -706,7 +817,9 @@ async def serve(
             verify_clients=verify_clients,
             upstream_is_roar=upstream_is_roar,
         )
-        server = _XmlErrorServer(forwarder.handle, access_log=None)
+        server = _XmlErrorServer(
+            forwarder.handle, access_log=None, keepalive_timeout=limits.idle_timeout
+        )
         runner = web.ServerRunner(server, shutdown_timeout=shutdown_timeout)
         await runner.setup()
         try:
@@ -739,6 +852,21 @@ async def serve(
         finally:
             await runner.cleanup()
             queue.close()
+
+
+def _upstream_session(target: str, pool: int) -> aiohttp.ClientSession:
+    timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_connect=30, sock_read=300)
+    connector = aiohttp.TCPConnector(limit=pool, ttl_dns_cache=300, ssl=_tls_context(target))
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        auto_decompress=False,
+        # HTTPS_PROXY / HTTP_PROXY / NO_PROXY apply to the upstream, as for any AWS client; a
+        # loopback upstream (moto, MinIO, another roar proxy) is always reached directly.
+        trust_env=not _is_loopback(target),
+        read_bufsize=_READ_BUFSIZE,
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
 
 
 def new_session_id() -> str:

@@ -9,6 +9,7 @@ BLAKE3 computed here with the blake3 library, sizes, ranges).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import http.client
 import http.server
@@ -734,3 +735,86 @@ def test_the_upstream_is_reached_through_https_proxy_and_loopback_never(
         server.shutdown()
         server.server_close()
     assert _ForwardProxy.hosts == []
+
+
+@pytest.mark.slow
+def test_slow_and_idle_clients_cannot_freeze_the_proxy(
+    aws_env: dict[str, str], moto_url: str
+) -> None:
+    import resource
+    import select
+
+    from roar.proxy import ClientKey, Limits
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096 <= hard or hard == resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+    key = ClientKey.generate()
+    limits = Limits(idle_timeout=3, body_timeout=4, uploads_per_client=16, upload_pool=64)
+    running = ProxyThread(upstream=moto_url, client_key=key, limits=limits)
+    host = running.url.removeprefix("http://")
+    name = f"bkt-{uuid.uuid4().hex[:12]}"
+    client(moto_url).create_bucket(Bucket=name)
+    client(moto_url).put_object(Bucket=name, Key="wanted.txt", Body=b"served")
+    half_headers: list[socket.socket] = []
+    tricklers: list[socket.socket] = []
+    stop = threading.Event()
+
+    def trickle() -> None:
+        # One body byte per second per upload: never silent long enough to be cut.
+        while not stop.wait(1.0):
+            for sock in tricklers:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b"x")
+
+    feeder = threading.Thread(target=trickle, daemon=True)
+    try:
+        for number in range(256):
+            sock = socket.create_connection(("127.0.0.1", int(host.split(":")[1])), timeout=30)
+            sock.sendall(f"PUT /{name}/half-{number} HTTP/1.1\r\nHost: {host}\r\nContent-".encode())
+            half_headers.append(sock)
+        for number in range(256):
+            sock = socket.create_connection(("127.0.0.1", int(host.split(":")[1])), timeout=30)
+            head = signed("PUT", host, f"/{name}/slow-{number}", {"Content-Length": "100000"})
+            lines = "".join(f"{k}: {v}\r\n" for k, v in head.items())
+            sock.sendall(f"PUT /{name}/slow-{number} HTTP/1.1\r\n{lines}\r\n".encode() + b"x")
+            tricklers.append(sock)
+        feeder.start()
+        # 512 clients hold connections: 256 half-sent heads, 256 uploads trickling in (one
+        # client key: at most 16 of them upstream at once, the rest wait their turn).
+        patient = client(running.url, retries={"max_attempts": 1}, read_timeout=60)
+        assert patient.get_object(Bucket=name, Key="wanted.txt")["Body"].read() == b"served"
+        other = boto3.session.Session(
+            aws_access_key_id=key.access_key_id,
+            aws_secret_access_key=key.secret_access_key,
+            region_name="us-east-1",
+        ).client("s3", endpoint_url=running.url, config=BotoConfig(retries={"max_attempts": 1}))
+        _CLIENTS.append(other)
+        other.put_object(Bucket=name, Key="fresh.txt", Body=b"a different client's upload")
+        assert client(moto_url).get_object(Bucket=name, Key="fresh.txt")["Body"].read() == (
+            b"a different client's upload"
+        )
+        # The uploads are still being held open (served while they hold, not after).
+        poller = select.poll()
+        for sock in tricklers:
+            poller.register(sock, select.POLLIN)
+        assert poller.poll(0) == [], tricklers[0].recv(4096)
+        # Half-sent heads are closed once idle for 3 s: the proxy hangs up, answering nothing.
+        for sock in half_headers:
+            sock.settimeout(30)
+            assert sock.recv(4096) == b""
+        # Uploads whose client goes silent are cut with S3's RequestTimeout.
+        stop.set()
+        feeder.join()
+        tricklers[0].settimeout(60)
+        answer = b""
+        while b"</Error>" not in answer:
+            chunk = tricklers[0].recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert b" 400 " in answer.split(b"\r\n", 1)[0] and b"<Code>RequestTimeout</Code>" in answer
+    finally:
+        stop.set()
+        for sock in half_headers + tricklers:
+            sock.close()
+        running.close()
