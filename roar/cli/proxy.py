@@ -126,8 +126,13 @@ def start_command(port: int | None, upstream: str | None, with_credentials: bool
     chosen, _ = daemon_upstream(ctx.config, os.environ, upstream)
     configured_port = ctx.config.get("proxy.port")
     assert isinstance(configured_port, int)
+    interval = ctx.config.get("proxy.ingest_interval")
+    assert isinstance(interval, int)
     info = start_daemon(
-        ctx.project, port=configured_port if port is None else port, upstream=chosen
+        ctx.project,
+        port=configured_port if port is None else port,
+        upstream=chosen,
+        ingest_interval=interval,
     )
     click.echo(f"Proxy daemon started (pid={info.pid}, port={info.port}).", err=True)
     click.echo(f"Forwarding to {info.upstream}; log in .roar/proxy.log.", err=True)

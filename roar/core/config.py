@@ -146,6 +146,14 @@ KEYS: tuple[ConfigKey, ...] = (
         None,
         "S3 endpoint the proxy forwards to (default: AWS for the region)",
     ),
+    ConfigKey(
+        "proxy.ingest_interval",
+        "int",
+        10,
+        "Seconds between the daemon's moves of its S3 events into the store (0: at stop only)",
+        minimum=0,
+        maximum=86400,
+    ),
 )
 
 KEYS_BY_NAME: dict[str, ConfigKey] = {k.name: k for k in KEYS}

@@ -157,6 +157,7 @@ def start_daemon(
     port: int,
     upstream: str | None,
     region: str | None = None,
+    ingest_interval: int = 10,
     timeout: float = 60.0,
 ) -> DaemonInfo:
     """Start a detached daemon for ``project`` and wait until it listens (or says why not).
@@ -172,7 +173,7 @@ def start_daemon(
             exit_code=2,
         )
     argv = [sys.executable, "-c", _BOOT, _import_root(), "--project", str(project.root)]
-    argv += ["--port", str(port)]
+    argv += ["--port", str(port), "--ingest-interval", str(ingest_interval)]
     if upstream:
         argv += ["--upstream", upstream]
     if region:

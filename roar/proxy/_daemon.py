@@ -30,6 +30,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 
+from roar.core.context import RoarContext
 from roar.core.loop import run
 from roar.errors import RoarError
 from roar.proxy._control import (
@@ -140,14 +141,51 @@ def _remove_state(path: Path) -> None:
             path.unlink()
 
 
-async def _write_events(proxy: Proxy, path: Path) -> None:
+async def _write_events(proxy: Proxy, path: Path, lock: anyio.Lock) -> None:
     log = logging.getLogger("roar.proxy")
     async for event in proxy.events():
         data = b"".join(encode_event(e) for e in [event, *proxy.pending()])
         try:
-            await anyio.to_thread.run_sync(_append, path, data)
+            async with lock:
+                await anyio.to_thread.run_sync(_append, path, data)
         except OSError as exc:
             log.error("cannot append events to %s: %s", path, exc.strerror)
+
+
+async def _stream_into_store(project: Path, interval: float, lock: anyio.Lock) -> None:
+    """Every ``interval`` seconds, move the appended events into the store.
+
+    The events file is claimed under the append lock (no batch is half in the old file), and
+    each ingest runs shielded: a stop waits for it rather than leaving it half-recorded.
+    """
+    from roar.recording.proxy_sessions import claim_events, ingest_claims, pending_claims
+
+    log = logging.getLogger("roar.proxy")
+    events_path = project / ".roar" / EVENTS_NAME
+    while True:
+        await anyio.sleep(interval)
+        with anyio.CancelScope(shield=True):
+            try:
+                async with lock:
+                    claim_events(project)
+                claims = pending_claims(project)
+                if not claims:
+                    continue
+                ctx = RoarContext.load(project)
+                summary = await ingest_claims(ctx, claims, final=False)
+                if summary.deferred:
+                    data = b"".join(encode_event(e) for e in summary.deferred)
+                    async with lock:
+                        await anyio.to_thread.run_sync(_append, events_path, data)
+                log.info(
+                    "recorded %d S3 event(s) in the store (%d waiting for their job)",
+                    summary.events,
+                    len(summary.deferred),
+                )
+            except (RoarError, OSError) as exc:
+                # The claim stays on disk: the next ingest (or 'roar proxy stop') retries it.
+                message = exc.message if isinstance(exc, RoarError) else str(exc)
+                log.error("events not moved into the store yet: %s", message)
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -182,8 +220,16 @@ async def _serve(args: argparse.Namespace) -> int:
                 _write_state(state_path, info)
                 log.info("listening on %s, forwarding to %s", proxy.url, proxy.upstream)
                 _handshake("READY " + msgspec.json.encode(info).decode())
+                append_lock = anyio.Lock()
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(_write_events, proxy, events_path)
+                    tg.start_soon(_write_events, proxy, events_path, append_lock)
+                    if args.ingest_interval > 0:
+                        tg.start_soon(
+                            _stream_into_store,
+                            Path(args.project),
+                            args.ingest_interval,
+                            append_lock,
+                        )
                     async for signum in signals:
                         log.info("stopping (%s)", signal.Signals(signum).name)
                         break
@@ -221,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream", default=None)
     parser.add_argument("--region", default=None)
     parser.add_argument("--session-id", default=None)
+    parser.add_argument("--ingest-interval", type=float, default=10.0)  # 0: only at stop
     args = parser.parse_args(argv)
     # aiohttp and asyncio would otherwise ignore SIGPIPE only partly; a vanished client must not
     # kill the daemon.

@@ -583,6 +583,48 @@ class Store:
                 await self._conn.rollback()
                 raise
 
+    async def job_uid_by_command(self, command: str) -> str | None:
+        """The newest job recorded with exactly this command line, if any."""
+        row = await self._conn.fetchone(
+            "SELECT job_uid FROM jobs WHERE command = ? ORDER BY id DESC LIMIT 1", (command,)
+        )
+        return None if row is None else str(row[0])
+
+    async def extend_job(
+        self,
+        job_uid: str,
+        inputs: Sequence[FileDigest],
+        outputs: Sequence[FileDigest],
+        *,
+        last_seen: float,
+        deleted: Sequence[str] = (),
+    ) -> None:
+        """Grow a running proxy session's job: more edges, a later end, more deleted objects."""
+        job_id = await self.job_id(job_uid)
+        async with self._write_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                await self._link(job_id, "job_inputs", inputs, now)
+                await self._link(job_id, "job_outputs", outputs, now)
+                row = await self._conn.fetchone(
+                    "SELECT json_extract(metadata, '$.s3_deleted') FROM jobs WHERE id = ?",
+                    (job_id,),
+                )
+                known = _json_list(row[0] if row else None)
+                merged = list(dict.fromkeys([*known, *deleted]))
+                await self._conn.execute(
+                    """UPDATE jobs SET
+                           duration_seconds = MAX(duration_seconds, ? - started_at),
+                           metadata = json_set(metadata, '$.s3_deleted', json(?))
+                       WHERE id = ?""",
+                    (last_seen, json.dumps(merged), job_id),
+                )
+                await self._conn.commit()
+            except BaseException:
+                await self._conn.rollback()
+                raise
+
     async def recent_jobs(
         self,
         limit: int | None = None,
@@ -942,6 +984,16 @@ def require_writable(path: Path) -> None:
 
 
 _METADATA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _json_list(value: object) -> list[str]:
+    if not isinstance(value, str):
+        return []
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return []
+    return [str(item) for item in decoded] if isinstance(decoded, list) else []
 
 
 def _metadata_column(keys: Sequence[str] | None) -> str:

@@ -155,7 +155,7 @@ def test_daemon_start_use_stop_cycle(aws_project: Workspace, moto_process: str) 
 
     # Stopping brought the events into the store; the file was set aside, never read twice.
     assert not (roar_dir / "proxy-events.jsonl").exists()
-    (ingested,) = roar_dir.glob("proxy-events.jsonl.*.ingested")
+    ingested = roar_dir / "proxy-events.ingested.jsonl"
     assert "Recorded 3 S3 event(s)" in stop.stderr
     jobs = aws_project.roar("log", "--json").json()
     by_command = {j["command"]: j for j in jobs}
@@ -241,7 +241,7 @@ def test_memory_stays_flat_for_a_large_object(aws_project: Workspace, moto_proce
         aws_project.roar("proxy", "stop")
     # Python + aiohttp + botocore + uvloop is ~48 MiB before the first byte.
     assert peak_mib < 80, f"daemon peaked at {peak_mib:.0f} MiB for a {size >> 20} MiB object"
-    (ingested,) = (aws_project.root / ".roar").glob("proxy-events.jsonl.*.ingested")
+    ingested = aws_project.root / ".roar" / "proxy-events.ingested.jsonl"
     events = read_events(ingested)
     assert [(e.op, e.size, e.blake3) for e in events] == [
         ("PutObject", size, hasher.hexdigest()),
@@ -331,3 +331,62 @@ def test_only_clients_holding_a_key_may_use_the_daemon(
     log = (aws_project.root / ".roar" / "proxy.log").read_text()
     assert "AccessDenied 403" in log and "SignatureDoesNotMatch 403" in log
     assert secret not in log and key_id not in log
+
+
+def test_events_stream_into_the_store_while_the_daemon_runs(
+    aws_project: Workspace, moto_process: str
+) -> None:
+    aws_project.roar("config", "set", "proxy.ingest_interval", "1")
+    url, _ = _start(aws_project, moto_process)
+    roar_dir = aws_project.root / ".roar"
+
+    def session_jobs() -> list[dict[str, Any]]:
+        jobs = aws_project.roar("log", "--json").json()
+        return [j for j in jobs if j["command"].startswith("roar proxy (session")]
+
+    def wait_for(predicate: Any) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 60
+        while not predicate(found := session_jobs()):
+            assert time.monotonic() < deadline, found
+            time.sleep(0.2)
+        return found
+
+    try:
+        s3 = _client(url)
+        s3.create_bucket(Bucket="streamed")
+        s3.put_object(Bucket="streamed", Key="one.txt", Body=b"first")
+        # In the store while the daemon still runs; the events file does not keep growing.
+        (job,) = wait_for(lambda jobs: len(jobs) == 1)
+        assert [f["path"] for f in job["outputs"]] == ["s3://streamed/one.txt"]
+
+        def tag(request: Any, **_: Any) -> None:
+            request.headers["Roar-Job-Id"] = "not-yet-recorded"
+
+        s3.put_object(Bucket="streamed", Key="two.txt", Body=b"second")
+        s3.meta.events.register("before-sign.s3.GetObject", tag)
+        s3.get_object(Bucket="streamed", Key="one.txt")["Body"].read()
+        s3.close()
+        # The same session's job grows (one job per session, however many ingests).
+        (job,) = wait_for(lambda jobs: len(jobs) == 1 and len(jobs[0]["outputs"]) == 2)
+        assert sorted(f["path"] for f in job["outputs"]) == [
+            "s3://streamed/one.txt",
+            "s3://streamed/two.txt",
+        ]
+        # An event naming a job the store does not know yet waits in the events file.
+        deadline = time.monotonic() + 30
+        while "not-yet-recorded" not in (roar_dir / "proxy-events.jsonl").read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert not list(roar_dir.glob("proxy-events.jsonl.*.ingesting"))
+    finally:
+        stop = aws_project.roar("proxy", "stop")
+    assert "Recorded 1 S3 event(s)" in stop.stderr  # only the waiting one was left
+    commands = sorted(j["command"] for j in session_jobs())
+    assert commands[-1] == "roar proxy (session unknown-job)" and len(commands) == 2
+    assert not (roar_dir / "proxy-events.jsonl").exists()
+    archived = read_events(roar_dir / "proxy-events.ingested.jsonl")
+    assert [(e.op, e.key) for e in archived if e.op.endswith("Object")] == [
+        ("PutObject", "one.txt"),
+        ("PutObject", "two.txt"),
+        ("GetObject", "one.txt"),
+    ]

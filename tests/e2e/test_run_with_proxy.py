@@ -110,7 +110,7 @@ def test_a_run_chained_to_the_daemon_is_recorded_once(
     assert [f["path"] for f in run["outputs"] if f["path"].startswith("s3://")] == [
         "s3://lineage/models/model.bin"
     ]
-    (ingested,) = (project.root / ".roar").glob("proxy-events.jsonl.*.ingested")
+    ingested = project.root / ".roar" / "proxy-events.ingested.jsonl"
     daemon_saw = [(e.op, e.job_id) for e in read_events(ingested) if e.op.endswith("Object")]
     assert daemon_saw == [
         ("PutObject", None),
