@@ -23,7 +23,10 @@ class S3Event(msgspec.Struct, frozen=True, kw_only=True):
     BLAKE3 of the object's bytes, set only when every byte of the object streamed through the proxy
     (a single PutObject, a full GetObject read to the end). ``etag`` has its quotes removed; for a
     multipart object it is the ``<md5-of-md5s>-<parts>`` form, not a content digest.
-    ``transferred`` counts the object bytes this request carried.
+    ``transferred`` counts the object bytes this request carried. For a multipart upload
+    ``blake3`` is the whole object's, combined from the parts' BLAKE3 subtrees as they passed
+    (see :mod:`roar.proxy._multipart`); when the parts did not allow it, ``blake3_of_parts``
+    and ``digest_note`` say what was hashed instead.
     """
 
     op: str
@@ -41,6 +44,11 @@ class S3Event(msgspec.Struct, frozen=True, kw_only=True):
     session_id: str | None = None
     version_id: str | None = None
     transferred: int = 0
+    # A multipart object whose true BLAKE3 could not be had from its parts: the BLAKE3 of its
+    # parts' BLAKE3 digests in part order when every part was hashed on its own, and in
+    # ``digest_note`` what was (or was not) hashed, and why.
+    blake3_of_parts: str | None = None
+    digest_note: str | None = None
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")

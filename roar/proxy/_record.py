@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from roar.proxy._classify import S3Call, content_range, copy_source, request_range
 from roar.proxy._event import Direction, S3Event
+from roar.proxy._multipart import ObjectDigest
 from roar.proxy._xml import (
     read_complete_parts,
     read_delete_request,
@@ -50,6 +51,7 @@ class Exchange:
     request_xml: bytes = b""
     response_xml: bytes = b""
     multipart_size: int | None = None
+    multipart_digest: ObjectDigest | None = None
     copy_source_head: tuple[int | None, str | None] | None = None
 
 
@@ -113,6 +115,7 @@ def build_events(
         result = read_result(ex.response_xml)
         if result.error:
             return []
+        digest = ex.multipart_digest or ObjectDigest()
         return [
             event(
                 "output",
@@ -120,7 +123,10 @@ def build_events(
                 key,
                 size=ex.multipart_size,
                 etag=result.etag or unquote_etag(headers.get("etag")),
+                blake3=digest.blake3,
                 version_id=version,
+                blake3_of_parts=digest.blake3_of_parts,
+                digest_note=digest.note,
             )
         ]
     if call.op in {"CopyObject", "UploadPartCopy"}:
@@ -241,6 +247,8 @@ class _Maker:
         byte_ranges: tuple[tuple[int, int], ...] = (),
         version_id: str | None = None,
         transferred: int = 0,
+        blake3_of_parts: str | None = None,
+        digest_note: str | None = None,
     ) -> S3Event:
         return S3Event(
             op=self.op,
@@ -258,4 +266,6 @@ class _Maker:
             session_id=self.session_id,
             version_id=version_id,
             transferred=transferred,
+            blake3_of_parts=blake3_of_parts,
+            digest_note=digest_note,
         )

@@ -10,6 +10,7 @@ completion, copies, multi-object deletes) are also kept, capped at 4 MiB.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -51,9 +52,16 @@ from roar.proxy._classify import (
 from roar.proxy._errors import ProxyError
 from roar.proxy._event import S3Event
 from roar.proxy._forward import REENCODE_CHUNK, BodyPlan, plan_body
+from roar.proxy._multipart import (
+    ObjectDigest,
+    PartHashing,
+    PartRecord,
+    object_digest,
+    plan_part,
+)
 from roar.proxy._record import Exchange, build_events, multipart_size
 from roar.proxy._verify import ClientKey, Refused, verify
-from roar.proxy._xml import MAX_XML_BYTES, error_body, unquote_etag
+from roar.proxy._xml import MAX_XML_BYTES, error_body, read_complete_parts, unquote_etag
 
 log = logging.getLogger("roar.proxy")
 
@@ -63,6 +71,8 @@ _RESPONSE_XML_OPS = frozenset(
 )
 _MAX_TRACKED_UPLOADS = 10_000
 _READ_BUFSIZE = 256 * 1024
+# How long a part that cannot be placed yet waits for the upload's part size to be seen.
+_PART_SIZE_WAIT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +155,14 @@ class _Counter:
     count: int = 0
     kept: bytearray = field(default_factory=bytearray)
     digest: str | None = None
+    # A multipart part hashed as a BLAKE3 subtree of its object (roar.hashing._b3tree.Subtree).
+    subtree: Any = None
     _hasher: Any = None
 
     def update(self, data: bytes) -> None:
         self.count += len(data)
+        if self.subtree is not None:
+            self.subtree.update(data)
         if self.hashing:
             if self._hasher is None:
                 self._hasher = blake3.blake3()
@@ -257,7 +271,7 @@ class _Forwarder:
         # a session job of its own -- the job's edges are then recorded once, not twice.
         self._upstream_is_roar = upstream_is_roar
         self._regions: dict[str, str] = {}
-        self._uploads: OrderedDict[str, dict[int, tuple[int, str | None]]] = OrderedDict()
+        self._uploads: OrderedDict[str, _Upload] = OrderedDict()
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -304,6 +318,9 @@ class _Forwarder:
             hashing=call.op == "PutObject",
             keep=call.op in _REQUEST_XML_OPS,
         )
+        part = None
+        if call.op == "UploadPart" and plan.mode != "none":
+            part = await self._plan_part(call, plan.payload_length, req_counter)
         if plan.mode != "none" and call.bucket is not None and call.bucket not in self._regions:
             await self._learn_region(call.bucket)
         source = None
@@ -315,7 +332,7 @@ class _Forwarder:
         state = _BodyState()
         if plan.mode == "none":
             return await self._exchange(
-                request, call, plan, None, lower, job_id, req_counter, state, source, summary
+                request, call, plan, None, lower, job_id, req_counter, state, source, summary, part
             )
         slots = self._upload_slots.get(client)
         if slots is None:
@@ -325,7 +342,17 @@ class _Forwarder:
             try:
                 body = self._body(request, plan, req_counter, state, watch)
                 return await self._exchange(
-                    request, call, plan, body, lower, job_id, req_counter, state, source, summary
+                    request,
+                    call,
+                    plan,
+                    body,
+                    lower,
+                    job_id,
+                    req_counter,
+                    state,
+                    source,
+                    summary,
+                    part,
                 )
             finally:
                 watch.stop()
@@ -342,6 +369,7 @@ class _Forwarder:
         state: _BodyState,
         source: tuple[int | None, str | None] | None,
         summary: str,
+        part: PartHashing | None,
     ) -> tuple[web.StreamResponse, str]:
         """Send one request upstream, relay the answer, record what it did."""
         try:
@@ -375,7 +403,9 @@ class _Forwarder:
             # The upstream answered although the body broke off; nothing was stored whole.
             return response, summary
         try:
-            self._record(call, lower, upstream, job_id, req_counter, resp_counter, complete, source)
+            self._record(
+                call, lower, upstream, job_id, req_counter, resp_counter, complete, source, part
+            )
         except Exception as exc:  # lineage bookkeeping must never break the transfer
             log.error("%s: events not recorded: %s: %s", summary, type(exc).__name__, exc)
         return response, summary
@@ -416,15 +446,28 @@ class _Forwarder:
         resp_counter: _Counter,
         complete: bool,
         source: tuple[int | None, str | None] | None,
+        part: PartHashing | None,
     ) -> None:
         status = upstream.status
         resp_headers = {k.lower(): v for k, v in reversed(list(upstream.headers.items()))}
-        if call.op == "UploadPart" and status == 200:
-            self._remember_part(call, req_counter.count, resp_headers.get("etag"))
+        if call.op == "UploadPart" and status == 200 and part is not None:
+            self._remember_part(call, req_counter, resp_headers.get("etag"), part)
         size = None
+        digest: ObjectDigest | None = None
         if call.op == "CompleteMultipartUpload" and status == 200:
-            parts = self._uploads.pop(call.param("uploadId") or "", {})
-            size = multipart_size(bytes(req_counter.kept), parts)
+            upload = self._uploads.pop(call.param("uploadId") or "", _Upload())
+            request_xml = bytes(req_counter.kept)
+            size = multipart_size(
+                request_xml, {n: (r.size, r.etag) for n, r in upload.parts.items()}
+            )
+            listed = read_complete_parts(request_xml) or []
+            if size is None:
+                digest = ObjectDigest(
+                    note="some parts did not pass through the proxy whole, or were uploaded "
+                    "again since: the object was not hashed"
+                )
+            else:
+                digest = object_digest([n for n, _ in listed], upload.parts)
         elif call.op == "AbortMultipartUpload" and status in {200, 204}:
             self._uploads.pop(call.param("uploadId") or "", None)
         exchange = Exchange(
@@ -440,6 +483,7 @@ class _Forwarder:
             request_xml=bytes(req_counter.kept),
             response_xml=bytes(resp_counter.kept),
             multipart_size=size,
+            multipart_digest=digest,
             copy_source_head=source,
         )
         for event in build_events(
@@ -648,16 +692,60 @@ class _Forwarder:
         expected = int(length) if length is not None and length.isdigit() else None
         return response, counter, expected is None or expected == counter.count
 
-    def _remember_part(self, call: S3Call, size: int, etag: str | None) -> None:
+    async def _plan_part(self, call: S3Call, size: int, counter: _Counter) -> PartHashing | None:
+        """Choose how an UploadPart is hashed (see roar.proxy._multipart) and arm ``counter``."""
+        import roar.hashing._b3tree as _b3tree
+        from roar.hashing.tree import subtree_sized
+
         upload_id = call.param("uploadId") or ""
         number = call.param("partNumber") or ""
         if not upload_id or not number.isdigit():
-            return
-        parts = self._uploads.setdefault(upload_id, {})
+            return None
+        upload = self._uploads.get(upload_id)
+        if upload is None:
+            upload = self._uploads[upload_id] = _Upload()
+            while len(self._uploads) > _MAX_TRACKED_UPLOADS:
+                self._uploads.popitem(last=False)
         self._uploads.move_to_end(upload_id)
-        parts[int(number)] = (size, unquote_etag(etag))
-        while len(self._uploads) > _MAX_TRACKED_UPLOADS:
-            self._uploads.popitem(last=False)
+        if upload.part_size is None and subtree_sized(size):
+            upload.part_size = size  # the first full part seen names the part size
+            upload.sized.set()
+        elif upload.part_size is None and int(number) > 1:
+            # Most likely the last part, sent concurrently with the others and here first:
+            # its place needs the part size, which the next part to arrive will tell.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_PART_SIZE_WAIT):
+                    await upload.sized.wait()
+        hashing = plan_part(int(number), size, upload.part_size)
+        if hashing.subtree:
+            counter.subtree = _b3tree.Subtree(chunk_offset=hashing.chunk_offset)
+        else:
+            counter.hashing = True
+        return hashing
+
+    def _remember_part(
+        self, call: S3Call, counter: _Counter, etag: str | None, hashing: PartHashing
+    ) -> None:
+        upload = self._uploads.get(call.param("uploadId") or "")
+        number = call.param("partNumber") or ""
+        if upload is None or not number.isdigit():
+            return
+        upload.parts[int(number)] = PartRecord(
+            size=counter.count,
+            etag=unquote_etag(etag),
+            hashing=hashing,
+            output=bytes(counter.subtree.output()) if counter.subtree is not None else None,
+            digest=bytes.fromhex(counter.digest) if counter.digest else None,
+        )
+
+
+@dataclass
+class _Upload:
+    """One multipart upload in progress: its full-part size once seen, and its parts."""
+
+    part_size: int | None = None
+    parts: dict[int, PartRecord] = field(default_factory=dict)
+    sized: asyncio.Event = field(default_factory=asyncio.Event)  # set with part_size
 
 
 class _EventQueue:

@@ -22,6 +22,7 @@ class _Edge:
     size: int = 0
     etag: str | None = None
     blake3: str | None = None
+    blake3_of_parts: str | None = None
     whole: bool = False
     ranges: set[tuple[int, int]] = field(default_factory=set)
 
@@ -42,6 +43,7 @@ def s3_edges(events: Iterable[S3Event]) -> tuple[list[FileDigest], list[FileDige
         edge.size = max(edge.size, event.size or 0, event.transferred)
         edge.etag = event.etag or edge.etag
         edge.blake3 = event.blake3 or edge.blake3
+        edge.blake3_of_parts = event.blake3_of_parts or edge.blake3_of_parts
         if event.byte_ranges:
             edge.ranges.update(event.byte_ranges)
         else:
@@ -51,7 +53,13 @@ def s3_edges(events: Iterable[S3Event]) -> tuple[list[FileDigest], list[FileDige
     for (direction, url), edge in edges.items():
         if edge.blake3 is None and edge.etag is None:
             continue  # nothing identifies the content
-        hashes = {k: v for k, v in (("blake3", edge.blake3), ("etag", edge.etag)) if v}
+        named = (
+            ("blake3", edge.blake3),
+            ("etag", edge.etag),
+            # What a multipart object whose parts did not allow its BLAKE3 is known by.
+            ("blake3-of-parts", None if edge.blake3 else edge.blake3_of_parts),
+        )
+        hashes = {k: v for k, v in named if v}
         digest = FileDigest(
             path=url,
             hash=edge.blake3 or f"{ETAG_PREFIX}{edge.etag}",

@@ -219,7 +219,7 @@ def test_single_put_full_get_ranged_get_and_head(
 def test_multipart_upload_40mb_with_concurrent_parts_and_download(
     proxy: ProxyThread, bucket: str, moto_url: str
 ) -> None:
-    data = os.urandom(40 * 1024 * 1024)
+    data = os.urandom(37 * 1024 * 1024 + 12345)
     s3 = client(proxy.url)
     s3.upload_fileobj(io.BytesIO(data), bucket, "big.bin")  # 5 parts of 8 MiB, 10 threads
     direct = client(moto_url)
@@ -233,18 +233,75 @@ def test_multipart_upload_40mb_with_concurrent_parts_and_download(
 
     events = proxy.wait_events(lambda ev: len(of(ev, "GetObject")) >= 5)
     (complete,) = of(events, "CompleteMultipartUpload")
+    # The whole object's BLAKE3, combined from the parts' subtrees as they streamed through.
     assert (complete.direction, complete.size, complete.etag, complete.blake3) == (
         "output",
         len(data),
         upstream_etag,
-        None,
+        b3(data),
     )
+    assert complete.digest_note is None and complete.blake3_of_parts is None
     assert not of(events, "UploadPart") and not of(events, "CreateMultipartUpload")
     gets = of(events, "GetObject")
     ranges = sorted(r for e in gets for r in e.byte_ranges)
     assert ranges[0][0] == 0 and ranges[-1][1] == len(data) - 1
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges))
     assert all(e.size == len(data) and e.etag == upstream_etag for e in gets)
+
+
+def test_multipart_digests_for_any_part_layout(proxy: ProxyThread, bucket: str) -> None:
+    from boto3.s3.transfer import TransferConfig
+
+    s3 = client(proxy.url)
+    # 16 MiB parts uploaded 8 at a time: still the object's true BLAKE3.
+    pow2 = os.urandom(3 * 16 * 1024 * 1024 + 1)
+    s3.upload_fileobj(
+        io.BytesIO(pow2),
+        bucket,
+        "pow2.bin",
+        Config=TransferConfig(multipart_chunksize=16 * 1024 * 1024, max_concurrency=8),
+    )
+    # 6 MiB parts (not a power-of-two number of KiB): the record says what was hashed instead.
+    odd_part = 6 * 1024 * 1024
+    odd = os.urandom(3 * odd_part + 7)
+    s3.upload_fileobj(
+        io.BytesIO(odd),
+        bucket,
+        "odd.bin",
+        Config=TransferConfig(
+            multipart_threshold=odd_part, multipart_chunksize=odd_part, max_concurrency=4
+        ),
+    )
+    # Parts sent by hand, the last one first and out of order: its place was unknown.
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="backwards.bin")["UploadId"]
+    size = 8 * 1024 * 1024  # power-of-two parts, but the small last one comes alone, first
+    pieces = [os.urandom(size), os.urandom(size), os.urandom(1000)]
+    etags = {}
+    for number in (3, 1, 2):
+        etags[number] = s3.upload_part(
+            Bucket=bucket,
+            Key="backwards.bin",
+            UploadId=upload,
+            PartNumber=number,
+            Body=pieces[number - 1],
+        )["ETag"]
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="backwards.bin",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in (1, 2, 3)]},
+    )
+    events = proxy.wait_events(lambda ev: len(of(ev, "CompleteMultipartUpload")) == 3)
+    done = {e.key: e for e in of(events, "CompleteMultipartUpload")}
+    assert (done["pow2.bin"].blake3, done["pow2.bin"].size) == (b3(pow2), len(pow2))
+    part_digests = b"".join(
+        blake3.blake3(odd[i : i + odd_part]).digest() for i in range(0, len(odd), odd_part)
+    )
+    assert done["odd.bin"].blake3 is None
+    assert done["odd.bin"].blake3_of_parts == blake3.blake3(part_digests).hexdigest()
+    assert "not equal power-of-two" in (done["odd.bin"].digest_note or "")
+    assert done["backwards.bin"].blake3 is None and done["backwards.bin"].blake3_of_parts is None
+    assert "place in the object was unknown" in (done["backwards.bin"].digest_note or "")
 
 
 def test_copy_delete_list_and_failures(proxy: ProxyThread, bucket: str, moto_url: str) -> None:

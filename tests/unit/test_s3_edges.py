@@ -35,3 +35,24 @@ def test_events_become_one_edge_per_object() -> None:
         ("s3://b/out.bin", "c" * 64), ("s3://b/big.bin", "etag:e4-3"),
     ]  # fmt: skip
     assert deleted == ["s3://b/old.bin"]
+
+
+def test_a_multipart_object_without_its_blake3_is_known_by_its_parts_digest() -> None:
+    from roar.proxy._event import S3Event
+
+    event = S3Event(
+        op="CompleteMultipartUpload",
+        bucket="b",
+        key="k",
+        url="s3://b/k",
+        direction="output",
+        status=200,
+        timestamp=1.0,
+        size=10,
+        etag="abc-2",
+        blake3_of_parts="f" * 64,
+        digest_note="parts hashed on their own",
+    )
+    _, (output,), _ = s3_edges([event])
+    assert output.hash == "etag:abc-2"
+    assert output.hashes == {"blake3-of-parts": "f" * 64, "etag": "abc-2"}

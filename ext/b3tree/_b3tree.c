@@ -1,0 +1,367 @@
+/*
+ * roar.hashing._b3tree: BLAKE3 subtrees, for hashing a multipart object whose parts arrive
+ * out of order and concurrently, without ever holding the object.
+ *
+ * BLAKE3 is a binary tree over 1 KiB chunks. A part whose size is a power-of-two number of
+ * chunks, placed at a multiple of that size, is a complete subtree of the whole object's tree:
+ * hash it with its chunks numbered from the part's offset and keep its final node (an
+ * "output"), and the whole object's hash is the parent nodes above those outputs. The `blake3`
+ * Python package (Rust) does not expose subtrees, so the compression function is written here,
+ * from the BLAKE3 specification, portable C: the official package still hashes every whole
+ * object; this only hashes multipart parts.
+ *
+ * API (all digests and outputs are bytes):
+ *   Subtree(chunk_offset=0)      .update(buffer)  .output() -> 106-byte output
+ *   chaining_value(output) -> 32 bytes   (the node as an inner node of a larger tree)
+ *   root_hash(output)      -> 32 bytes   (the node as the root: the object's BLAKE3)
+ *   parent_output(left_cv, right_cv) -> output
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define CHUNK_LEN 1024
+#define BLOCK_LEN 64
+#define CHUNK_START 1u
+#define CHUNK_END 2u
+#define PARENT 4u
+#define ROOT 8u
+#define OUTPUT_LEN 106 /* cv 32 + block 64 + counter 8 + block_len 1 + flags 1 */
+#define MAX_DEPTH 64
+/* Below this many bytes an update keeps the GIL: releasing costs more than it frees. */
+#define RELEASE_GIL_BYTES (64 * 1024)
+
+static const uint32_t IV[8] = {0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A,
+                               0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19};
+static const uint8_t PERMUTATION[16] = {2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8};
+
+static inline uint32_t rotr(uint32_t w, unsigned c) { return (w >> c) | (w << (32 - c)); }
+
+static inline void g(uint32_t *s, int a, int b, int c, int d, uint32_t x, uint32_t y) {
+    s[a] = s[a] + s[b] + x;
+    s[d] = rotr(s[d] ^ s[a], 16);
+    s[c] = s[c] + s[d];
+    s[b] = rotr(s[b] ^ s[c], 12);
+    s[a] = s[a] + s[b] + y;
+    s[d] = rotr(s[d] ^ s[a], 8);
+    s[c] = s[c] + s[d];
+    s[b] = rotr(s[b] ^ s[c], 7);
+}
+
+static void compress(const uint32_t cv[8], const uint32_t block[16], uint64_t counter,
+                     uint32_t block_len, uint32_t flags, uint32_t out[16]) {
+    uint32_t s[16] = {cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7],
+                      IV[0], IV[1], IV[2], IV[3], (uint32_t)counter, (uint32_t)(counter >> 32),
+                      block_len, flags};
+    uint32_t m[16], t[16];
+    memcpy(m, block, sizeof m);
+    for (int round = 0; round < 7; round++) {
+        g(s, 0, 4, 8, 12, m[0], m[1]);
+        g(s, 1, 5, 9, 13, m[2], m[3]);
+        g(s, 2, 6, 10, 14, m[4], m[5]);
+        g(s, 3, 7, 11, 15, m[6], m[7]);
+        g(s, 0, 5, 10, 15, m[8], m[9]);
+        g(s, 1, 6, 11, 12, m[10], m[11]);
+        g(s, 2, 7, 8, 13, m[12], m[13]);
+        g(s, 3, 4, 9, 14, m[14], m[15]);
+        if (round < 6) {
+            for (int i = 0; i < 16; i++) t[i] = m[PERMUTATION[i]];
+            memcpy(m, t, sizeof m);
+        }
+    }
+    for (int i = 0; i < 8; i++) {
+        out[i] = s[i] ^ s[i + 8];
+        out[i + 8] = s[i + 8] ^ cv[i];
+    }
+}
+
+static inline uint32_t load32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static inline void store32(uint8_t *p, uint32_t w) {
+    p[0] = (uint8_t)w;
+    p[1] = (uint8_t)(w >> 8);
+    p[2] = (uint8_t)(w >> 16);
+    p[3] = (uint8_t)(w >> 24);
+}
+
+static void words_from_bytes(const uint8_t *bytes, uint32_t *words, int n) {
+    for (int i = 0; i < n; i++) words[i] = load32(bytes + 4 * i);
+}
+
+/* A node not yet compressed for the last time: compressed as inner node or as root later. */
+typedef struct {
+    uint32_t cv[8];
+    uint32_t block[16];
+    uint64_t counter;
+    uint8_t block_len;
+    uint8_t flags;
+} Output;
+
+static void output_cv(const Output *o, uint32_t cv[8]) {
+    uint32_t out[16];
+    compress(o->cv, o->block, o->counter, o->block_len, o->flags, out);
+    memcpy(cv, out, 32);
+}
+
+static void parent(const uint32_t left[8], const uint32_t right[8], Output *o) {
+    memcpy(o->cv, IV, sizeof IV);
+    memcpy(o->block, left, 32);
+    memcpy(o->block + 8, right, 32);
+    o->counter = 0;
+    o->block_len = BLOCK_LEN;
+    o->flags = PARENT;
+}
+
+typedef struct {
+    PyObject_HEAD
+    uint64_t offset;          /* absolute number of the subtree's first chunk */
+    uint64_t chunk;           /* absolute number of the chunk being filled */
+    uint32_t cv[8];           /* the chunk's running chaining value */
+    uint8_t buf[BLOCK_LEN];   /* the block being filled */
+    uint8_t buf_len;
+    uint8_t blocks_done;      /* blocks of this chunk already compressed */
+    uint8_t stack_len;
+    uint32_t stack[MAX_DEPTH][8]; /* chaining values of completed left subtrees */
+    uint64_t total;           /* bytes hashed */
+} Subtree;
+
+static inline size_t chunk_len(const Subtree *t) {
+    return (size_t)t->blocks_done * BLOCK_LEN + t->buf_len;
+}
+
+static void chunk_output(const Subtree *t, Output *o) {
+    memcpy(o->cv, t->cv, 32);
+    uint8_t padded[BLOCK_LEN] = {0};
+    memcpy(padded, t->buf, t->buf_len);
+    words_from_bytes(padded, o->block, 16);
+    o->counter = t->chunk;
+    o->block_len = t->buf_len;
+    o->flags = (t->blocks_done == 0 ? CHUNK_START : 0) | CHUNK_END;
+}
+
+static void push_chunk(Subtree *t) {
+    /* The filled chunk becomes a chaining value; merge completed pairs (relative count). */
+    Output o;
+    uint32_t cv[8];
+    chunk_output(t, &o);
+    output_cv(&o, cv);
+    uint64_t done = t->chunk - t->offset + 1;
+    while ((done & 1) == 0) {
+        parent(t->stack[--t->stack_len], cv, &o);
+        output_cv(&o, cv);
+        done >>= 1;
+    }
+    memcpy(t->stack[t->stack_len++], cv, 32);
+    t->chunk++;
+    memcpy(t->cv, IV, sizeof IV);
+    t->buf_len = 0;
+    t->blocks_done = 0;
+}
+
+static void subtree_update(Subtree *t, const uint8_t *p, size_t n) {
+    t->total += n;
+    while (n > 0) {
+        if (chunk_len(t) == CHUNK_LEN) push_chunk(t); /* only once more input exists */
+        if (t->buf_len == BLOCK_LEN) {
+            uint32_t block[16], out[16];
+            words_from_bytes(t->buf, block, 16);
+            compress(t->cv, block, t->chunk, BLOCK_LEN,
+                     t->blocks_done == 0 ? CHUNK_START : 0, out);
+            memcpy(t->cv, out, 32);
+            t->blocks_done++;
+            t->buf_len = 0;
+        }
+        /* Whole blocks straight from the input, keeping the last one buffered. */
+        while (t->buf_len == 0 && n > BLOCK_LEN && chunk_len(t) + BLOCK_LEN < CHUNK_LEN) {
+            uint32_t block[16], out[16];
+            words_from_bytes(p, block, 16);
+            compress(t->cv, block, t->chunk, BLOCK_LEN,
+                     t->blocks_done == 0 ? CHUNK_START : 0, out);
+            memcpy(t->cv, out, 32);
+            t->blocks_done++;
+            p += BLOCK_LEN;
+            n -= BLOCK_LEN;
+        }
+        size_t room = BLOCK_LEN - t->buf_len;
+        size_t take = n < room ? n : room;
+        memcpy(t->buf + t->buf_len, p, take);
+        t->buf_len += (uint8_t)take;
+        p += take;
+        n -= take;
+    }
+}
+
+static void subtree_output(const Subtree *t, Output *o) {
+    chunk_output(t, o);
+    for (int i = t->stack_len - 1; i >= 0; i--) {
+        uint32_t cv[8];
+        output_cv(o, cv);
+        parent(t->stack[i], cv, o);
+    }
+}
+
+static void output_to_bytes(const Output *o, uint8_t *b) {
+    for (int i = 0; i < 8; i++) store32(b + 4 * i, o->cv[i]);
+    for (int i = 0; i < 16; i++) store32(b + 32 + 4 * i, o->block[i]);
+    for (int i = 0; i < 8; i++) b[96 + i] = (uint8_t)(o->counter >> (8 * i));
+    b[104] = o->block_len;
+    b[105] = o->flags;
+}
+
+static int output_from_object(PyObject *obj, Output *o) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) return -1;
+    if (view.len != OUTPUT_LEN) {
+        PyBuffer_Release(&view);
+        PyErr_Format(PyExc_ValueError, "a subtree output is %d bytes", OUTPUT_LEN);
+        return -1;
+    }
+    const uint8_t *b = view.buf;
+    words_from_bytes(b, o->cv, 8);
+    words_from_bytes(b + 32, o->block, 16);
+    o->counter = 0;
+    for (int i = 0; i < 8; i++) o->counter |= (uint64_t)b[96 + i] << (8 * i);
+    o->block_len = b[104];
+    o->flags = b[105];
+    PyBuffer_Release(&view);
+    return 0;
+}
+
+static PyObject *cv_bytes(const uint32_t cv[8]) {
+    uint8_t out[32];
+    for (int i = 0; i < 8; i++) store32(out + 4 * i, cv[i]);
+    return PyBytes_FromStringAndSize((const char *)out, 32);
+}
+
+/* -- the Python type -------------------------------------------------------------------- */
+
+static int Subtree_init(Subtree *self, PyObject *args, PyObject *kwargs) {
+    static char *names[] = {"chunk_offset", NULL};
+    unsigned long long offset = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|K", names, &offset)) return -1;
+    self->offset = offset;
+    self->chunk = offset;
+    memcpy(self->cv, IV, sizeof IV);
+    self->buf_len = 0;
+    self->blocks_done = 0;
+    self->stack_len = 0;
+    self->total = 0;
+    return 0;
+}
+
+static PyObject *Subtree_update(Subtree *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (view.len >= RELEASE_GIL_BYTES) {
+        /* The caller must not update one Subtree from two threads at once (the proxy never
+           does: one request, one hasher). */
+        Py_BEGIN_ALLOW_THREADS
+        subtree_update(self, view.buf, (size_t)view.len);
+        Py_END_ALLOW_THREADS
+    } else {
+        subtree_update(self, view.buf, (size_t)view.len);
+    }
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Subtree_output(Subtree *self, PyObject *Py_UNUSED(ignored)) {
+    Output o;
+    uint8_t b[OUTPUT_LEN];
+    subtree_output(self, &o);
+    output_to_bytes(&o, b);
+    return PyBytes_FromStringAndSize((const char *)b, OUTPUT_LEN);
+}
+
+static PyObject *Subtree_get_total(Subtree *self, void *Py_UNUSED(closure)) {
+    return PyLong_FromUnsignedLongLong(self->total);
+}
+
+static PyMethodDef Subtree_methods[] = {
+    {"update", (PyCFunction)Subtree_update, METH_O, "Hash more bytes of the subtree."},
+    {"output", (PyCFunction)Subtree_output, METH_NOARGS,
+     "The subtree's final node, to finish as an inner node or as the root."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Subtree_getset[] = {
+    {"total", (getter)Subtree_get_total, NULL, "Bytes hashed so far.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject SubtreeType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "roar.hashing._b3tree.Subtree",
+    .tp_basicsize = sizeof(Subtree),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "BLAKE3 of a run of chunks numbered from chunk_offset (a subtree).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Subtree_init,
+    .tp_methods = Subtree_methods,
+    .tp_getset = Subtree_getset,
+};
+
+static PyObject *chaining_value(PyObject *Py_UNUSED(module), PyObject *arg) {
+    Output o;
+    uint32_t cv[8];
+    if (output_from_object(arg, &o) < 0) return NULL;
+    output_cv(&o, cv);
+    return cv_bytes(cv);
+}
+
+static PyObject *root_hash(PyObject *Py_UNUSED(module), PyObject *arg) {
+    Output o;
+    uint32_t out[16];
+    if (output_from_object(arg, &o) < 0) return NULL;
+    compress(o.cv, o.block, 0, o.block_len, o.flags | ROOT, out);
+    return cv_bytes(out);
+}
+
+static PyObject *parent_output(PyObject *Py_UNUSED(module), PyObject *args) {
+    Py_buffer left, right;
+    if (!PyArg_ParseTuple(args, "y*y*", &left, &right)) return NULL;
+    if (left.len != 32 || right.len != 32) {
+        PyBuffer_Release(&left);
+        PyBuffer_Release(&right);
+        PyErr_SetString(PyExc_ValueError, "chaining values are 32 bytes");
+        return NULL;
+    }
+    uint32_t l[8], r[8];
+    words_from_bytes(left.buf, l, 8);
+    words_from_bytes(right.buf, r, 8);
+    PyBuffer_Release(&left);
+    PyBuffer_Release(&right);
+    Output o;
+    uint8_t b[OUTPUT_LEN];
+    parent(l, r, &o);
+    output_to_bytes(&o, b);
+    return PyBytes_FromStringAndSize((const char *)b, OUTPUT_LEN);
+}
+
+static PyMethodDef module_methods[] = {
+    {"chaining_value", chaining_value, METH_O, "The output finished as an inner node."},
+    {"root_hash", root_hash, METH_O, "The output finished as the root: the BLAKE3 digest."},
+    {"parent_output", parent_output, METH_VARARGS, "The parent node of two chaining values."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "roar.hashing._b3tree", "BLAKE3 subtrees.", -1, module_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__b3tree(void) {
+    if (PyType_Ready(&SubtreeType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&SubtreeType);
+    if (PyModule_AddObject(m, "Subtree", (PyObject *)&SubtreeType) < 0) {
+        Py_DECREF(&SubtreeType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyModule_AddIntConstant(m, "CHUNK_LEN", CHUNK_LEN);
+    return m;
+}
