@@ -906,7 +906,12 @@ async def serve(
             upstream_is_roar=upstream_is_roar,
         )
         server = _XmlErrorServer(
-            forwarder.handle, access_log=None, keepalive_timeout=limits.idle_timeout
+            forwarder.handle,
+            access_log=None,
+            keepalive_timeout=limits.idle_timeout,
+            # Request bodies arrive in pieces of up to this size: fewer, larger pieces mean
+            # less per-piece Python work on uploads (aiohttp's default is 64 KiB).
+            read_bufsize=_READ_BUFSIZE,
         )
         runner = web.ServerRunner(server, shutdown_timeout=shutdown_timeout)
         await runner.setup()

@@ -5,7 +5,8 @@ moto stores every object in memory and takes 512 MB PUTs at ~65 MB/s, which woul
 proxy's own cost; this server discards PUT bodies as they arrive (remembering only their size)
 and serves GETs from one repeated 1 MiB buffer, so both directions run at socket speed and its
 memory stays flat. It speaks just enough HTTP/1.1 for boto3: keep-alive, ``Expect:
-100-continue``, Content-Length bodies, PUT/GET/HEAD on ``/bucket[/key]``. It checks no signature.
+100-continue``, Content-Length bodies, PUT/GET/HEAD on ``/bucket[/key]`` and the three multipart
+calls (create, upload part, complete). It checks no signature.
 
     python scripts/bench/proxy_sink.py PORT        # prints "READY <port>" when listening
 """
@@ -44,8 +45,28 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
                 if not chunk:
                     return
                 left -= len(chunk)
-            if method == b"PUT":
-                if path.count(b"/") > 1:
+            query = target.split(b"?", 1)[1] if b"?" in target else b""
+            if method == b"POST" and query.startswith(b"uploads"):
+                body = (
+                    b"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"
+                    b"<UploadId>sink-upload</UploadId></InitiateMultipartUploadResult>"
+                )
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+            elif method == b"POST" and b"uploadId=" in query:
+                body = (
+                    b"<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"
+                    b'<ETag>"0123456789abcdef0123456789abcdef-1"</ETag>'
+                    b"</CompleteMultipartUploadResult>"
+                )
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+            elif method == b"PUT":
+                if path.count(b"/") > 1 and b"uploadId=" not in query:
                     _sizes[path] = length
                 writer.write(
                     b'HTTP/1.1 200 OK\r\nETag: "0123456789abcdef0123456789abcdef"\r\n'
