@@ -346,7 +346,8 @@ def main() -> int:
             peak = _hwm_mib(proc.pid)
             verdict = "ok" if peak <= 64 else "MISSED"
             print(
-                f"proxy daemon ({label} upstream) peak RSS: {peak:.1f} MiB (target <= 64: {verdict})"
+                f"proxy daemon ({label} upstream) peak RSS: {peak:.1f} MiB "
+                f"(target <= 64: {verdict})"
             )
         events = sum(
             len((scratch / name / ".roar" / "proxy-events.jsonl").read_bytes().splitlines())
