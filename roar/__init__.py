@@ -3,8 +3,12 @@
 The embeddable API is async and runs under asyncio or trio (it only needs anyio). Names resolve on
 first use so that ``import roar`` stays cheap::
 
-    ctx = roar.RoarContext.load()
-    report = await roar.record_command(ctx, ["python", "train.py"])
+    async with roar.open_project("path/to/project") as project:
+        result = await project.run(["python", "train.py"])
+        print(result.exit_code, [o.path for o in result.job.outputs])
+        dag = await project.dag()
+
+(docs/library.md has the whole tour, S3 included.)
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from roar._version import __version__
 
 if TYPE_CHECKING:
+    from roar.api import JobRecorded, Project, RunResult, Shown, TraceEvent, open_project
     from roar.core.context import RoarContext
     from roar.errors import RoarError
     from roar.lineage.dag import DagView, project_dag
@@ -23,17 +28,29 @@ if TYPE_CHECKING:
 
 __all__ = (
     "DagView",
+    "JobRecorded",
+    "Project",
     "RoarContext",
     "RoarError",
     "RunReport",
+    "RunResult",
+    "Shown",
     "Store",
+    "TraceEvent",
     "__version__",
+    "open_project",
     "project_dag",
     "record_command",
 )
 
 _LAZY = {
     "DagView": "roar.lineage.dag",
+    "JobRecorded": "roar.api",
+    "Project": "roar.api",
+    "RunResult": "roar.api",
+    "Shown": "roar.api",
+    "TraceEvent": "roar.api",
+    "open_project": "roar.api",
     "RoarContext": "roar.core.context",
     "RoarError": "roar.errors",
     "RunReport": "roar.recording.recorder",
@@ -43,7 +60,13 @@ _LAZY = {
 }
 
 
+# Subpackages reachable as attributes of ``roar`` without importing them by hand.
+_SUBPACKAGES = frozenset({"api", "proxy"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"roar.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'roar' has no attribute {name!r}")

@@ -54,16 +54,14 @@ async def _dag(
     no_color: bool,
     output: Path | None,
 ) -> int:
+    from roar.api import Project
     from roar.core.context import RoarContext
     from roar.lineage import render
-    from roar.lineage.queries import current_dag
 
-    ctx = RoarContext.load()
     pictures = fmt in {"dot", "mermaid", "svg"}
-    async with ctx.store() as store:
-        view = await current_dag(
-            store, expanded=expanded, show_artifacts=show_artifacts or pictures
-        )
+    view = await Project(RoarContext.load()).dag(
+        expanded=expanded, show_artifacts=show_artifacts or pictures
+    )
     if stale_only:
         view = msgspec.structs.replace(
             view,

@@ -16,8 +16,8 @@ def command(limit: int | None, as_json: bool) -> int:
 
 
 async def _log(limit: int | None, as_json: bool) -> int:
+    from roar.api import job_json
     from roar.cli._format import human_duration, local_time
-    from roar.cli.show import job_json
     from roar.core.context import RoarContext
 
     ctx = RoarContext.load()

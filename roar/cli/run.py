@@ -12,9 +12,9 @@ from roar.core.loop import run
 from roar.errors import UsageError
 
 if TYPE_CHECKING:
+    from roar.api import RunResult
     from roar.core.context import RoarContext
     from roar.lineage.dag import DagView
-    from roar.recording.recorder import RunReport
 
 _SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
@@ -83,35 +83,30 @@ async def _run(
     name: str | None,
     hash_algorithms: tuple[str, ...] = (),
 ) -> int:
+    from roar.api import Project
     from roar.core.context import RoarContext
     from roar.lineage.refs import parse_step_ref
-    from roar.recording.recorder import record_command
 
     ctx = RoarContext.load(verbosity=-1 if quiet else verbose)
     if parse_step_ref(argv[0]) is not None:
         argv = await _rerun_argv(ctx, argv, job_type, quiet)
-    report = await record_command(
-        ctx,
+    report = await Project(ctx).run(
         argv,
-        job_type=job_type,
-        backend_name=tracer,
+        build=job_type == "build",
+        tracer=tracer,
         cwd=Path.cwd(),
         hash_algorithms=hash_algorithms,
+        name=name,
     )
     quiet = quiet or ctx.config.get_bool("output.quiet")
     for warning in report.warnings:
         click.echo(f"roar: warning: {warning}", err=True)
-    job = report.job
-    if job is None:
-        return report.exit_code
-    if name:
-        await _name_job(ctx, job.job_uid, name)
-    if not quiet:
+    if report.job is not None and not quiet:
         _print_report(report, verbose)
     return report.exit_code
 
 
-def _print_report(report: RunReport, verbose: int) -> None:
+def _print_report(report: RunResult, verbose: int) -> None:
     from roar.cli._format import human_duration, human_size
 
     assert report.job is not None
@@ -181,13 +176,3 @@ def _upstream(view: DagView, step: int) -> set[int]:
             seen.add(current)
             todo.extend(deps.get(current, []))
     return seen
-
-
-async def _name_job(ctx: RoarContext, job_uid: str, name: str) -> None:
-    from roar.lineage import labels
-
-    async with ctx.store() as store:
-        job_id = await store.job_id(job_uid)
-        versions = await store.label_versions("job", job_id)
-        current = versions[-1].document if versions else {}
-        await store.write_label("job", job_id, labels.merge(current, {"name": name}))

@@ -90,12 +90,32 @@ async def ingest_claims(
     if not claims:
         return IngestSummary(0, (), ())
     events = [event for path in claims for event in read_events(path)]
+    summary = await record_events(ctx, events, final=final, now=now)
+    deferred = list(summary.deferred)
+    waiting = {id(e) for e in deferred}
+    _archive(ctx.project.root / ".roar" / ARCHIVE_NAME, [e for e in events if id(e) not in waiting])
+    for path in claims:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return summary
+
+
+async def record_events(
+    ctx: RoarContext, events: list[S3Event], *, final: bool = True, now: float | None = None
+) -> IngestSummary:
+    """Record proxy events in the store: on their jobs, or on their session's job.
+
+    Not ``final``: events naming a job the store does not know yet (and younger than
+    :data:`JOB_WAIT_SECONDS`) are returned in ``deferred`` instead of being filed elsewhere.
+    """
     now = time.time() if now is None else now
     by_job: dict[str, list[S3Event]] = defaultdict(list)
     by_session: dict[str, list[S3Event]] = defaultdict(list)
     deferred: list[S3Event] = []
     attached: list[str] = []
     sessions: list[str] = []
+    if not events:
+        return IngestSummary(0, (), ())
     async with ctx.store() as store:
         for event in events:
             if event.job_id:
@@ -115,11 +135,6 @@ async def ingest_claims(
             uid = await _record_session(ctx, store, session, session_events)
             if uid is not None:
                 sessions.append(uid)
-    waiting = {id(e) for e in deferred}
-    _archive(ctx.project.root / ".roar" / ARCHIVE_NAME, [e for e in events if id(e) not in waiting])
-    for path in claims:
-        with contextlib.suppress(OSError):
-            path.unlink()
     return IngestSummary(
         len(events) - len(deferred), tuple(attached), tuple(sessions), tuple(deferred)
     )

@@ -49,7 +49,7 @@ from roar.recording.s3 import s3_edges
 from roar.recording.secrets import REDACTED, redact_argv, redact_env, redact_text
 from roar.recording.semantics import Accesses, AccessModel
 from roar.store import require_writable
-from roar.tracing.base import EventBatch, TraceOutcome
+from roar.tracing.base import EventBatch, EventSink, TraceOutcome
 from roar.tracing.select import choose_backend
 
 if TYPE_CHECKING:
@@ -195,8 +195,13 @@ async def record_command(
     backend_name: str | None = None,
     cwd: Path | None = None,
     hash_algorithms: Sequence[str] = (),
+    observe: EventSink | None = None,
 ) -> RunReport:
-    """Run ``argv`` traced in project ``ctx`` and record it as a ``job_type`` job."""
+    """Run ``argv`` traced in project ``ctx`` and record it as a ``job_type`` job.
+
+    ``observe`` sees every batch of decoded tracer records as it arrives (on the loop: it
+    must not block), before the recorder applies it.
+    """
     cwd = cwd or Path.cwd()
     job_uid = secrets.token_hex(4)
     scratch = ctx.project.roar_dir / "tmp" / job_uid
@@ -242,6 +247,8 @@ async def record_command(
             async with anyio.create_task_group() as tg:
 
                 def sink(batch: EventBatch) -> None:
+                    if observe is not None:
+                        observe(batch)
                     fresh = model.feed(batch)
                     wanted = [p for p in fresh if read_reason(p, settings, False) is None]
                     if wanted:
