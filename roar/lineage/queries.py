@@ -84,6 +84,11 @@ async def resolve_session(store: Store, ref: str) -> StoredSession:
 async def resolve_artifact(store: Store, project: Project, ref: str) -> tuple[int, str]:
     """An artifact by path (its current content, else what was last recorded there) or by a
     digest prefix; returns (artifact id, shown name)."""
+    if "://" in ref:  # an object URL (s3://bucket/key): recorded by that name
+        artifact = await store.latest_artifact_at_path(ref)
+        if artifact is not None:
+            return artifact, ref
+        raise NotFoundError(f"roar has no record of {ref}")
     absolute = project.absolute(ref)
     shown = project.display_path(absolute)
     if os.path.isfile(absolute):
