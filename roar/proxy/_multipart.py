@@ -10,10 +10,11 @@ At CompleteMultipartUpload the listed parts decide what the object's record can 
 * anything else (a part copied server-side, uploaded around the proxy, or placed on a wrong
   guess) -> no digest, and a note naming the reason.
 
-A part's place is ``(number - 1) * P`` where ``P`` is the upload's part size: the size of a
-full part (a power-of-two number of KiB, as boto3's 8 MiB default and every power-of-two
-chunk size are). A part smaller than ``P`` is the last one; a smaller part that arrives before
-any full part cannot be placed and is hashed on its own. Plain functions and data.
+A part's place is ``(number - 1) * P`` where ``P`` is the upload's part size: part 1's size,
+when it is a power-of-two number of KiB (as boto3's 8 MiB default and every power-of-two
+chunk size are). Parts sent concurrently wait (briefly) for part 1 to name ``P``; if it never
+comes, a power-of-two part is taken for a full one, anything else is hashed on its own.
+Plain functions and data.
 """
 
 from __future__ import annotations
@@ -63,14 +64,24 @@ class ObjectDigest:
     note: str | None = None
 
 
-def plan_part(number: int, size: int, part_size: int | None) -> PartHashing:
-    """How to hash part ``number`` of ``size`` bytes, given the upload's part size if known."""
+def plan_part(
+    number: int, size: int, part_size: int | None, *, first_part_seen: bool = True
+) -> PartHashing:
+    """How to hash part ``number`` of ``size`` bytes.
+
+    ``part_size`` is the upload's full-part size: part 1's size when that is a power-of-two
+    number of KiB (part 1 is always a full part), None otherwise. When part 1 has not been
+    seen (``first_part_seen`` False: it is late, or was sent around the proxy), a part of a
+    power-of-two size is taken for a full one.
+    """
     if number == 1:
-        # The first part starts the object: its place is known whatever the part size.
-        return PartHashing(True, 0, size if subtree_sized(size) else part_size)
-    if part_size is not None and size <= part_size:
-        return PartHashing(True, (number - 1) * part_size // CHUNK_LEN, part_size)
-    if part_size is None and subtree_sized(size):
+        # The first part starts the object: its place is known whatever its size.
+        return PartHashing(True, 0, size if subtree_sized(size) else None)
+    if part_size is not None:
+        if size <= part_size:
+            return PartHashing(True, (number - 1) * part_size // CHUNK_LEN, part_size)
+        return PartHashing(False)
+    if not first_part_seen and subtree_sized(size):
         return PartHashing(True, (number - 1) * size // CHUNK_LEN, size)
     return PartHashing(False)
 
@@ -109,7 +120,7 @@ def object_digest(listed: Sequence[int], parts: Mapping[int, PartRecord]) -> Obj
             "BLAKE3 digests in part order",
         )
     return ObjectDigest(
-        note="whole-object BLAKE3 not computed: the last part arrived before any full part, "
+        note="whole-object BLAKE3 not computed: a part arrived long before part 1, "
         "so its place in the object was unknown"
     )
 

@@ -71,7 +71,7 @@ _RESPONSE_XML_OPS = frozenset(
 )
 _MAX_TRACKED_UPLOADS = 10_000
 _READ_BUFSIZE = 256 * 1024
-# How long a part that cannot be placed yet waits for the upload's part size to be seen.
+# How long a part that cannot be placed yet waits for part 1 (and so the part size) to arrive.
 _PART_SIZE_WAIT = 1.0
 
 
@@ -707,16 +707,19 @@ class _Forwarder:
             while len(self._uploads) > _MAX_TRACKED_UPLOADS:
                 self._uploads.popitem(last=False)
         self._uploads.move_to_end(upload_id)
-        if upload.part_size is None and subtree_sized(size):
-            upload.part_size = size  # the first full part seen names the part size
+        if int(number) == 1:
+            # Part 1 is always a full part: its size is the upload's part size.
+            upload.part_size = size if subtree_sized(size) else None
             upload.sized.set()
-        elif upload.part_size is None and int(number) > 1:
-            # Most likely the last part, sent concurrently with the others and here first:
-            # its place needs the part size, which the next part to arrive will tell.
+        elif not upload.sized.is_set():
+            # Parts go concurrently; this one's place needs part 1's size, which is usually a
+            # moment away (and never comes for a part 1 sent around the proxy).
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_PART_SIZE_WAIT):
                     await upload.sized.wait()
-        hashing = plan_part(int(number), size, upload.part_size)
+        hashing = plan_part(
+            int(number), size, upload.part_size, first_part_seen=upload.sized.is_set()
+        )
         if hashing.subtree:
             counter.subtree = _b3tree.Subtree(chunk_offset=hashing.chunk_offset)
         else:
@@ -745,7 +748,7 @@ class _Upload:
 
     part_size: int | None = None
     parts: dict[int, PartRecord] = field(default_factory=dict)
-    sized: asyncio.Event = field(default_factory=asyncio.Event)  # set with part_size
+    sized: asyncio.Event = field(default_factory=asyncio.Event)  # set once part 1 is seen
 
 
 class _EventQueue:

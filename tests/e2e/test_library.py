@@ -146,3 +146,28 @@ async def test_open_project_refuses_a_directory_that_is_not_one(
         async with roar.open_project(tmp_path):
             pass
     assert not (tmp_path / ".roar").exists()
+
+
+@pytest.mark.slow
+def test_the_checkpoint_example_records_true_digests_of_multipart_checkpoints(
+    git_workspace: Workspace, moto_url: str
+) -> None:
+    env = s3_env(git_workspace.env, moto_url, git_workspace.root.parent)
+    argv = [sys.executable, str(ROOT / "examples" / "checkpoint" / "train.py")]
+    argv += ["--project", str(git_workspace.root), "--epochs", "2", "--size-mb", "20"]
+    argv += ["--bucket", "ckpt-test"]
+    result = subprocess.run(
+        argv, cwd=git_workspace.root, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    verified = [line for line in result.stdout.splitlines() if "(verified)" in line]
+    assert len(verified) == 2, result.stdout
+    assert "s3://ckpt-test/data/train.npz: read by 1 job(s)" in result.stdout
+    # The same lineage through the CLI: one proxy-session job wrote both 20 MiB checkpoints,
+    # each uploaded as three 8 MiB parts (the ETag says so) yet known by its whole BLAKE3.
+    jobs = git_workspace.roar("log", "--json").json()
+    (session,) = [j for j in jobs if j["command"].startswith("roar proxy (session")]
+    outputs = {f["path"]: f for f in session["outputs"]}
+    checkpoint = outputs["s3://ckpt-test/runs/demo/epoch-002.ckpt"]
+    assert checkpoint["hashes"]["etag"].endswith("-3") and checkpoint["size"] == 20 << 20
+    assert len(checkpoint["hashes"]["blake3"]) == 64

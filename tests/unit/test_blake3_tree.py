@@ -75,8 +75,13 @@ def test_where_a_part_is_hashed_depends_on_what_is_known_of_the_upload() -> None
 
     mib = 1024 * 1024
     assert plan_part(1, 8 * mib, None) == PartHashing(True, 0, 8 * mib)
-    assert plan_part(3, 8 * mib, None) == PartHashing(True, 2 * 8 * 1024, 8 * mib)
+    assert plan_part(1, 6 * mib, None) == PartHashing(True, 0, None)
     assert plan_part(4, 1000, 8 * mib) == PartHashing(True, 3 * 8 * 1024, 8 * mib)
-    assert plan_part(4, 1000, None) == PartHashing(False)  # the last part, size unknown
-    assert plan_part(2, 6 * mib, None) == PartHashing(False)  # parts not power-of-two
+    # A power-of-two last part is placed by part 1's size, not its own.
+    assert plan_part(3, 4 * mib, 8 * mib) == PartHashing(True, 2 * 8 * 1024, 8 * mib)
+    assert plan_part(2, 6 * mib, None) == PartHashing(False)  # part 1 was not power-of-two
     assert plan_part(2, 16 * mib, 8 * mib) == PartHashing(False)  # larger than the part size
+    # Part 1 never seen: a power-of-two part is taken for a full one, the rest hashed alone.
+    unseen = {"first_part_seen": False}
+    assert plan_part(3, 8 * mib, None, **unseen) == PartHashing(True, 2 * 8 * 1024, 8 * mib)
+    assert plan_part(4, 1000, None, **unseen) == PartHashing(False)
