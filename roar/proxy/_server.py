@@ -912,9 +912,6 @@ async def serve(
             forwarder.handle,
             access_log=None,
             keepalive_timeout=limits.idle_timeout,
-            # Request bodies arrive in pieces of up to this size: fewer, larger pieces mean
-            # less per-piece Python work on uploads (aiohttp's default is 64 KiB).
-            read_bufsize=_READ_BUFSIZE,
         )
         runner = web.ServerRunner(server, shutdown_timeout=shutdown_timeout)
         await runner.setup()
