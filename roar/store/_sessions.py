@@ -1,0 +1,56 @@
+"""Sessions: the active one, starting a new one, finding one by hash."""
+
+from __future__ import annotations
+
+import time
+
+from roar.store._core import StoreCore
+from roar.store._rows import (
+    StoredSession,
+    _like_prefix,
+    _new_session_hash,
+    _session,
+)
+
+
+class SessionStore(StoreCore):
+    """Sessions: the active one, starting a new one, finding one by hash."""
+
+    async def active_session(self) -> StoredSession | None:
+        row = await self._conn.fetchone(
+            "SELECT id, hash, created_at, is_active FROM sessions WHERE is_active = 1"
+        )
+        return _session(row) if row else None
+
+    async def _ensure_active_session(self) -> int:
+        row = await self._conn.fetchone("SELECT id FROM sessions WHERE is_active = 1")
+        if row:
+            return int(row[0])
+        rowid = await self._conn.execute(
+            "INSERT INTO sessions (hash, created_at, is_active) VALUES (?, ?, 1)",
+            (_new_session_hash(), time.time()),
+        )
+        assert rowid is not None
+        return rowid
+
+    async def start_new_session(self) -> StoredSession:
+        """Deactivate the active session (kept whole) and make a fresh, empty one active."""
+        async with self._transaction():
+            await self._conn.execute("UPDATE sessions SET is_active = 0 WHERE is_active = 1")
+            await self._ensure_active_session()
+        session = await self.active_session()
+        assert session is not None
+        return session
+
+    async def sessions_by_hash_prefix(self, prefix: str) -> list[StoredSession]:
+        rows = await self._conn.fetchall(
+            "SELECT id, hash, created_at, is_active FROM sessions WHERE hash LIKE ? ESCAPE '\\'",
+            (_like_prefix(prefix.lower()),),
+        )
+        return [_session(r) for r in rows]
+
+    async def session_job_count(self, session_id: int) -> int:
+        row = await self._conn.fetchone(
+            "SELECT COUNT(*) FROM jobs WHERE session_id = ?", (session_id,)
+        )
+        return int(row[0]) if row else 0
