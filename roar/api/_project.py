@@ -22,6 +22,7 @@ from roar.core.context import RoarContext
 from roar.models import Job
 
 if TYPE_CHECKING:
+    from roar.api._diff import DiffReport
     from roar.lineage.dag import DagView
     from roar.proxy import Proxy, S3Event
     from roar.recording.proxy_sessions import IngestSummary
@@ -182,6 +183,13 @@ class Project:
 
         async with self._ctx.store() as store:
             return await show(store, self._ctx, ref)
+
+    async def diff(self, a: str, b: str) -> DiffReport:
+        """Why two jobs or artifacts differ, root cause first (``roar diff A B --json``)."""
+        from roar.api._diff import diff
+
+        async with self._ctx.store() as store:
+            return await diff(store, self._ctx, a, b)
 
     async def jobs(self) -> list[Job]:
         """Every job of the active session, oldest first (``roar log``)."""

@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("roar.cli.run", "Run a build step and record its lineage"),
     "show": ("roar.cli.show", "Show a job, a step or the session"),
     "dag": ("roar.cli.dag", "Show the current pipeline DAG"),
+    "diff": ("roar.cli.diff", "Show why two jobs or artifacts differ, root cause first"),
     "label": ("roar.cli.label", "Manage labels on DAGs, jobs and artifacts"),
     "log": ("roar.cli.log", "Show the job history of the session"),
     "reset": ("roar.cli.session", "Start a fresh session (DAG)"),
