@@ -207,7 +207,7 @@ class Project:
         (``roar proxy (session …)``), or on the job a request names with ``Roar-Job-Id``:
         whenever :meth:`ProjectProxy.record` is awaited, and when the block exits.
         """
-        from roar.proxy._server import new_session_id, serve
+        from roar.proxy import new_session_id, serve
 
         session = serve_options.pop("session_id", None) or new_session_id()
         async with serve(session_id=session, **serve_options) as proxy:

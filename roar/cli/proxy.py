@@ -26,7 +26,7 @@ def command(click_ctx: click.Context, as_json: bool) -> int:
 
 
 def _status(as_json: bool) -> int:
-    from roar.proxy._control import daemon_upstream, read_daemon
+    from roar.proxy.daemon import daemon_upstream, read_daemon
 
     ctx = RoarContext.load()
     enabled = ctx.config.get_bool("proxy.enabled")
@@ -120,7 +120,7 @@ def disable_command() -> int:
     help="Also print the daemon's own key pair (for S3 clients without AWS credentials).",
 )
 def start_command(port: int | None, upstream: str | None, with_credentials: bool) -> int:
-    from roar.proxy._control import daemon_upstream, read_client_key, start_daemon
+    from roar.proxy.daemon import daemon_upstream, read_client_key, start_daemon
 
     ctx = RoarContext.load()
     chosen, _ = daemon_upstream(ctx.config, os.environ, upstream)
@@ -155,7 +155,7 @@ def start_command(port: int | None, upstream: str | None, with_credentials: bool
 @command.command("stop", help="Stop the standalone proxy daemon.")
 def stop_command() -> int:
     from roar.core.loop import run
-    from roar.proxy._control import stop_daemon
+    from roar.proxy.daemon import stop_daemon
     from roar.recording.proxy_sessions import ingest_daemon_events
 
     ctx = RoarContext.load()

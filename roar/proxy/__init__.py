@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from roar.proxy._errors import ProxyError
-    from roar.proxy._event import S3Event
-    from roar.proxy._server import Limits, Proxy, serve
+    from roar.proxy._event import S3Event, encode_event
+    from roar.proxy._server import Limits, Proxy, new_session_id, serve
     from roar.proxy._verify import ClientKey
     from roar.proxy.ingest import read_events
     from roar.proxy.job import JobProxy, job_proxy
@@ -46,7 +46,9 @@ __all__ = (
     "Proxy",
     "ProxyError",
     "S3Event",
+    "encode_event",
     "job_proxy",
+    "new_session_id",
     "read_events",
     "serve",
 )
@@ -58,6 +60,8 @@ _LAZY = {
     "Proxy": "roar.proxy._server",
     "ProxyError": "roar.proxy._errors",
     "S3Event": "roar.proxy._event",
+    "encode_event": "roar.proxy._event",
+    "new_session_id": "roar.proxy._server",
     "job_proxy": "roar.proxy.job",
     "read_events": "roar.proxy.ingest",
     "serve": "roar.proxy._server",

@@ -32,7 +32,7 @@ from roar.models import GitInfo, NewJob
 from roar.recording.s3 import s3_edges
 
 if TYPE_CHECKING:
-    from roar.proxy._event import S3Event
+    from roar.proxy import S3Event
     from roar.store import Store
 
 ARCHIVE_NAME = "proxy-events.ingested.jsonl"
@@ -193,7 +193,7 @@ async def _record_session(
 
 def _archive(archive: Path, events: list[S3Event]) -> None:
     """Append the ingested events to the archive, rotating it once it passes its size bound."""
-    from roar.proxy._event import encode_event
+    from roar.proxy import encode_event
 
     if not events:
         return

@@ -554,7 +554,7 @@ async def _job_proxy(
     if not ctx.config.get_bool("proxy.enabled"):
         yield None
         return
-    from roar.proxy._control import read_daemon
+    from roar.proxy.daemon import read_daemon
     from roar.proxy.job import job_proxy
 
     daemon = read_daemon(ctx.project)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from roar.models import ETAG_PREFIX, FileDigest
 
 if TYPE_CHECKING:
-    from roar.proxy._event import S3Event
+    from roar.proxy import S3Event
 
 
 @dataclass
