@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label": ("roar.cli.label", "Manage labels on DAGs, jobs and artifacts"),
     "log": ("roar.cli.log", "Show the job history of the session"),
     "reset": ("roar.cli.session", "Start a fresh session (DAG)"),
+    "session": ("roar.cli.session", "List, show, start and switch sessions"),
     "pop": ("roar.cli.session", "Remove the newest job from the session"),
     "env": ("roar.cli.env", "Manage variables injected into run and build"),
     "status": ("roar.cli.status", "Summarise the session and the state of its artifacts"),

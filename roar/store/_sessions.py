@@ -49,6 +49,24 @@ class SessionStore(StoreCore):
         )
         return [_session(r) for r in rows]
 
+    async def all_sessions(self) -> list[tuple[StoredSession, int, int]]:
+        """Every session, oldest first, with its job count and its number of steps."""
+        rows = await self._conn.fetchall(
+            """SELECT s.id, s.hash, s.created_at, s.is_active,
+                      COUNT(j.id), COUNT(DISTINCT j.job_type || ':' || j.step_number)
+               FROM sessions s LEFT JOIN jobs j ON j.session_id = s.id
+               GROUP BY s.id ORDER BY s.id"""
+        )
+        return [(_session(r[:4]), int(r[4]), int(r[5])) for r in rows]
+
+    async def activate_session(self, session_id: int) -> None:
+        """Make ``session_id`` the active session (the others stay, inactive)."""
+        async with self._transaction("switch sessions in"):
+            await self._conn.execute("UPDATE sessions SET is_active = 0 WHERE is_active = 1")
+            await self._conn.execute(
+                "UPDATE sessions SET is_active = 1 WHERE id = ?", (session_id,)
+            )
+
     async def session_job_count(self, session_id: int) -> int:
         row = await self._conn.fetchone(
             "SELECT COUNT(*) FROM jobs WHERE session_id = ?", (session_id,)
