@@ -191,6 +191,16 @@ class Project:
         async with self._ctx.store() as store:
             return await diff(store, self._ctx, a, b)
 
+    async def export(self, fmt: str, ref: str | None = None) -> str:
+        """``roar export --format FMT [REF]``: PROV-JSON, or OpenLineage events one per line."""
+        from roar.api._export import FORMATS, export_text
+        from roar.errors import UsageError
+
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+        async with self._ctx.store() as store:
+            return await export_text(store, self._ctx, ref, fmt)
+
     async def jobs(self) -> list[Job]:
         """Every job of the active session, oldest first (``roar log``)."""
         async with self._ctx.store() as store:
