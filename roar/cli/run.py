@@ -36,6 +36,14 @@ def _options(func: click.decorators.FC) -> click.decorators.FC:
         func
     )
     func = click.option(
+        "--emit-openlineage",
+        "openlineage_url",
+        default=None,
+        metavar="URL",
+        help="Post the job's OpenLineage RunEvents to this Marquez-compatible endpoint "
+        "(default: openlineage.url).",
+    )(func)
+    func = click.option(
         "--tracer",
         type=click.Choice(["auto", "ptrace", "preload", "ebpf"]),
         default=None,
@@ -53,8 +61,11 @@ def run_command(
     verbose: int,
     name: str | None,
     hash_algorithms: tuple[str, ...],
+    openlineage_url: str | None,
 ) -> int:
-    return run(_run(list(argv), "run", tracer, quiet, verbose, name, hash_algorithms))
+    return run(
+        _run(list(argv), "run", tracer, quiet, verbose, name, hash_algorithms, openlineage_url)
+    )
 
 
 @click.command(
@@ -70,8 +81,11 @@ def build_command(
     verbose: int,
     name: str | None,
     hash_algorithms: tuple[str, ...],
+    openlineage_url: str | None,
 ) -> int:
-    return run(_run(list(argv), "build", tracer, quiet, verbose, name, hash_algorithms))
+    return run(
+        _run(list(argv), "build", tracer, quiet, verbose, name, hash_algorithms, openlineage_url)
+    )
 
 
 async def _run(
@@ -82,6 +96,7 @@ async def _run(
     verbose: int,
     name: str | None,
     hash_algorithms: tuple[str, ...] = (),
+    openlineage_url: str | None = None,
 ) -> int:
     from roar.api import Project
     from roar.core.context import RoarContext
@@ -103,6 +118,13 @@ async def _run(
         click.echo(f"roar: warning: {warning}", err=True)
     if report.job is not None and not quiet:
         _print_report(report, verbose)
+    url = openlineage_url or ctx.config.get_str("openlineage.url")
+    if report.job is not None and url:
+        from roar.api._openlineage import emit, job_events
+
+        problem = await emit(job_events(ctx, report.job), url)
+        if problem:
+            click.echo(f"roar: warning: OpenLineage events not delivered: {problem}", err=True)
     return report.exit_code
 
 

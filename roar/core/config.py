@@ -107,6 +107,12 @@ KEYS: tuple[ConfigKey, ...] = (
         "Tool configuration read by libraries: inputs shown as 'config', never required to "
         "reproduce (globs; ~ is $HOME, relative ones are under the project)",
     ),
+    ConfigKey(
+        "openlineage.url",
+        "optional-str",
+        None,
+        "Post each recorded job's OpenLineage RunEvents here (a Marquez-compatible endpoint)",
+    ),
     ConfigKey("glaas.url", "str", "https://api.glaas.ai", "GLaaS (lineage registry) server URL"),
     ConfigKey("glaas.web_url", "str", "https://glaas.ai", "GLaaS web UI URL"),
     ConfigKey("registration.omit.enabled", "bool", True, "Filter secrets out of registrations"),

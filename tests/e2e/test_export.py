@@ -133,3 +133,89 @@ def test_bad_references_and_formats_are_one_line_errors(pipeline: Workspace) -> 
     assert missing.returncode != 0 and len(missing.stderr.strip().splitlines()) == 1
     wrong = pipeline.roar("export", "--format", "rdf", check=False)
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+
+
+class _Receiver:
+    """A Marquez-like endpoint on 127.0.0.1 that keeps what it is sent (aiohttp, own thread)."""
+
+    def __init__(self, status: int = 201) -> None:
+        import asyncio
+        import threading
+
+        from aiohttp import web
+
+        self.received: list[dict[str, object]] = []
+        self.paths: list[str] = []
+        ready = threading.Event()
+
+        async def lineage(request: web.Request) -> web.Response:
+            self.paths.append(request.path)
+            self.received.append(await request.json())
+            return web.Response(status=status)
+
+        async def main() -> None:
+            app = web.Application()
+            app.router.add_post("/api/v1/lineage", lineage)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = runner.addresses[0][1]
+            self.stop = asyncio.Event()
+            ready.set()
+            await self.stop.wait()
+            await runner.cleanup()
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(main(),))
+        self.thread.start()
+        ready.wait(10)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def test_run_emits_openlineage_events_to_a_marquez_endpoint(project: Workspace) -> None:
+    from openlineage.client import event_v2
+
+    receiver = _Receiver()
+    try:
+        project.gen({"prep.py": PREP, "fail.py": "raise SystemExit(5)"})
+        project.commit_all("steps")
+        url = f"http://127.0.0.1:{receiver.port}"
+        project.roar("run", "--emit-openlineage", url, "python", "prep.py")
+        project.roar("config", "set", "openlineage.url", url + "/")
+        failed = project.roar("run", "python", "fail.py", check=False)
+        assert failed.returncode == 5  # the command's exit code, not the emitter's
+    finally:
+        receiver.close()
+    assert receiver.paths == ["/api/v1/lineage"] * 4
+    assert [e["eventType"] for e in receiver.received] == ["START", "COMPLETE", "START", "FAIL"]
+    complete = receiver.received[1]
+    assert [d["name"] for d in complete["outputs"]] == ["data.csv"]  # type: ignore[index]
+    for event in receiver.received:
+        event_v2.RunEvent(
+            eventType=event_v2.RunState(event["eventType"]),
+            eventTime=str(event["eventTime"]),
+            producer=str(event["producer"]),
+            run=event_v2.Run(runId=event["run"]["runId"]),  # type: ignore[index]
+            job=event_v2.Job(namespace="ns", name="n"),
+        )
+
+
+def test_an_unreachable_endpoint_is_a_warning_not_a_failure(project: Workspace) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    project.gen({"prep.py": PREP})
+    project.commit_all("steps")
+    result = project.roar(
+        "run", "--emit-openlineage", f"http://127.0.0.1:{port}", "python", "prep.py"
+    )
+    assert result.returncode == 0
+    assert "roar: warning: OpenLineage events not delivered: cannot reach" in result.stderr
+    assert project.roar("show", "@1", "--json").json()["outputs"][0]["path"] == "data.csv"
