@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pop": ("roar.cli.session", "Remove the newest job from the session"),
     "env": ("roar.cli.env", "Manage variables injected into run and build"),
     "export": ("roar.cli.export", "Export lineage as W3C PROV-JSON or OpenLineage events"),
+    "gc": ("roar.cli.gc", "Trim the run cache in .roar/cache/"),
     "status": ("roar.cli.status", "Summarise the session and the state of its artifacts"),
     "inputs": ("roar.cli.inputs", "List a job's or the session's inputs, sourced or not"),
     "reproduce": ("roar.cli.reproduce", "Re-create an artifact from its recorded lineage"),

@@ -36,6 +36,11 @@ def _options(func: click.decorators.FC) -> click.decorators.FC:
         func
     )
     func = click.option(
+        "--force",
+        is_flag=True,
+        help="With @N: run even when the run cache would skip the step or restore its outputs.",
+    )(func)
+    func = click.option(
         "--emit-openlineage",
         "openlineage_url",
         default=None,
@@ -62,9 +67,20 @@ def run_command(
     name: str | None,
     hash_algorithms: tuple[str, ...],
     openlineage_url: str | None,
+    force: bool,
 ) -> int:
     return run(
-        _run(list(argv), "run", tracer, quiet, verbose, name, hash_algorithms, openlineage_url)
+        _run(
+            list(argv),
+            "run",
+            tracer,
+            quiet,
+            verbose,
+            name,
+            hash_algorithms,
+            openlineage_url,
+            force,
+        )
     )
 
 
@@ -82,9 +98,20 @@ def build_command(
     name: str | None,
     hash_algorithms: tuple[str, ...],
     openlineage_url: str | None,
+    force: bool,
 ) -> int:
     return run(
-        _run(list(argv), "build", tracer, quiet, verbose, name, hash_algorithms, openlineage_url)
+        _run(
+            list(argv),
+            "build",
+            tracer,
+            quiet,
+            verbose,
+            name,
+            hash_algorithms,
+            openlineage_url,
+            force,
+        )
     )
 
 
@@ -97,6 +124,7 @@ async def _run(
     name: str | None,
     hash_algorithms: tuple[str, ...] = (),
     openlineage_url: str | None = None,
+    force: bool = False,
 ) -> int:
     from roar.api import Project
     from roar.core.context import RoarContext
@@ -104,7 +132,12 @@ async def _run(
 
     ctx = RoarContext.load(verbosity=-1 if quiet else verbose)
     if parse_step_ref(argv[0]) is not None:
+        step = argv[0]
         argv = await _rerun_argv(ctx, argv, job_type, quiet)
+        if not force:
+            reused = await _reuse(ctx, step, argv, job_type, quiet, verbose)
+            if reused:
+                return 0
     report = await Project(ctx).run(
         argv,
         build=job_type == "build",
@@ -118,6 +151,10 @@ async def _run(
         click.echo(f"roar: warning: {warning}", err=True)
     if report.job is not None and not quiet:
         _print_report(report, verbose)
+    if report.job is not None:
+        from roar.api._run_cache import keep_outputs
+
+        await keep_outputs(ctx, report.job)
     url = openlineage_url or ctx.config.get_str("openlineage.url")
     if report.job is not None and url:
         from roar.api._openlineage import emit, job_events
@@ -186,6 +223,35 @@ async def _rerun_argv(ctx: RoarContext, argv: list[str], job_type: str, quiet: b
 
         click.echo(f"Re-running {job.step_ref}: {shlex.join(new_argv)}", err=True)
     return new_argv
+
+
+async def _reuse(
+    ctx: RoarContext, step: str, argv: list[str], job_type: str, quiet: bool, verbose: int
+) -> bool:
+    """Skip the step or restore its outputs when the run cache allows; True if it did."""
+    from roar.api._run_cache import reuse
+
+    async with ctx.store() as store:
+        decided = await reuse(ctx, store, argv, job_type)
+    if decided.decision == "run":
+        if verbose and not quiet:
+            click.echo(f"roar: {step} runs: {decided.reason}", err=True)
+        return False
+    if not quiet:
+        assert decided.job is not None
+        if decided.decision == "skipped":
+            click.echo(
+                f"roar: {step} skipped: inputs and outputs unchanged since job "
+                f"{decided.job.job_uid} (--force runs it anyway)",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"roar: {step} restored from the cache (nothing ran): "
+                + ", ".join(decided.restored),
+                err=True,
+            )
+    return True
 
 
 def _upstream(view: DagView, step: int) -> set[int]:

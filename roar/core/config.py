@@ -108,6 +108,19 @@ KEYS: tuple[ConfigKey, ...] = (
         "reproduce (globs; ~ is $HOME, relative ones are under the project)",
     ),
     ConfigKey(
+        "cache.enabled",
+        "bool",
+        False,
+        "Keep job outputs in .roar/cache/ so `roar run @N` can restore them without running",
+    ),
+    ConfigKey(
+        "cache.type",
+        "list",
+        ["reflink", "copy"],
+        "How outputs go into and out of the cache, first that works (reflink, hardlink, copy)",
+        choices=("reflink", "hardlink", "copy"),
+    ),
+    ConfigKey(
         "openlineage.url",
         "optional-str",
         None,

@@ -98,3 +98,12 @@ class ArtifactStore(StoreCore):
             "produced_by": [_usage(u) for u in usage if u[0] == "output"],
             "consumed_by": [_usage(u) for u in usage if u[0] == "input"],
         }
+
+    async def output_digests(self) -> set[str]:
+        """The BLAKE3 of every content any recorded job wrote (what the run cache may keep)."""
+        rows = await self._conn.fetchall(
+            """SELECT DISTINCT h.digest FROM job_outputs o
+               JOIN artifact_hashes h ON h.artifact_id = o.artifact_id
+               WHERE h.algorithm = 'blake3'"""
+        )
+        return {str(r[0]) for r in rows}

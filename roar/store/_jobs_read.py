@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from roar.core.fspath import from_stored
+from roar.core.fspath import from_stored, to_stored
 from roar.errors import NotFoundError
 from roar.models import ETAG_PREFIX, FileDigest, GitInfo, Job
 from roar.store._rows import (
@@ -50,6 +51,17 @@ class JobReader(SessionStore):
 
     async def jobs_by_uid_prefix(self, prefix: str) -> list[Job]:
         return await self._jobs("j.job_uid LIKE ? ESCAPE '\\'", (_like_prefix(prefix),))
+
+    async def jobs_by_argv(self, argv: list[str], job_type: str, limit: int = 20) -> list[Job]:
+        """The newest ``limit`` jobs that ran exactly ``argv`` as ``job_type``, newest first."""
+        # Stored as the job insert writes it: JSON of the lossless stored form.
+        stored = json.dumps([to_stored(a) for a in argv])
+        jobs = await self._jobs(
+            """j.id IN (SELECT id FROM jobs WHERE argv = ? AND job_type = ?
+                        ORDER BY id DESC LIMIT ?)""",
+            (stored, job_type, limit),
+        )
+        return list(reversed(jobs))
 
     async def step_jobs(self, session_id: int, step_number: int, *, build: bool) -> list[Job]:
         kind = "j.job_type = 'build'" if build else "j.job_type != 'build'"

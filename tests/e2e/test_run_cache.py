@@ -1,0 +1,89 @@
+"""The run cache: `roar run @N` skips unchanged steps and restores outputs without running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Workspace
+
+pytestmark = pytest.mark.e2e
+
+# Each step appends to a log outside the project: the proof of whether it ran.
+STEP = """\
+import sys
+from pathlib import Path
+n = int(sys.argv[1])
+with open(sys.argv[2], "a") as log:
+    log.write(f"step {n}\\n")
+source = Path(f"s{n - 1}.txt").read_text() if n > 1 else "seed"
+Path(f"s{n}.txt").write_text(source + f" -> {n}")
+"""
+
+
+def _pipeline(project: Workspace, log: Path) -> None:
+    project.gen({"step.py": STEP})
+    project.commit_all("pipeline")
+    project.roar("config", "set", "cache.enabled", "true")
+    for n in range(1, 6):
+        project.roar("run", "python", "step.py", str(n), str(log))
+
+
+def test_unchanged_steps_are_skipped_and_deleted_outputs_restored(
+    project: Workspace, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.log"
+    _pipeline(project, log)
+    assert log.read_text().count("step") == 5
+    outputs = {n: (project.root / f"s{n}.txt").read_text() for n in range(1, 6)}
+
+    for n in range(1, 6):
+        result = project.roar("run", f"@{n}")
+        assert f"@{n} skipped: inputs and outputs unchanged" in result.stderr
+    assert log.read_text().count("step") == 5  # nothing ran
+
+    (project.root / "s2.txt").unlink()
+    (project.root / "s4.txt").write_text("tampered")
+    for n in range(1, 6):
+        result = project.roar("run", f"@{n}")
+        if n in (2, 4):
+            assert f"@{n} restored from the cache (nothing ran): s{n}.txt" in result.stderr
+        else:
+            assert f"@{n} skipped" in result.stderr
+    assert log.read_text().count("step") == 5  # still nothing ran
+    assert {n: (project.root / f"s{n}.txt").read_text() for n in range(1, 6)} == outputs
+    assert (project.root / ".roar" / "cache" / "blake3").is_dir()
+
+    # --force runs; a changed input runs.
+    forced = project.roar("run", "--force", "@5")
+    assert "skipped" not in forced.stderr and log.read_text().count("step") == 6
+    (project.root / "s3.txt").write_text("changed input")
+    ran = project.roar("run", "@4")
+    assert "skipped" not in ran.stderr and "restored" not in ran.stderr
+    assert log.read_text().count("step") == 7
+
+
+def test_without_the_cache_a_missing_output_means_running(
+    project: Workspace, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.log"
+    _pipeline(project, log)
+    project.roar("config", "set", "cache.enabled", "false")
+    (project.root / "s1.txt").unlink()
+    result = project.roar("run", "-v", "@1")
+    assert "cache.enabled is off" in result.stderr and log.read_text().count("step") == 6
+
+
+def test_gc_drops_what_no_job_wrote(project: Workspace, tmp_path: Path) -> None:
+    log = tmp_path / "ran.log"
+    _pipeline(project, log)
+    entries = list((project.root / ".roar" / "cache" / "blake3").glob("*/*"))
+    assert len(entries) == 5
+    project.roar("pop", "-y")  # the newest job (step 5) and its output go
+    result = project.roar("gc")
+    assert result.stdout.startswith("Removed 1 file(s)") and "4 kept" in result.stdout
+    limited = project.roar("gc", "--max-size", "0")
+    assert "Removed 4 file(s)" in limited.stdout
+    bad = project.roar("gc", "--max-size", "lots", check=False)
+    assert bad.returncode != 0 and "not a size" in bad.stderr
