@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "log": ("roar.cli.log", "Show the job history of the session"),
     "reset": ("roar.cli.session", "Start a fresh session (DAG)"),
     "session": ("roar.cli.session", "List, show, start and switch sessions"),
+    "server": ("roar.cli.server", "Run the lineage registry (GLaaS API) on this machine"),
+    "register": ("roar.cli.register", "Publish lineage to a registry"),
     "pop": ("roar.cli.session", "Remove the newest job from the session"),
     "env": ("roar.cli.env", "Manage variables injected into run and build"),
     "export": ("roar.cli.export", "Export lineage as W3C PROV-JSON or OpenLineage events"),

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from roar.reproduce._source import LineageSource
+
 from roar.cli._format import json_text
 from roar.core.loop import run
 from roar.errors import UsageError
@@ -120,6 +123,9 @@ async def _reproduce(
     )
 
     sources = local_sources(from_dir, options.workdir)
+    registry = _registry_source()
+    if registry is not None:
+        sources.append(registry)
     plan, source = await prepare(sources, _artifact_ref(ref, lineage), session=lineage)
 
     if list_requirements or export_requirements:
@@ -162,3 +168,19 @@ async def _reproduce(
         for line in report_lines(report, strict=strict):
             click.echo(line)
     return 0 if ok(report, strict=strict) else 1
+
+
+def _registry_source() -> LineageSource | None:
+    """The registry named by GLAAS_URL (or the project's glaas.url), asked after local stores."""
+    from roar.core.config import load
+    from roar.core.project import find_project
+    from roar.errors import NotAProjectError
+    from roar.registry.client import registry_url
+    from roar.registry.source import RegistrySource
+
+    try:
+        config = load(find_project().config_path)
+    except NotAProjectError:
+        config = None
+    url = registry_url(config)
+    return RegistrySource(url) if url else None

@@ -1,0 +1,68 @@
+"""`roar register [TARGET]`: publish lineage to the registry (``GLAAS_URL`` or ``glaas.url``)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from roar.core.loop import run
+from roar.errors import UsageError
+
+
+@click.command(
+    help="Publish lineage to the registry: the active session (no TARGET), a session hash, a "
+    "job (@N, uid) or an artifact (path, hash prefix) with everything upstream of it. "
+    "Commands, metadata and git URLs are filtered for secrets first."
+)
+@click.argument("target", required=False)
+@click.option("--dry-run", is_flag=True, help="Say what would be sent; send nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Publish even when secrets were filtered out.")
+def command(target: str | None, dry_run: bool, yes: bool) -> int:
+    return run(_register(target, dry_run, yes))
+
+
+async def _register(target: str | None, dry_run: bool, yes: bool) -> int:
+    from roar.api._export import jobs_for
+    from roar.core.context import RoarContext
+    from roar.registry.client import connect, registry_url
+    from roar.registry.register import describe, prepare, publish
+
+    ctx = RoarContext.load()
+    url = registry_url(ctx.config)
+    if url is None:
+        raise UsageError(
+            "no registry configured: set GLAAS_URL or 'roar config set glaas.url URL' "
+            "(a roar server on this machine: roar server)"
+        )
+    async with ctx.store() as store:
+        jobs = await jobs_for(store, ctx, target)
+    publication = prepare(ctx, jobs)
+    click.echo(f"Registering {describe(publication)} with {url}", err=True)
+    if publication.redactions:
+        shown = ", ".join(publication.redactions[:5])
+        more = len(publication.redactions) - 5
+        click.echo(
+            f"Secrets filtered out of: {shown}{f' (+{more} more)' if more > 0 else ''}", err=True
+        )
+        if not yes and not dry_run:
+            if not sys.stdin.isatty():
+                raise UsageError("secrets were filtered out; re-run with -y to publish anyway")
+            if not click.confirm("Publish the filtered lineage?", default=False):
+                click.echo("Nothing was sent", err=True)
+                return 1
+    if dry_run:
+        click.echo("Dry run: nothing was sent")
+        return 0
+    async with connect(url) as client:
+        counts = await publish(client, publication)
+    click.echo(
+        f"Registered {counts['jobs']} job(s), {counts['artifacts']} new artifact(s), "
+        f"{counts['links']} edge(s) with {url}"
+    )
+    targets = [o for o in (jobs[-1].outputs if jobs else []) if not o.path.startswith("s3://")]
+    if targets:
+        example = targets[0]
+        click.echo(f"Reproduce {example.path} anywhere with:")
+        click.echo(f"  GLAAS_URL={url} roar reproduce {example.hash[:16]}")
+    return 0

@@ -1,0 +1,164 @@
+"""The registry end to end: `roar server` on 127.0.0.1, `roar register` from a project, and
+`roar reproduce <hash>` from an empty directory through the registry alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Workspace, _clean_env, roar_executable
+
+pytestmark = pytest.mark.e2e
+
+PREP = (
+    "rows = open('data.csv').read().split()\n"
+    "open('prep.csv', 'w').write(' '.join(r * 2 for r in rows))\n"
+)
+TRAIN = "open('model.txt', 'w').write(str(len(open('prep.csv').read())))\n"
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [roar_executable(), "server", "--port", "0", "--db", f"sqlite:///{tmp_path}/reg.db"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("READY http://127.0.0.1:"), line + (
+        proc.stderr.read() if proc.stderr else ""
+    )
+    yield line.split()[1]
+    proc.terminate()
+    proc.wait(10)
+    proc.stdout.close()
+    if proc.stderr is not None:
+        proc.stderr.close()
+
+
+def _call(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def pipeline(project: Workspace, tmp_path: Path) -> Workspace:
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    project.git("remote", "add", "origin", str(origin))
+    project.gen(
+        {
+            ".gitignore": ".roar/\nprep.csv\nmodel.txt\n",
+            "data.csv": "a b c\n",
+            "prep.py": PREP,
+            "train.py": TRAIN,
+        }
+    )
+    project.commit_all("pipeline")
+    project.git("push", "-q", "origin", "main")
+    project.roar("run", "python", "prep.py")
+    project.roar("run", "python", "train.py")
+    return project
+
+
+@pytest.mark.slow
+def test_register_then_reproduce_from_an_empty_directory(
+    pipeline: Workspace, registry: str, tmp_path: Path
+) -> None:
+    pipeline.env["GLAAS_URL"] = registry
+    dry = pipeline.roar("register", "model.txt", "--dry-run")
+    assert "Dry run: nothing was sent" in dry.stdout and "2 job(s)" in dry.stderr
+    result = pipeline.roar("register", "model.txt")
+    assert "Registered 2 job(s)" in result.stdout
+    model_hash = pipeline.roar("show", "model.txt", "--json").json()["hash"]
+    assert f"roar reproduce {model_hash[:16]}" in result.stdout
+    # Registering again sends the same lineage: nothing new is created.
+    again = pipeline.roar("register", "model.txt")
+    assert "0 new artifact(s)" in again.stdout
+
+    status, artifact = _call(f"{registry}/api/v1/artifacts/{model_hash[:12]}")
+    assert status == 200 and artifact["success"] is True
+    assert artifact["data"]["hash"] == model_hash
+
+    home = tmp_path / "elsewhere-home"
+    home.mkdir()
+    empty = Workspace(tmp_path / "empty", _clean_env(home))
+    empty.root.mkdir()
+    empty.env["GLAAS_URL"] = registry
+    reproduced = empty.roar(
+        "reproduce", model_hash[:16], "--run", "-y", "--json", check=False, timeout=300
+    )
+    assert reproduced.returncode == 0, reproduced.stderr
+    report = reproduced.json()
+    assert report["mode"] == "clone" and report["ok"] is True
+    verdicts = {o["path"]: o["verdict"] for o in report["outputs"]}
+    assert verdicts == {"prep.csv": "reproduced", "model.txt": "reproduced"}
+    clone = Path(report["checkout"])
+    assert (clone / "model.txt").read_text() == (pipeline.root / "model.txt").read_text()
+
+
+def test_secrets_never_leave_the_machine(project: Workspace, registry: str) -> None:
+    project.gen({"fetch.py": "open('got.txt', 'w').write('x')\n"})
+    project.commit_all("fetch")
+    project.roar("run", "python", "fetch.py", "--api-token=s3cr3t-value-123")
+    project.env["GLAAS_URL"] = registry
+    refused = project.roar("register", check=False)
+    assert refused.returncode != 0 and "re-run with -y" in refused.stderr
+    assert "@1 command" in refused.stderr
+    project.roar("register", "-y")
+    session = project.roar("show", "--json").json()["session_hash"]
+    status, body = _call(f"{registry}/api/v1/sessions/{session}")
+    assert status == 200
+    stored = json.dumps(body)
+    assert "s3cr3t-value-123" not in stored and "fetch.py" in stored
+
+
+def test_bad_requests_get_4xx_in_the_envelope_never_a_500(registry: str) -> None:
+    api = f"{registry}/api/v1"
+    cases = [
+        ("POST", "/sessions", b"{not json"),
+        ("POST", "/sessions", b"[1, 2]"),
+        ("POST", "/sessions", b'{"hash": 42}'),
+        ("POST", "/sessions/abcd1234/jobs/batch", b'{"jobs": []}'),
+        ("POST", "/artifacts/batch", b'{"artifacts": [{"hashes": "nope"}]}'),
+        (
+            "POST",
+            "/artifacts/batch",
+            b'{"artifacts": [{"hashes": [{"algorithm": "blake3", "digest": "zz"}]}]}',
+        ),
+        ("GET", "/artifacts/not-hex", None),
+        ("GET", "/artifacts/abcdef123456", None),
+        ("GET", "/artifacts/abcdef123456/dag", None),
+        ("POST", "/sessions", b"x" * (17 * 1024 * 1024)),
+    ]
+    for method, path, body in cases:
+        status, answer = _call(api + path, method, body)
+        assert 400 <= status < 500, (path, status)
+        assert answer["success"] is False and answer["detail"], (path, answer)
+    status, _ = _call(f"{api}/sessions", "POST", json.dumps({"hash": "ab" * 32}).encode())
+    assert status == 201
+    status, health = _call(f"{api}/health")
+    assert status == 200 and health["data"]["status"] == "ok"
+
+
+def test_register_without_a_registry_is_one_line(project: Workspace) -> None:
+    result = project.roar("register", check=False)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "roar: no registry configured: set GLAAS_URL or 'roar config set glaas.url URL' "
+        "(a roar server on this machine: roar server)"
+    ]
