@@ -290,6 +290,12 @@ async def get_dag(request: web.Request) -> web.Response:
     return ok(dag)
 
 
+async def openapi(request: web.Request) -> web.Response:
+    from roar.registry._openapi import document
+
+    return web.json_response(document())
+
+
 def make_app(store: RegistryStore) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
     app[STORE] = store
@@ -307,4 +313,5 @@ def make_app(store: RegistryStore) -> web.Application:
     app.router.add_get(f"{api}/artifacts/{{prefix}}", get_artifact)
     app.router.add_get(f"{api}/public/artifacts/{{prefix}}", get_artifact)
     app.router.add_get(f"{api}/artifacts/{{prefix}}/dag", get_dag)
+    app.router.add_get(f"{api}/openapi.json", openapi)
     return app

@@ -162,3 +162,121 @@ def test_register_without_a_registry_is_one_line(project: Workspace) -> None:
         "roar: no registry configured: set GLAAS_URL or 'roar config set glaas.url URL' "
         "(a roar server on this machine: roar server)"
     ]
+
+
+def _junk(rng: Any, depth: int = 0) -> Any:
+    """A random JSON value, sometimes shaped like what the API expects, mostly not."""
+    kind = rng.randrange(9 if depth < 3 else 5)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.choice([True, False, 0, -1, 2**63, 1e308, -0.5])
+    if kind == 2:
+        return "".join(rng.choice('ab09f\\"\x00é/:.') for _ in range(rng.randrange(0, 70)))
+    if kind == 3:
+        return "".join(rng.choice("0123456789abcdef") for _ in range(rng.choice([4, 8, 63, 64])))
+    if kind == 4:
+        return rng.randrange(-5, 10**6)
+    if kind in (5, 6):
+        keys = ["hash", "jobs", "artifacts", "hashes", "job_uid", "command", "timestamp",
+                "step_number", "metadata", "size", "path", "byte_ranges", "algorithm", "digest",
+                "git_repo", "exit_code", "x"]  # fmt: skip
+        return {rng.choice(keys): _junk(rng, depth + 1) for _ in range(rng.randrange(0, 6))}
+    return [_junk(rng, depth + 1) for _ in range(rng.randrange(0, 5))]
+
+
+@pytest.mark.slow
+def test_thousands_of_malformed_requests_never_break_the_server(registry: str) -> None:
+    import http.client
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    host, port = registry.removeprefix("http://").split(":")
+    session = "cd" * 32
+    _call(f"{registry}/api/v1/sessions", "POST", json.dumps({"hash": session}).encode())
+    paths = [
+        "/api/v1/sessions",
+        f"/api/v1/sessions/{session}",
+        f"/api/v1/sessions/{session}/jobs",
+        f"/api/v1/sessions/{session}/jobs/batch",
+        f"/api/v1/sessions/{session}/jobs/j1/inputs",
+        f"/api/v1/sessions/{session}/jobs/j1/outputs",
+        "/api/v1/artifacts",
+        "/api/v1/artifacts/batch",
+        "/api/v1/artifacts/abcd",
+        "/api/v1/artifacts/%00%ff/dag",
+        "/api/v1/public/artifacts/0000",
+        "/api/v1/nothing/here",
+    ]
+
+    def worker(seed: int) -> list[tuple[str, int]]:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        bad: list[tuple[str, int]] = []
+        for _ in range(400):
+            path = rng.choice(paths)
+            method = rng.choice(["POST", "POST", "GET", "PUT", "DELETE"])
+            if rng.random() < 0.2:
+                body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 200)))
+            else:
+                body = json.dumps(_junk(rng)).encode()
+            conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status >= 500:
+                bad.append((f"{method} {path} {body[:80]!r}", response.status))
+            elif response.status >= 400:
+                assert json.loads(payload)["success"] is False
+        conn.close()
+        return bad
+
+    with ThreadPoolExecutor(8) as pool:
+        failures = [f for found in pool.map(worker, range(8)) for f in found]
+    assert failures == []
+    status, health = _call(f"{registry}/api/v1/health")
+    assert status == 200 and health["data"]["status"] == "ok"
+
+
+def test_concurrent_overlapping_registrations_do_not_duplicate(registry: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared = [f"{i:064x}" for i in range(50)]
+
+    def register(worker: int) -> None:
+        session = f"{worker + 1:02x}" * 32
+        _call(f"{registry}/api/v1/sessions", "POST", json.dumps({"hash": session}).encode())
+        own = [f"{worker:08x}{i:056x}" for i in range(10)]
+        artifacts = [
+            {"hashes": [{"algorithm": "blake3", "digest": d}], "size": 1, "session_hash": session}
+            for d in [*shared, *own]
+        ]
+        status, _ = _call(
+            f"{registry}/api/v1/artifacts/batch",
+            "POST",
+            json.dumps({"artifacts": artifacts}).encode(),
+        )
+        assert status == 200
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(register, range(8)))
+    for digest in shared[:10]:
+        status, found = _call(f"{registry}/api/v1/artifacts/{digest}")
+        assert status == 200 and found["data"]["hash"] == digest  # exactly one match
+
+
+def test_the_openapi_document_lists_every_route_served(registry: str) -> None:
+    status, spec = _call(f"{registry}/api/v1/openapi.json")
+    assert status == 200 and spec["openapi"].startswith("3.1")
+    from roar.registry._app import make_app
+
+    class _NoStore:
+        pass
+
+    app = make_app(_NoStore())  # type: ignore[arg-type]
+    served = {
+        route.resource.canonical
+        for route in app.router.routes()
+        if route.resource is not None and route.method in {"GET", "POST"}
+    }
+    described = set(spec["paths"])
+    assert served == described, served ^ described
