@@ -230,7 +230,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 async def _known_session(request: web.Request) -> str:
     digest = _digest(request.match_info["hash"])
-    if await request.app[STORE].session(digest) is None:
+    if not await request.app[STORE].has_session(digest):
         raise BadRequest(f"no session {digest[:16]} (POST /api/v1/sessions first)", 404)
     return digest
 

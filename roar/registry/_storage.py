@@ -203,6 +203,10 @@ class RegistryStore:
 
     # -- reading -----------------------------------------------------------------------------
 
+    async def has_session(self, digest: str) -> bool:
+        row = await self._conn.fetchone("SELECT 1 FROM sessions WHERE hash = ?", (digest,))
+        return row is not None
+
     async def session(self, digest: str) -> dict[str, Any] | None:
         row = await self._conn.fetchone(
             "SELECT hash, git_repo, git_commit, git_branch, created_at FROM sessions "
@@ -222,9 +226,12 @@ class RegistryStore:
         }
 
     async def artifacts_by_prefix(self, prefix: str) -> list[dict[str, Any]]:
+        low = prefix.lower()
+        # A range on the digest index (hex sorts below 'g'), not a LIKE that scans every row.
         rows = await self._conn.fetchall(
-            "SELECT DISTINCT artifact_id FROM artifact_hashes WHERE digest LIKE ? LIMIT 11",
-            (prefix.lower() + "%",),
+            "SELECT DISTINCT artifact_id FROM artifact_hashes WHERE digest >= ? AND digest < ? "
+            "LIMIT 11",
+            (low, low + "g"),
         )
         return [await self._artifact(int(r[0])) for r in rows]
 
