@@ -9,7 +9,8 @@ from pathlib import Path
 from roar.core.config import Config
 from roar.errors import TracerError, UsageError
 from roar.tracing.base import Availability, Backend
-from roar.tracing.preload import PreloadBackend, inspect_program, preload_obstacle
+from roar.tracing.preload import PreloadBackend
+from roar.tracing.programs import inspect_program, preload_obstacle
 from roar.tracing.ptrace import PtraceBackend
 
 KNOWN = ("ptrace", "preload", "ebpf")

@@ -25,9 +25,8 @@ from roar.core.config import Config
 from roar.recording.semantics import Accesses, AccessModel
 from roar.tracing import wire
 from roar.tracing.base import SKIP_NOTHING, SkipReads, TraceOutcome, native_binary
-from roar.tracing.preload import (
-    PreloadBackend,
-    TraceStats,
+from roar.tracing.preload import PreloadBackend, TraceStats
+from roar.tracing.programs import (
     elf_has_interp,
     inspect_program,
     parse_shebang,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from roar.proxy._body_plan import plan_body
 from roar.proxy._classify import (
     AWS_UPSTREAM,
     MalformedRequest,
@@ -20,7 +21,6 @@ from roar.proxy._classify import (
     valid_job_id,
     virtual_bucket,
 )
-from roar.proxy._forward import plan_body
 
 COPY = {"x-amz-copy-source": "/src/a.bin"}
 
