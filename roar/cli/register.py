@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from roar.core.loop import run
 from roar.errors import UsageError
+
+if TYPE_CHECKING:
+    from roar.core.context import RoarContext
+    from roar.models import Job
 
 
 @click.command(
@@ -60,9 +65,36 @@ async def _register(target: str | None, dry_run: bool, yes: bool) -> int:
         f"Registered {counts['jobs']} job(s), {counts['artifacts']} new artifact(s), "
         f"{counts['links']} edge(s) with {url}"
     )
+    for line in await _receipt(ctx, target, jobs):
+        click.echo(line)
     targets = [o for o in (jobs[-1].outputs if jobs else []) if not o.path.startswith("s3://")]
     if targets:
         example = targets[0]
         click.echo(f"Reproduce {example.path} anywhere with:")
         click.echo(f"  GLAAS_URL={url} roar reproduce {example.hash[:16]}")
     return 0
+
+
+async def _receipt(ctx: RoarContext, target: str | None, jobs: list[Job]) -> list[str]:
+    """The reproducibility checklist of what was registered, as `roar reproduce` judges it."""
+    from roar.cli._format import fancy
+    from roar.errors import RoarError
+    from roar.reproduce import prepare
+    from roar.reproduce._checklist import render_checklist
+    from roar.reproduce._source import LocalStoreSource
+
+    sources = [LocalStoreSource(ctx.project)]
+    last = jobs[-1] if jobs else None
+    session_hash = last.session_hash if last is not None else None
+    attempts: list[tuple[str, bool]] = []
+    if target is not None:
+        attempts.append((target, False))
+    if session_hash:
+        attempts.append((session_hash, True))
+    for ref, whole_session in attempts:
+        try:
+            plan, _ = await prepare(sources, ref, session=whole_session)
+        except RoarError:
+            continue
+        return render_checklist(plan.checklist, plain=not fancy())
+    return []

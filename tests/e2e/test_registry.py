@@ -84,6 +84,8 @@ def test_register_then_reproduce_from_an_empty_directory(
     assert "Dry run: nothing was sent" in dry.stdout and "2 job(s)" in dry.stderr
     result = pipeline.roar("register", "model.txt")
     assert "Registered 2 job(s)" in result.stdout
+    # The receipt is the reproducibility checklist, as `roar reproduce` judges the lineage.
+    assert "Reproducibility - 5/5" in result.stdout and "[ok]" in result.stdout
     model_hash = pipeline.roar("show", "model.txt", "--json").json()["hash"]
     assert f"roar reproduce {model_hash[:16]}" in result.stdout
     # Registering again sends the same lineage: nothing new is created.
