@@ -14,6 +14,11 @@ JOB_TYPES = ("run", "build", "get", "put")
 ETAG_PREFIX = "etag:"
 
 
+def format_step_ref(number: int, *, build: bool) -> str:
+    """How a step is named everywhere: ``@3`` for run step 3, ``@B1`` for build step 1."""
+    return f"@B{number}" if build else f"@{number}"
+
+
 class FileDigest(msgspec.Struct, frozen=True, kw_only=True):
     """A file (or S3 object) as a job saw it: where, what content, how big."""
 
@@ -77,4 +82,4 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def step_ref(self) -> str:
-        return f"@B{self.step_number}" if self.job_type == "build" else f"@{self.step_number}"
+        return format_step_ref(self.step_number, build=self.job_type == "build")

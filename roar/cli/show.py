@@ -52,9 +52,12 @@ def _print_active_session(payload: dict[str, Any]) -> None:
         click.echo("No active session (run 'roar run ...' to start one)")
         return
     click.echo(f"Session {payload['session_hash'][:12]}  ({payload['total_steps']} steps)")
+    from roar.models import format_step_ref
+
     for step in payload["steps"]:
-        prefix = "@B" if step["is_build"] else "@"
-        click.echo(f"  {prefix}{step['step_number']:<4} {step['command']}")
+        ref = format_step_ref(step["step_number"], build=step["is_build"])
+        width = len(ref) - len(str(step["step_number"])) + 4  # the number padded to 4
+        click.echo(f"  {ref:<{width}} {step['command']}")
 
 
 def _print_artifact(record: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 import anyio.to_thread
@@ -18,7 +19,6 @@ from roar.hashing._digest import (
     digest_file,
     file_key,
 )
-from roar.store import Store
 
 BATCH_FILES = 256
 _RETRY = "changed while being hashed"
@@ -51,13 +51,29 @@ class HashResult:
     error: str | None = None
 
 
+class DigestCache(Protocol):
+    """Where digests of unchanged files are remembered (the store's hash cache, in roar).
+
+    Keys are (device, inode, size, mtime_ns, ctime_ns); hashing depends on this interface,
+    not on the store, so it sits below it.
+    """
+
+    async def cached_digests(
+        self, keys: Iterable[tuple[int, int, int, int, int]], algorithm: str
+    ) -> dict[tuple[int, int, int, int, int], str]: ...
+
+    async def remember_digests(
+        self, entries: Iterable[tuple[tuple[int, int, int, int, int], str, str, str]]
+    ) -> None: ...
+
+
 class Hasher:
     """Hashes files on worker threads, consulting and filling the hash cache.
 
     One instance per command; ``algorithms`` always includes blake3 (the identity digest).
     """
 
-    def __init__(self, store: Store | None, algorithms: Iterable[str] = ("blake3",)) -> None:
+    def __init__(self, store: DigestCache | None, algorithms: Iterable[str] = ("blake3",)) -> None:
         self._store = store
         self.algorithms = tuple(dict.fromkeys(("blake3", *algorithms)))
         self._limiter = anyio.CapacityLimiter(max(2, min(8, (os.cpu_count() or 2) * 2)))

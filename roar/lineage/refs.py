@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from roar.models import format_step_ref
+
 _STEP = re.compile(r"@(B?)(\d+)", re.IGNORECASE)
 
 
@@ -14,7 +16,7 @@ class StepRef:
     build: bool
 
     def __str__(self) -> str:
-        return f"@B{self.number}" if self.build else f"@{self.number}"
+        return format_step_ref(self.number, build=self.build)
 
 
 def parse_step_ref(text: str) -> StepRef | None:

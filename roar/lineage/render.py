@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from roar.lineage.dag import DagArtifact, DagView
+from roar.models import format_step_ref
 
 _STATE_COLOURS = {"active": "green", "stale": "yellow", "superseded": "bright_black"}
 
 
 def _ref(step: int, is_build: bool) -> str:
-    return f"@B{step}" if is_build else f"@{step}"
+    return format_step_ref(step, build=is_build)
 
 
 def render_text(view: DagView, *, show_artifacts: bool = False) -> str:

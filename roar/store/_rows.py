@@ -13,7 +13,7 @@ import msgspec
 
 from roar.core.fspath import from_stored, loaded_tree, stored_tree, to_stored
 from roar.errors import StoreError
-from roar.models import ETAG_PREFIX, FileDigest, NewJob
+from roar.models import ETAG_PREFIX, FileDigest, NewJob, format_step_ref
 
 _T = TypeVar("_T")
 # How the stored form's NUL looks inside a JSON column.
@@ -44,7 +44,7 @@ def _new_session_hash() -> str:
 
 
 def _usage(row: Sequence[Any]) -> dict[str, Any]:
-    ref = f"@B{row[3]}" if row[4] == "build" else f"@{row[3]}"
+    ref = format_step_ref(int(row[3]), build=row[4] == "build")
     return {
         "path": from_stored(row[1]), "job_uid": row[2], "step_ref": ref,
         "command": from_stored(row[5]),
