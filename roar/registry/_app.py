@@ -225,7 +225,10 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    return ok({"sessions": []})
+    raw = request.query.get("limit", "50")
+    if not raw.isdigit() or not 0 < int(raw) <= 1000:
+        raise BadRequest("'limit' must be an integer from 1 to 1000")
+    return ok({"sessions": await request.app[STORE].list_sessions(int(raw))})
 
 
 async def _known_session(request: web.Request) -> str:

@@ -129,7 +129,8 @@ def document() -> dict[str, Any]:
                         },
                     },
                     "201",
-                )
+                ),
+                "get": _op("The newest sessions (?limit=N, at most 1000)"),
             },
             "/api/v1/sessions/{hash}": {
                 "get": {**_op("A session and its jobs"), "parameters": session}

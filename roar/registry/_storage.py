@@ -203,6 +203,25 @@ class RegistryStore:
 
     # -- reading -----------------------------------------------------------------------------
 
+    async def list_sessions(self, limit: int) -> list[dict[str, Any]]:
+        rows = await self._conn.fetchall(
+            """SELECT s.hash, s.git_repo, s.git_commit, s.git_branch, s.created_at,
+                      (SELECT COUNT(*) FROM jobs j WHERE j.session_hash = s.hash)
+               FROM sessions s ORDER BY s.created_at DESC LIMIT ?""",
+            (limit,),
+        )
+        return [
+            {
+                "hash": r[0],
+                "git_repo": r[1],
+                "git_commit": r[2],
+                "git_branch": r[3],
+                "created_at": r[4],
+                "job_count": r[5],
+            }
+            for r in rows
+        ]
+
     async def has_session(self, digest: str) -> bool:
         row = await self._conn.fetchone("SELECT 1 FROM sessions WHERE hash = ?", (digest,))
         return row is not None

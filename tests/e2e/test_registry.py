@@ -155,6 +155,9 @@ def test_bad_requests_get_4xx_in_the_envelope_never_a_500(registry: str) -> None
     assert status == 201
     status, health = _call(f"{api}/health")
     assert status == 200 and health["data"]["status"] == "ok"
+    status, listed = _call(f"{api}/sessions?limit=5")
+    assert status == 200 and [s["hash"] for s in listed["data"]["sessions"]] == ["ab" * 32]
+    assert _call(f"{api}/sessions?limit=lots")[0] == 400
 
 
 def test_register_without_a_registry_is_one_line(project: Workspace) -> None:
