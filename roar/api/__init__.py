@@ -12,6 +12,7 @@ See ``docs/library.md`` for the whole tour (runs under asyncio, uvloop and trio)
 from roar.api._events import Event, JobRecorded, TraceEvent
 from roar.api._project import Project, ProjectProxy, RunResult, open_project
 from roar.api._show import Shown, job_json
+from roar.api._trace import TraceStream
 
 __all__ = (
     "Event",
@@ -21,6 +22,7 @@ __all__ = (
     "RunResult",
     "Shown",
     "TraceEvent",
+    "TraceStream",
     "job_json",
     "open_project",
 )

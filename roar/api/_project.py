@@ -7,7 +7,6 @@ The CLI's `roar run`, `roar dag` and `roar show` are thin callers of these metho
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,12 +15,15 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from roar.api._events import Event, JobRecorded, trace_event
+from roar.api._events import Event, JobRecorded
 from roar.api._show import Shown
+from roar.api._trace import Observer, TraceStream
 from roar.core.context import RoarContext
 from roar.models import Job
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
     from roar.api._diff import DiffReport
     from roar.lineage.dag import DagView
     from roar.proxy import Proxy, S3Event
@@ -47,8 +49,12 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
 class Project:
     """An open project. Make one with :func:`open_project`."""
 
-    def __init__(self, ctx: RoarContext) -> None:
+    def __init__(self, ctx: RoarContext, background: TaskGroup | None = None) -> None:
         self._ctx = ctx
+        # Where traced runs live (open_project's task group): None for the CLI's one-shot calls.
+        self._background = background
+        # Session ids given to bare proxies (roar.proxy.serve() without one), by proxy URL.
+        self._proxy_sessions: dict[str, str] = {}
 
     @property
     def root(self) -> Path:
@@ -78,7 +84,7 @@ class Project:
         """
         return await self._run(argv, cwd, tracer, build, hash_algorithms, name, None)
 
-    async def trace(
+    def trace(
         self,
         argv: Sequence[str],
         *,
@@ -87,36 +93,27 @@ class Project:
         build: bool = False,
         hash_algorithms: Sequence[str] = (),
         name: str | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> TraceStream:
         """Run ``argv`` like :meth:`run`, yielding what its processes do as they do it.
 
-        Yields :class:`TraceEvent` items (reads, writes, execs, forks, exits...) while the
-        command runs, then one :class:`JobRecorded` once the job is in the store. Events wait
-        in memory (unbounded: none is dropped) while the consumer is busy. Leaving the loop
-        early stops waiting for events, not the command: it still runs and is recorded.
+        ``async for event in project.trace(argv)`` yields :class:`TraceEvent` items (reads,
+        writes, execs, forks, exits...) while the command runs, then one :class:`JobRecorded`
+        once the job is in the store. Events wait in memory (unbounded: none is dropped) while
+        the consumer is busy. Leaving the loop early (``break``, cancellation) stops the events,
+        not the command: it runs to its end and is recorded, and the project's ``async with``
+        waits for it. A command that cannot be started raises :class:`roar.RoarError` from the
+        first iteration.
         """
-        send, receive = anyio.create_memory_object_stream[Event](math.inf)
+        from roar.errors import UsageError
 
-        def observe(batch: list[tuple[int, int, int, int, int, int, int, str, str | None]]) -> None:
-            for record in batch:
-                event = trace_event(record)
-                if event is not None:
-                    send.send_nowait(event)
+        if self._background is None:
+            raise UsageError("Project.trace needs a project opened with roar.open_project()")
 
-        async def work() -> None:
-            async with send:
-                result = await self._run(argv, cwd, tracer, build, hash_algorithms, name, observe)
-                send.send_nowait(
-                    JobRecorded(
-                        exit_code=result.exit_code, job=result.job, warnings=result.warnings
-                    )
-                )
+        async def record(observe: Observer) -> Event:
+            result = await self._run(argv, cwd, tracer, build, hash_algorithms, name, observe)
+            return JobRecorded(exit_code=result.exit_code, job=result.job, warnings=result.warnings)
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(work)
-            async with receive:
-                async for event in receive:
-                    yield event
+        return TraceStream(self._background, record)
 
     async def _run(
         self,
@@ -126,7 +123,7 @@ class Project:
         build: bool,
         hash_algorithms: Sequence[str],
         name: str | None,
-        observe: Any,
+        observe: Observer | None,
     ) -> RunResult:
         from roar.errors import UsageError
         from roar.recording.recorder import record_command
@@ -215,13 +212,14 @@ class Project:
         Options are :func:`roar.proxy.serve`'s (``upstream=``, ``port=``, ``client_key=``...).
         Objects read and written through it are recorded as a proxy-session job
         (``roar proxy (session …)``), or on the job a request names with ``Roar-Job-Id``:
-        whenever :meth:`ProjectProxy.record` is awaited, and when the block exits.
+        whenever :meth:`ProjectProxy.record` is awaited, and when the block exits. Under trio
+        this raises :class:`roar.proxy.ProxyError` saying the proxy needs asyncio.
         """
         from roar.proxy import new_session_id, serve
 
         session = serve_options.pop("session_id", None) or new_session_id()
         async with serve(session_id=session, **serve_options) as proxy:
-            handle = ProjectProxy(self._ctx, proxy)
+            handle = ProjectProxy(self, proxy)
             try:
                 yield handle
             finally:
@@ -231,12 +229,39 @@ class Project:
         # The server has drained; whatever its last requests recorded is filed now.
         await handle.record()
 
+    async def record_s3(self, proxy: Proxy) -> IngestSummary:
+        """File the S3 events a running proxy has seen so far as this project's lineage.
+
+        For a proxy started with :func:`roar.proxy.serve` (``project.proxy()`` calls this
+        itself). Events are consumed: call it while the proxy runs and once more after its
+        ``async with`` block, and do not also read ``proxy.events()``. Events naming a job
+        (``Roar-Job-Id``) are attached to it; the rest make one proxy-session job per session,
+        grown by later calls (a proxy started without ``session_id`` gets one here).
+        """
+        _, summary = await self._file_s3(proxy)
+        return summary
+
+    async def _file_s3(self, proxy: Proxy) -> tuple[list[S3Event], IngestSummary]:
+        from roar.recording.proxy_sessions import record_events
+
+        events = proxy.pending()
+        if proxy.session_id is None and events:
+            from roar.proxy import new_session_id
+
+            # Not "daemon" (record_events' default): that session job is `roar proxy start`'s.
+            session = self._proxy_sessions.setdefault(proxy.url, new_session_id())
+            events = [
+                msgspec.structs.replace(e, session_id=session) if e.session_id is None else e
+                for e in events
+            ]
+        return events, await record_events(self._ctx, events, final=True)
+
 
 class ProjectProxy:
     """A running proxy recording into a project: point S3 clients at :attr:`url`."""
 
-    def __init__(self, ctx: RoarContext, proxy: Proxy) -> None:
-        self._ctx = ctx
+    def __init__(self, project: Project, proxy: Proxy) -> None:
+        self._project = project
         self._proxy = proxy
         self.recorded: list[S3Event] = []
 
@@ -251,10 +276,7 @@ class ProjectProxy:
 
     async def record(self) -> IngestSummary:
         """File the events seen so far in the store (returns what was recorded)."""
-        from roar.recording.proxy_sessions import record_events
-
-        events = self._proxy.pending()
-        summary = await record_events(self._ctx, events, final=True)
+        events, summary = await self._project._file_s3(self._proxy)
         self.recorded.extend(events)
         return summary
 
@@ -286,4 +308,14 @@ async def open_project(
     ctx = RoarContext.load(start, verbosity=verbosity)
     async with ctx.store():
         pass  # a missing, damaged or newer database is reported here, not at first use
-    yield Project(ctx)
+    failure: BaseException | None = None
+    async with anyio.create_task_group() as background:
+        try:
+            yield Project(ctx, background)
+        except BaseException as exc:
+            # Raised as it is below, not wrapped in the task group's ExceptionGroup; traced
+            # runs still going are cancelled.
+            failure = exc
+            background.cancel_scope.cancel()
+    if failure is not None:
+        raise failure

@@ -3,6 +3,7 @@ under asyncio, uvloop and trio (the S3 proxy, asyncio only, says so under trio).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import roar
-from roar.errors import NotFoundError
+from roar.errors import CommandNotFoundError, NotFoundError
 from tests.conftest import Workspace
 
 pytestmark = pytest.mark.e2e
@@ -50,9 +51,13 @@ EXAMPLES = BLOCK.findall(DOC.read_text())
 
 
 def test_the_doc_has_examples_for_every_loop_and_the_proxy() -> None:
+    # Every fenced block is a python example, so the test below runs each one.
+    fences = re.findall(r"^```(\w*)$", DOC.read_text(), re.MULTILINE)
+    assert fences == ["python", ""] * len(EXAMPLES), fences
     text = "\n".join(EXAMPLES)
     for needle in ("asyncio.run(", "trio.run(", "uvloop.run(", "project.proxy(", "serve("):
         assert needle in text, needle
+    assert "project.record_s3(proxy)" in text
     for call in ("project.run(", "project.trace(", "project.dag(", "project.show("):
         assert call in text, call
 
@@ -118,6 +123,93 @@ async def test_run_trace_dag_show_on_every_loop(
             await project.show("@9")
         failed = await project.run([sys.executable, "-c", "raise SystemExit(7)"])
         assert failed.exit_code == 7 and failed.job is not None and failed.job.exit_code == 7
+
+
+MANY_FILES = "for i in range(40):\n    open(f'f{i}.txt', 'w').write(str(i))\n"
+
+
+@pytest.mark.anyio
+async def test_leaving_a_trace_early_still_records_the_whole_job(
+    anyio_backend: object, git_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(git_workspace.root)
+    for name, value in git_workspace.env.items():
+        monkeypatch.setenv(name, value)
+    root = git_workspace.root
+    async with roar.open_project(root, create=True) as project:
+        # A plain `break`: the iterator is simply dropped, as most code will do it.
+        async for event in project.trace([sys.executable, "-c", MANY_FILES]):
+            assert isinstance(event, roar.TraceEvent)
+            break
+        # Closed explicitly, and iterating a finished stream again ends at once.
+        stream = project.trace([sys.executable, "-c", MANY_FILES.replace("f{i}", "g{i}")])
+        async with contextlib.aclosing(stream):
+            first = await stream.__anext__()
+            assert isinstance(first, roar.TraceEvent)
+        assert [e async for e in stream] == []
+        with pytest.raises(CommandNotFoundError):
+            async for _ in project.trace(["no-such-program-anywhere"]):
+                pass
+    # The project waited for both commands: each job is there with every file it wrote.
+    async with roar.open_project(root) as project:
+        jobs = await project.jobs()
+    outputs = sorted(sorted(f.path[0] for f in job.outputs) for job in jobs)
+    assert outputs == [["f"] * 40, ["g"] * 40]
+
+
+@pytest.mark.anyio
+async def test_an_error_in_the_project_block_is_raised_as_it_is(
+    anyio_backend: object, git_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(git_workspace.root)
+    with pytest.raises(NotFoundError, match="@9"):
+        async with roar.open_project(git_workspace.root, create=True) as project:
+            await project.show("@9")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "anyio_backend",
+    [
+        pytest.param("asyncio", id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+    ],
+)
+async def test_a_bare_proxy_records_into_the_project_as_a_session_of_its_own(
+    anyio_backend: object,
+    git_workspace: Workspace,
+    moto_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    import boto3
+
+    import roar.proxy
+
+    home = git_workspace.root.parent
+    for name, value in s3_env(git_workspace.env, moto_url, home).items():
+        monkeypatch.setenv(name, value)
+    async with roar.open_project(git_workspace.root, create=True) as project:
+        async with roar.proxy.serve(upstream=moto_url) as proxy:
+            assert proxy.session_id is None
+            s3 = boto3.client("s3", endpoint_url=proxy.url)
+            await asyncio.to_thread(s3.create_bucket, Bucket="bare")
+            await asyncio.to_thread(s3.put_object, Bucket="bare", Key="one", Body=b"1")
+            first = await project.record_s3(proxy)
+            await asyncio.to_thread(s3.put_object, Bucket="bare", Key="two", Body=b"22")
+            s3.close()
+        second = await project.record_s3(proxy)
+        jobs = await project.jobs()
+    # Both calls grew one job, a session of this proxy's own: not the daemon's "session daemon".
+    assert first.session_jobs == second.session_jobs
+    (job,) = jobs
+    assert job.command.startswith("roar proxy (session ") and "daemon" not in job.command
+    written = {f.path: f.hashes["blake3"] for f in job.outputs}
+    assert written == {
+        "s3://bare/one": blake3.blake3(b"1").hexdigest(),
+        "s3://bare/two": blake3.blake3(b"22").hexdigest(),
+    }
 
 
 @pytest.mark.anyio
