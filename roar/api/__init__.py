@@ -13,9 +13,11 @@ from roar.api._events import Event, JobRecorded, TraceEvent
 from roar.api._project import Project, ProjectProxy, RunResult, open_project
 from roar.api._show import Shown, job_json
 from roar.api._trace import TraceStream
+from roar.recording.proxy_sessions import IngestSummary
 
 __all__ = (
     "Event",
+    "IngestSummary",
     "JobRecorded",
     "Project",
     "ProjectProxy",

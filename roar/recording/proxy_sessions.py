@@ -22,17 +22,18 @@ import os
 import secrets
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from roar.core.context import RoarContext
 from roar.lineage.identity import step_identity
 from roar.models import GitInfo, NewJob
+from roar.proxy import S3Event
 from roar.recording.s3 import s3_edges
 
 if TYPE_CHECKING:
-    from roar.proxy import S3Event
     from roar.store import Store
 
 ARCHIVE_NAME = "proxy-events.ingested.jsonl"
@@ -42,8 +43,9 @@ JOB_WAIT_SECONDS = 3600.0
 _CLAIM_SUFFIX = ".ingesting"
 
 
-@dataclass(frozen=True, slots=True)
-class IngestSummary:
+class IngestSummary(msgspec.Struct, frozen=True):
+    """What one ingest filed (returned by the library's ``Project.record_s3``)."""
+
     events: int
     attached_to: tuple[str, ...]  # uids of existing jobs that gained S3 edges
     session_jobs: tuple[str, ...]  # uids of the proxy-session jobs created or grown
