@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import blake3
 import pytest
 from moto.server import ThreadedMotoServer
@@ -147,6 +148,13 @@ async def test_leaving_a_trace_early_still_records_the_whole_job(
             first = await stream.__anext__()
             assert isinstance(first, roar.TraceEvent)
         assert [e async for e in stream] == []
+        # The consumer cancelled while waiting for the first event.
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            async for _ in project.trace(
+                [sys.executable, "-c", MANY_FILES.replace("f{i}", "h{i}")]
+            ):
+                pass
         with pytest.raises(CommandNotFoundError):
             async for _ in project.trace(["no-such-program-anywhere"]):
                 pass
@@ -154,7 +162,7 @@ async def test_leaving_a_trace_early_still_records_the_whole_job(
     async with roar.open_project(root) as project:
         jobs = await project.jobs()
     outputs = sorted(sorted(f.path[0] for f in job.outputs) for job in jobs)
-    assert outputs == [["f"] * 40, ["g"] * 40]
+    assert outputs == [["f"] * 40, ["g"] * 40, ["h"] * 40]
 
 
 @pytest.mark.anyio
