@@ -51,6 +51,15 @@ def s3_env(env: dict[str, str], moto_url: str, home: Path) -> dict[str, str]:
 EXAMPLES = BLOCK.findall(DOC.read_text())
 
 
+@pytest.fixture
+def cwd_workspace(git_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """A git workspace as the current directory, with its environment, for in-process calls."""
+    monkeypatch.chdir(git_workspace.root)
+    for name, value in git_workspace.env.items():
+        monkeypatch.setenv(name, value)
+    return git_workspace
+
+
 def test_the_doc_has_examples_for_every_loop_and_the_proxy() -> None:
     # Every fenced block is a python example, so the test below runs each one.
     fences = re.findall(r"^```(\w*)$", DOC.read_text(), re.MULTILINE)
@@ -86,12 +95,9 @@ def test_each_example_in_docs_library_md_runs(
 
 @pytest.mark.anyio
 async def test_run_trace_dag_show_on_every_loop(
-    anyio_backend: object, git_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+    anyio_backend: object, cwd_workspace: Workspace
 ) -> None:
-    monkeypatch.chdir(git_workspace.root)
-    for name, value in git_workspace.env.items():
-        monkeypatch.setenv(name, value)
-    root = git_workspace.root
+    root = cwd_workspace.root
     (root / "in.txt").write_text("abc\n")
     copy = "open('out.txt', 'w').write(open('in.txt').read().upper())"
     async with roar.open_project(root, create=True) as project:
@@ -131,12 +137,9 @@ MANY_FILES = "for i in range(40):\n    open(f'f{i}.txt', 'w').write(str(i))\n"
 
 @pytest.mark.anyio
 async def test_leaving_a_trace_early_still_records_the_whole_job(
-    anyio_backend: object, git_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+    anyio_backend: object, cwd_workspace: Workspace
 ) -> None:
-    monkeypatch.chdir(git_workspace.root)
-    for name, value in git_workspace.env.items():
-        monkeypatch.setenv(name, value)
-    root = git_workspace.root
+    root = cwd_workspace.root
     async with roar.open_project(root, create=True) as project:
         # A plain `break`: the iterator is simply dropped, as most code will do it.
         async for event in project.trace([sys.executable, "-c", MANY_FILES]):
@@ -158,7 +161,7 @@ async def test_leaving_a_trace_early_still_records_the_whole_job(
         with pytest.raises(CommandNotFoundError):
             async for _ in project.trace(["no-such-program-anywhere"]):
                 pass
-    # The project waited for both commands: each job is there with every file it wrote.
+    # The project waited for all three commands: each job is there with every file it wrote.
     async with roar.open_project(root) as project:
         jobs = await project.jobs()
     outputs = sorted(sorted(f.path[0] for f in job.outputs) for job in jobs)
@@ -167,11 +170,10 @@ async def test_leaving_a_trace_early_still_records_the_whole_job(
 
 @pytest.mark.anyio
 async def test_an_error_in_the_project_block_is_raised_as_it_is(
-    anyio_backend: object, git_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+    anyio_backend: object, cwd_workspace: Workspace
 ) -> None:
-    monkeypatch.chdir(git_workspace.root)
     with pytest.raises(NotFoundError, match="@9"):
-        async with roar.open_project(git_workspace.root, create=True) as project:
+        async with roar.open_project(cwd_workspace.root, create=True) as project:
             await project.show("@9")
 
 
