@@ -11,37 +11,34 @@ cannot be checked cheaply, an output not cached) and the step *runs*.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import anyio
 
 from roar.models import Job
+from roar.recording.reuse import OutputCache, Reuse, check
 
 if TYPE_CHECKING:
     from roar.core.context import RoarContext
     from roar.store import Store
 
-Decision = Literal["run", "skipped", "restored"]
-
-
-@dataclass(frozen=True, slots=True)
-class Reuse:
-    """What :func:`reuse` decided, against which earlier job, and why."""
-
-    decision: Decision
-    job: Job | None = None
-    reason: str = ""
-    restored: list[str] = field(default_factory=list)
+__all__ = ("Reuse", "cache_dir", "keep_outputs", "output_cache", "reuse")
 
 
 def cache_dir(ctx: RoarContext) -> Path:
     return ctx.project.roar_dir / "cache"
 
 
+def output_cache(ctx: RoarContext) -> OutputCache | None:
+    """The project's output cache, when ``cache.enabled``."""
+    if not ctx.config.get_bool("cache.enabled"):
+        return None
+    return OutputCache(cache_dir(ctx), tuple(ctx.config.get_list("cache.type")))
+
+
 async def reuse(ctx: RoarContext, store: Store, argv: list[str], job_type: str) -> Reuse:
-    """Skip, restore or run: the newest matching execution decides."""
+    """Skip, restore or run: the newest reusable earlier execution decides."""
     from roar.hashing import Hasher
 
     candidates = [
@@ -52,57 +49,18 @@ async def reuse(ctx: RoarContext, store: Store, argv: list[str], job_type: str) 
     if not candidates:
         return Reuse("run", reason="no earlier successful execution of this command")
     hasher = Hasher(store)
-    latest = candidates[0]
-    latest_reason = ""
+    cache = output_cache(ctx)
+    first: Reuse | None = None
     for job in candidates:  # newest first
-        if any(f.path.startswith("s3://") for f in job.inputs):
-            return Reuse("run", job, "it reads S3 objects, which are not checked without running")
-        changed = await _changed(ctx, hasher, [(f.path, f.hash) for f in job.inputs])
-        if changed:
-            if job is latest:
-                latest_reason = f"{changed[0]} changed since {job.step_ref} ({job.job_uid}) ran"
-            continue
-        outputs = [f for f in job.outputs if not f.path.startswith("s3://")]
-        stale = await _changed(ctx, hasher, [(f.path, f.hash) for f in outputs])
-        if not stale:
-            return Reuse("skipped", job, f"inputs and outputs as {job.job_uid} left them")
-        if not ctx.config.get_bool("cache.enabled"):
-            return Reuse("run", job, f"{stale[0]} is missing or changed, and cache.enabled is off")
-        methods = ctx.config.get_list("cache.type")
-        restored: list[str] = []
-        for out in outputs:
-            if out.path not in stale:
-                continue
-            target = ctx.project.absolute(out.path)
-            ok = await anyio.to_thread.run_sync(
-                _restore, cache_dir(ctx), out.hash, Path(target), methods
-            )
-            if not ok:
-                return Reuse("run", job, f"{out.path} is not in the cache")
-            restored.append(out.path)
-        return Reuse("restored", job, f"outputs of {job.job_uid} put back", restored)
-    return Reuse("run", latest, latest_reason)
-
-
-def _restore(directory: Path, digest: str, target: Path, methods: list[str]) -> bool:
-    from roar.recording.run_cache import restore
-
-    return restore(directory, digest, target, methods)
-
-
-async def _changed(ctx: RoarContext, hasher: object, files: list[tuple[str, str]]) -> list[str]:
-    """The paths (of ``files``) whose current content is not the recorded digest."""
-    from roar.hashing import Hasher
-
-    assert isinstance(hasher, Hasher)
-    located = {path: ctx.project.absolute(path) for path, _ in files}
-    results = await hasher.hash_many(located.values())
-    changed = []
-    for path, digest in files:
-        result = results.get(located[path])
-        if result is None or result.error or result.digests.get("blake3") != digest:
-            changed.append(path)
-    return changed
+        decided = await check(job, hasher, ctx.project.absolute, cache)
+        if decided.decision != "run":
+            return decided
+        if not decided.changed_input:
+            # Inputs match but the outputs cannot be had: an older execution would not help.
+            return decided
+        first = first or decided
+    assert first is not None
+    return first
 
 
 async def keep_outputs(ctx: RoarContext, job: Job) -> int:

@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     metavar="PROJECT_DIR",
     help="The roar project whose store holds the lineage (default: the one above the cwd).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --run, run every step, even those the run cache would skip or restore.",
+)
 @click.option("--strict", is_flag=True, help="Exit 1 unless every output is reproduced exactly.")
 @click.option("--pip-any-version", is_flag=True, help="Install recorded pip packages unpinned.")
 @click.option("--package-sync", is_flag=True, help="Also apt-get install recorded Debian packages.")
@@ -57,6 +62,7 @@ def command(
     execute: bool,
     yes: bool,
     from_dir: Path | None,
+    force: bool,
     strict: bool,
     pip_any_version: bool,
     package_sync: bool,
@@ -70,6 +76,8 @@ def command(
         raise UsageError(
             "--list-requirements and --export-requirements only print or write the pins; drop --run"
         )
+    if force and not execute:
+        raise UsageError("--force only applies with --run")
     if execute and not yes and not sys.stdin.isatty():
         raise UsageError("--run asks before each step and there is no terminal: pass -y")
     from roar.reproduce import RunOptions
@@ -81,6 +89,7 @@ def command(
         package_sync=package_sync,
         dpkg_any_version=dpkg_any_version,
         python=python,
+        force=force,
     )
     return run(
         _reproduce(

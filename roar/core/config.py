@@ -111,7 +111,8 @@ KEYS: tuple[ConfigKey, ...] = (
         "cache.enabled",
         "bool",
         False,
-        "Keep job outputs in .roar/cache/ so `roar run @N` can restore them without running",
+        "Keep job outputs in .roar/cache/ so `roar run @N` and `roar reproduce` restore them "
+        "without running",
     ),
     ConfigKey(
         "cache.type",

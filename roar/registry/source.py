@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from roar.models import Job
+from roar.recording.reuse import OutputCache
 from roar.registry._wire import job_from_dag
 from roar.reproduce._model import Lineage, Target
 
@@ -50,3 +51,6 @@ class RegistrySource:
 
     async def local_copy(self, path: str, digest: str) -> str | None:
         return None
+
+    def output_cache(self) -> OutputCache | None:
+        return None  # a registry holds lineage, not content

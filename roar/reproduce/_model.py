@@ -12,6 +12,10 @@ from roar.models import Job
 TargetKind = Literal["artifact", "session"]
 StepKind = Literal["build", "run"]
 VerdictStatus = Literal["reproduced", "recreated", "missing"]
+# ran: exited as recorded; skipped / restored: the run cache stood in for it (its inputs and
+# outputs as recorded / outputs put back from .roar/cache); failed: exited otherwise;
+# declined: the user said no; not-run: an earlier step failed.
+StepOutcome = Literal["ran", "skipped", "restored", "failed", "declined", "not-run"]
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
@@ -156,6 +160,12 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
 class StepResult(msgspec.Struct, frozen=True, kw_only=True):
     step_ref: str
     command: str
-    ran: bool
+    ran: bool  # it ran and exited as recorded
     exit_code: int | None = None
     note: str = ""
+    outcome: StepOutcome = "ran"
+
+    @property
+    def done(self) -> bool:
+        """Its outputs are there: it ran, or the run cache stood in for it."""
+        return self.ran or self.outcome in ("skipped", "restored")

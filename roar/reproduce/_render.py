@@ -182,6 +182,7 @@ def report_json(plan: Plan, report: RunReport, *, strict: bool) -> dict[str, Any
                 "ran": s.ran,
                 "exit_code": s.exit_code,
                 "note": s.note,
+                "outcome": s.outcome,
             }
             for s in report.steps
         ],
@@ -192,10 +193,14 @@ def report_json(plan: Plan, report: RunReport, *, strict: bool) -> dict[str, Any
 
 def report_lines(report: RunReport, *, strict: bool) -> list[str]:
     """Steps that ran, a verdict per output (with the first differing lines), the summary."""
-    ran = sum(1 for s in report.steps if s.ran)
-    lines = [f"Steps: {ran}/{len(report.steps)} ran"]
+    outcomes = Counter(s.outcome for s in report.steps)
+    head = f"Steps: {outcomes['ran']}/{len(report.steps)} ran"
+    cached = [f"{outcomes[o]} {o}" for o in ("skipped", "restored") if outcomes[o]]
+    if cached:
+        head += f", {' and '.join(cached)} by the run cache (--force runs them)"
+    lines = [head]
     for step in report.steps:
-        state = "ran" if step.ran else "NOT RUN"
+        state = step.outcome if step.done else "NOT RUN"
         note = f"  ({step.note})" if step.note else ""
         lines.append(f"  {step.step_ref:<5} {state:<8} {step.command}{note}")
     lines.append(f"Outputs ({len(report.verdicts)}):")
@@ -208,6 +213,11 @@ def report_lines(report: RunReport, *, strict: bool) -> list[str]:
     summary = ", ".join(f"{counts[s]} {s}" for s in ("reproduced", "recreated", "missing"))
     if not report.all_ran:
         verdict = "incomplete: not every step ran"
+    elif report.all_reproduced and cached:
+        verdict = (
+            "reproduced: every output has its recorded bytes "
+            f"({' and '.join(cached)} step(s) not re-run: the run cache stood in for them)"
+        )
     elif report.all_reproduced:
         verdict = "reproduced: every output has its recorded bytes"
     elif counts["missing"]:

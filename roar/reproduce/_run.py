@@ -8,9 +8,13 @@ Order of work, so that nothing is changed when the reproduction cannot succeed:
 3. copy unsourced inputs found on this machine into the clone;
 4. create a roar project for the replay (a new project, hence a fresh session: the user's
    project and active session are never written to);
-5. create the virtual environment and install the recorded pins;
-6. run each step as ``roar build|run -- <argv>`` in its recorded directory, switching the clone
-   to the step's commit and patch first, and judge each of its outputs right after it ran.
+5. for each step, switch the clone to the step's commit and patch; unless ``--force``, skip it
+   when its inputs and outputs already have their recorded content, or restore its outputs from
+   the source project's run cache (``cache.enabled``) when only they are missing or changed
+   (:mod:`roar.recording.reuse`, the rule ``roar run @N`` follows);
+6. before the first step that has to run, create the virtual environment with the recorded
+   pins; run the step as ``roar build|run -- <argv>`` in its recorded directory, and judge each
+   of its outputs right after it ran.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from roar.core import config as config_module
 from roar.core.init import init_project
 from roar.core.project import DB_NAME, ROAR_DIR, Project
 from roar.errors import RoarError, UsageError
+from roar.hashing import Hasher
+from roar.recording.reuse import Reuse
+from roar.recording.reuse import check as reuse_check
 from roar.reproduce._code import (
     clone,
     clone_url,
@@ -42,7 +49,15 @@ from roar.reproduce._code import (
 )
 from roar.reproduce._environment import apt_install, create_venv, pip_install, step_environment
 from roar.reproduce._interpreter import replay_argv
-from roar.reproduce._model import CodeState, Plan, PlannedStep, StepInput, StepResult, Verdict
+from roar.reproduce._model import (
+    CodeState,
+    Plan,
+    PlannedStep,
+    StepInput,
+    StepOutcome,
+    StepResult,
+    Verdict,
+)
 from roar.reproduce._plan import build_plan, dpkg_lines, map_path, requirement_lines
 from roar.reproduce._python import Interpreter, find_python
 from roar.reproduce._source import LineageSource, find_lineage, read_reference
@@ -61,6 +76,7 @@ class RunOptions:
     package_sync: bool = False
     dpkg_any_version: bool = False
     python: str | None = None  # interpreter chosen by the user
+    force: bool = False  # run every step, even those the run cache would skip or restore
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,7 +100,8 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def all_ran(self) -> bool:
-        return all(s.ran for s in self.steps)
+        """Every step's outputs are there: it ran, or the run cache stood in for it."""
+        return all(s.done for s in self.steps)
 
     @property
     def all_reproduced(self) -> bool:
@@ -198,33 +215,42 @@ async def execute(plan: Plan, source: LineageSource, options: RunOptions, ui: Ui
             await anyio.to_thread.run_sync(shutil.copy2, found_at, destination)
             ui.say(f"Copied unsourced input {item.path} from {found_at}")
     project = await _replay_project(project_dir)
-    venv = await _build_environment(plan, project, interpreter, options, ui)
+    cache = None if options.force else source.output_cache()
+    hasher = Hasher(None)
+    environment: list[Path | None] = []  # built before the first step that has to run
 
     results: list[StepResult] = []
     verdicts: list[Verdict] = []
     stopped = ""
     for step in plan.steps:
         if stopped:
-            results.append(
-                StepResult(step_ref=step.ref, command=step.job.command, ran=False, note=stopped)
-            )
+            results.append(_not_done(step, "not-run", stopped))
             verdicts += _not_run(plan, step, stopped)
-            continue
-        if not options.yes and not await ui.confirm(f"Run {step.ref}: {step.job.command}?"):
-            results.append(
-                StepResult(step_ref=step.ref, command=step.job.command, ran=False, note="skipped")
-            )
-            verdicts += _not_run(plan, step, "the step was skipped")
             continue
         if place.mode == "clone" and current != step.code:
             patch = await source.patch(step.code.patch.hash) if step.code.patch else None
             await switch_code(checkout, current, step.code, patch)
             current = step.code
+        if not options.force:
+            decided = await reuse_check(step.job, hasher, where_is, cache)
+            if decided.decision != "run":
+                ui.say(f"==> {step.ref}: {_cache_line(decided)}")
+                results.append(_not_done(step, decided.decision, _cache_note(decided)))
+                verdicts += _from_cache(plan, step, decided)
+                continue
+        if not options.yes and not await ui.confirm(f"Run {step.ref}: {step.job.command}?"):
+            results.append(_not_done(step, "declined", "skipped"))
+            verdicts += _not_run(plan, step, "the step was skipped")
+            continue
+        if not environment:
+            environment.append(await _build_environment(plan, project, interpreter, options, ui))
+        venv = environment[0]
         result, judged = await _run_step(plan, step, project, venv, source, ui, where_is)
         results.append(result)
         verdicts += judged
         if not result.ran:
             stopped = f"not run: {step.ref} failed"
+    venv = environment[0] if environment else None
     return RunReport(
         mode=place.mode,
         checkout=str(checkout),
@@ -313,6 +339,50 @@ async def _replay_project(project_dir: Path) -> Project:
     return result.project
 
 
+def _not_done(step: PlannedStep, outcome: StepOutcome, note: str) -> StepResult:
+    return StepResult(
+        step_ref=step.ref, command=step.job.command, ran=False, note=note, outcome=outcome
+    )
+
+
+def _cache_note(decided: Reuse) -> str:
+    if decided.decision == "skipped":
+        return "skipped: its inputs and outputs are as recorded (--force runs it)"
+    return "restored from the run cache: " + ", ".join(decided.restored)
+
+
+def _cache_line(decided: Reuse) -> str:
+    if decided.decision == "skipped":
+        return "skipped, inputs and outputs unchanged (--force runs it)"
+    return "restored from the run cache without running: " + ", ".join(decided.restored)
+
+
+def _from_cache(plan: Plan, step: PlannedStep, decided: Reuse) -> list[Verdict]:
+    """Every local output is there with its recorded bytes (the cache check made sure)."""
+    restored = set(decided.restored)
+    verdicts = []
+    for out in step.job.outputs:
+        target = _is_target(plan, step, out.hash)
+        if out.path.startswith("s3://"):
+            verdicts.append(
+                not_run(out, step_ref=step.ref, target=target, why="an S3 object is not checked")
+            )
+            continue
+        how = "restored from the run cache" if out.path in restored else "unchanged, step skipped"
+        verdicts.append(
+            Verdict(
+                path=out.path,
+                step_ref=step.ref,
+                status="reproduced",
+                expected=out.hash,
+                actual=out.hash,
+                target=target,
+                note=how,
+            )
+        )
+    return verdicts
+
+
 def _not_run(plan: Plan, step: PlannedStep, why: str) -> list[Verdict]:
     return [
         not_run(out, step_ref=step.ref, target=_is_target(plan, step, out.hash), why=why)
@@ -368,6 +438,11 @@ async def _run_step(
         for out in job.outputs
     ]
     result = StepResult(
-        step_ref=step.ref, command=job.command, ran=ran, exit_code=completed.returncode, note=note
+        step_ref=step.ref,
+        command=job.command,
+        ran=ran,
+        exit_code=completed.returncode,
+        note=note,
+        outcome="ran" if ran else "failed",
     )
     return result, verdicts

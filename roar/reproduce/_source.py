@@ -1,10 +1,10 @@
 """Where a lineage to reproduce comes from.
 
-A :class:`LineageSource` answers four questions: the lineage of an artifact, the lineage of a
-session, the bytes of a recorded dirty-tree patch, and where content with a given digest lies on
-this machine. The local store of a project is the first source; a registry client is the next
-(it only has to implement the same protocol). Sources are asked in order; the first that knows
-the reference answers.
+A :class:`LineageSource` answers five questions: the lineage of an artifact, the lineage of a
+session, the bytes of a recorded dirty-tree patch, where content with a given digest lies on
+this machine, and which run cache may hold recorded outputs. The local store of a project is
+the first source; a registry client is the next (it only has to implement the same protocol).
+Sources are asked in order; the first that knows the reference answers.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from roar.core.project import Project
 from roar.errors import NotFoundError, UsageError
 from roar.hashing import digest_file
 from roar.models import Job
+from roar.recording.reuse import OutputCache
 from roar.reproduce._model import Lineage, Target
 from roar.store import Store
 
@@ -49,6 +50,10 @@ class LineageSource(Protocol):
 
     async def local_copy(self, path: str, digest: str) -> str | None:
         """A file on this machine with the recorded content of ``path``, if there is one."""
+        ...
+
+    def output_cache(self) -> OutputCache | None:
+        """The run cache that may hold the recorded outputs by content (None: there is none)."""
         ...
 
 
@@ -157,6 +162,15 @@ class LocalStoreSource:
     async def local_copy(self, path: str, digest: str) -> str | None:
         candidate = self.project.absolute(path)
         return candidate if await _matches(candidate, digest) else None
+
+    def output_cache(self) -> OutputCache | None:
+        from roar.core.config import load
+
+        config = load(self.project.config_path)
+        if not config.get_bool("cache.enabled"):
+            return None
+        methods = tuple(config.get_list("cache.type"))
+        return OutputCache(self.project.roar_dir / "cache", methods)
 
 
 def _subdir(project: Project, jobs: Sequence[Job]) -> str:

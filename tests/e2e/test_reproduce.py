@@ -243,7 +243,8 @@ def test_a_step_that_embeds_the_time_is_recreated(stamped: Workspace) -> None:
 def test_in_place_keeps_the_branch_and_the_active_session(stamped: Workspace) -> None:
     jobs_before = stamped.roar("log", "--json").json()
     status_before = stamped.git("status", "--porcelain")
-    result = stamped.roar("reproduce", "stamp.txt", "--run", "-y", "--json")
+    # --force: stamp.txt is there unchanged, so the run cache would skip the step.
+    result = stamped.roar("reproduce", "stamp.txt", "--run", "-y", "--force", "--json")
     report = result.json()
     assert report["mode"] == "in-place" and report["checkout"] == str(stamped.root)
     assert [o["verdict"] for o in report["outputs"]] == ["recreated"]
@@ -354,7 +355,7 @@ def test_a_step_recorded_with_a_venv_that_is_gone_runs_in_the_rebuilt_one(
 
     preview = project.roar("reproduce", "out.txt").stdout
     assert f"runs the rebuilt environment's python (recorded {recorded_python})" in preview
-    result = project.roar("reproduce", "out.txt", "--run", "-y", "--json", check=False)
+    result = project.roar("reproduce", "out.txt", "--run", "-y", "--force", "--json", check=False)
     assert result.returncode == 0, result.stderr
     report = result.json()
     assert [o["verdict"] for o in report["outputs"]] == ["reproduced"]

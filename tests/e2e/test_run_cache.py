@@ -87,3 +87,62 @@ def test_gc_drops_what_no_job_wrote(project: Workspace, tmp_path: Path) -> None:
     assert "Removed 4 file(s)" in limited.stdout
     bad = project.roar("gc", "--max-size", "lots", check=False)
     assert bad.returncode != 0 and "not a size" in bad.stderr
+
+
+def test_reproduce_in_place_skips_unchanged_steps_and_restores_deleted_outputs(
+    project: Workspace, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.log"
+    with open(project.root / ".gitignore", "a") as ignore:
+        ignore.write("s*.txt\n")  # outputs untracked: the checkout stays clean
+    _pipeline(project, log)
+    outputs = {n: (project.root / f"s{n}.txt").read_text() for n in range(1, 6)}
+
+    first = project.roar("reproduce", "s5.txt", "--run", "-y", "--json").json()
+    assert first["mode"] == "in-place" and first["ok"] is True
+    assert [s["outcome"] for s in first["steps"]] == ["skipped"] * 5
+    assert [o["verdict"] for o in first["outputs"]] == ["reproduced"] * 5
+    assert first["venv"] is None  # nothing had to run, so no environment was built
+    assert log.read_text().count("step") == 5
+
+    (project.root / "s2.txt").unlink()
+    (project.root / "s4.txt").write_text("tampered")
+    second = project.roar("reproduce", "s5.txt", "--run", "-y")
+    assert "Steps: 0/5 ran, 3 skipped and 2 restored by the run cache" in second.stdout
+    assert "restored from the run cache without running: s2.txt" in second.stderr
+    assert log.read_text().count("step") == 5  # nothing ran
+    assert {n: (project.root / f"s{n}.txt").read_text() for n in range(1, 6)} == outputs
+
+    forced = project.roar("reproduce", "s5.txt", "--run", "-y", "--force", "--json").json()
+    assert [s["outcome"] for s in forced["steps"]] == ["ran"] * 5
+    assert log.read_text().count("step") == 10
+
+
+def test_reproduce_in_a_clone_restores_from_the_projects_cache(
+    project: Workspace, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.log"
+    _pipeline(project, log)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    away = Workspace(elsewhere, project.env)
+    report = away.roar(
+        "reproduce", "s5.txt", "--from", str(project.root), "--run", "-y", "--json"
+    ).json()
+    assert report["mode"] == "clone"
+    assert [s["outcome"] for s in report["steps"]] == ["restored"] * 5
+    assert log.read_text().count("step") == 5
+    clone = Path(report["checkout"])
+    assert (clone / "s5.txt").read_text() == (project.root / "s5.txt").read_text()
+
+    project.roar("config", "set", "cache.enabled", "false")
+    uncached = away.roar(
+        "reproduce", "s5.txt", "--from", str(project.root), "--run", "-y", "--json"
+    ).json()
+    assert [s["outcome"] for s in uncached["steps"]] == ["ran"] * 5
+    assert log.read_text().count("step") == 10
+
+
+def test_force_needs_run(project: Workspace) -> None:
+    result = project.roar("reproduce", "anything", "--force", check=False)
+    assert result.returncode == 2 and "--force only applies with --run" in result.stderr
