@@ -1,5 +1,6 @@
-"""`roar export`: PROV-JSON read back by the `prov` package, OpenLineage events rebuilt with
-the OpenLineage Python client's own models (their validators and facet fields)."""
+"""`roar export`: PROV-JSON read back by the `prov` package; OpenLineage events checked against
+the OpenLineage JSON Schema (rebuilt from the client's generated models, see
+tests/openlineage_schema.py) and rebuilt with the client's own models (validators, facet fields)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import uuid
 import pytest
 
 from tests.conftest import Workspace
+from tests.openlineage_schema import run_event_errors
 
 pytestmark = pytest.mark.e2e
 
@@ -104,6 +106,7 @@ def test_openlineage_events_fit_the_openlineage_client_models(pipeline: Workspac
             assert facet["_schemaURL"] == model._get_schema()
 
     for event in events:
+        assert run_event_errors(event) == []
         check_facets(event["run"]["facets"])
         check_facets(event["job"]["facets"])
         for dataset in event["inputs"] + event["outputs"]:
@@ -146,11 +149,18 @@ class _Receiver:
 
         self.received: list[dict[str, object]] = []
         self.paths: list[str] = []
+        self.rejected: list[list[str]] = []
         ready = threading.Event()
 
         async def lineage(request: web.Request) -> web.Response:
+            # Like Marquez: an event that is not a valid OpenLineage RunEvent gets a 400.
             self.paths.append(request.path)
-            self.received.append(await request.json())
+            event = await request.json()
+            errors = run_event_errors(event)
+            if errors:
+                self.rejected.append(errors)
+                return web.json_response({"errors": errors}, status=400)
+            self.received.append(event)
             return web.Response(status=status)
 
         async def main() -> None:
@@ -191,6 +201,7 @@ def test_run_emits_openlineage_events_to_a_marquez_endpoint(project: Workspace) 
         assert failed.returncode == 5  # the command's exit code, not the emitter's
     finally:
         receiver.close()
+    assert receiver.rejected == []  # every event fits the OpenLineage schema
     assert receiver.paths == ["/api/v1/lineage"] * 4
     assert [e["eventType"] for e in receiver.received] == ["START", "COMPLETE", "START", "FAIL"]
     complete = receiver.received[1]
