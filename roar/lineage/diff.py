@@ -189,7 +189,21 @@ def _environment_changes(a: Job, b: Job) -> list[ValueChange]:
     for name in sorted(set(a.env) | set(b.env)):
         if a.env.get(name) != b.env.get(name):
             changes.append(ValueChange(name=f"${name}", a=a.env.get(name), b=b.env.get(name)))
+    # Variables the processes read (getenv, os.environ), as they saw them. Compared only where
+    # both jobs read the variable: a name only one read is a code difference, shown there.
+    a_read, b_read = _variables_read(a), _variables_read(b)
+    for name in sorted(set(a_read) & set(b_read) - set(a.env) - set(b.env)):
+        if a_read[name] != b_read[name]:
+            changes.append(ValueChange(name=f"${name} (read)", a=a_read[name], b=b_read[name]))
     return changes
+
+
+def _variables_read(job: Job) -> dict[str, str | None]:
+    runtime = job.metadata.get("runtime")
+    found: Any = runtime.get("env_vars") if isinstance(runtime, Mapping) else None
+    if not isinstance(found, Mapping):
+        return {}
+    return {str(k): None if v is None else str(v) for k, v in found.items()}
 
 
 def _python(job: Job) -> str | None:

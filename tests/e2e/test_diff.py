@@ -77,3 +77,18 @@ def test_unknown_references_are_one_line_errors(project: Workspace) -> None:
     result = project.roar("diff", "@7", "nothing-here", check=False)
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_diff_names_a_variable_the_step_read_differently(project: Workspace) -> None:
+    project.gen({"fit.py": "import os\nopen('fit.txt', 'w').write(os.environ['LEARNING_RATE'])\n"})
+    project.commit_all("fit")
+    for rate in ("0.1", "0.3"):
+        Workspace(project.root, {**project.env, "LEARNING_RATE": rate}).roar(
+            "run", "python", "fit.py"
+        )
+    old, new = _jobs(project, "python fit.py")
+    report = project.roar("diff", old, new, "--json").json()
+    (only,) = report["diffs"]
+    assert {"name": "$LEARNING_RATE (read)", "a": "0.1", "b": "0.3"} in only["environment"]
+    assert only["parameters"] == [] and only["code"] == []
+    assert "LEARNING_RATE (read): 0.1 -> 0.3" in report["root_cause"]
