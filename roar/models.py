@@ -6,6 +6,8 @@ database's JSON columns and printed by ``--json`` commands, which are public con
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 JOB_TYPES = ("run", "build", "get", "put")
@@ -27,6 +29,28 @@ class FileDigest(msgspec.Struct, frozen=True, kw_only=True):
     size: int
     hashes: dict[str, str] = {}  # algorithm -> digest, blake3 included
     byte_ranges: tuple[tuple[int, int], ...] = ()  # the parts of an S3 object that were read
+
+
+class Component(msgspec.Struct, frozen=True, kw_only=True):
+    """One file of a composite artifact."""
+
+    relpath: str  # POSIX, relative to the directory or prefix
+    hash: str  # BLAKE3
+    size: int
+
+
+class Composite(msgspec.Struct, frozen=True, kw_only=True):
+    """A directory or an object prefix recorded as one artifact (``roar get`` / ``roar put``).
+
+    ``hash`` is the tree hash of its components (algorithm ``composite-blake3``, see
+    :mod:`roar.hashing.composite`); the components are files of the same job.
+    """
+
+    path: str  # project-relative directory, or the prefix URL (s3://bucket/prefix/)
+    hash: str
+    size: int
+    role: Literal["input", "output"]
+    components: list[Component]
 
 
 class GitInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +80,9 @@ class NewJob(msgspec.Struct, frozen=True, kw_only=True):
     tracer: str | None = None
     env: dict[str, str] = {}
     metadata: dict[str, object] = {}
+    composites: list[Composite] = []
+    # Where an output came from (`roar get`): its path -> the URL it was downloaded from.
+    sources: dict[str, str] = {}
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
 from roar.core.fspath import loaded_tree, stored_tree
-from roar.models import ETAG_PREFIX, FileDigest, Job, NewJob
+from roar.hashing.composite import ALGORITHM as COMPOSITE_ALGORITHM
+from roar.models import ETAG_PREFIX, Composite, FileDigest, Job, NewJob
 from roar.store._jobs_read import JobReader
 from roar.store._rows import (
     _chunks,
@@ -86,7 +87,9 @@ class JobWriter(JobReader):
         assert job_id is not None
         now = time.time()
         await self._link(job_id, "job_inputs", new.inputs, now)
-        await self._link(job_id, "job_outputs", new.outputs, now)
+        await self._link(job_id, "job_outputs", new.outputs, now, new.sources)
+        for composite in new.composites:
+            await self._link_composite(job_id, composite, now)
         if new.env:
             await conn.executemany(
                 "INSERT INTO job_env (job_id, name, value, source) VALUES (?, ?, ?, ?)",
@@ -140,9 +143,18 @@ class JobWriter(JobReader):
                 return True
         return False
 
-    async def _link(self, job_id: int, table: str, files: Sequence[FileDigest], now: float) -> None:
+    async def _link(
+        self,
+        job_id: int,
+        table: str,
+        files: Sequence[FileDigest],
+        now: float,
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
         """Upsert the artifacts of ``files`` and link them to the job, in a constant number of
-        statements whatever the number of files (a job may write tens of thousands)."""
+        statements whatever the number of files (a job may write tens of thousands).
+        ``sources`` names the URL a file was downloaded from (kept on its artifact)."""
+        sources = sources or {}
         if not files:
             return
         conn = self._conn
@@ -165,7 +177,10 @@ class JobWriter(JobReader):
             await conn.executemany(
                 """INSERT INTO temp.link_files (hash, size, path, ranges, source_type, source_url)
                    VALUES (?, ?, ?, ?, ?, ?)""",
-                [(f.hash, f.size, f.path, _ranges(f), *_source(f.path)) for f in local],
+                [
+                    (f.hash, f.size, f.path, _ranges(f), *_source(f.path, sources.get(f.path)))
+                    for f in local
+                ],
             )
             extra = [
                 (f.hash, alg, digest)
@@ -213,6 +228,19 @@ class JobWriter(JobReader):
                     WHERE artifact_id IS NOT NULL ORDER BY rowid""",
                 (job_id,),
             )
+            if sources:
+                # Content seen before (another path) learns where it can be downloaded from.
+                await conn.execute(
+                    """UPDATE artifacts SET
+                           source_type = (SELECT f.source_type FROM temp.link_files f
+                                          WHERE f.artifact_id = artifacts.id
+                                            AND f.source_url IS NOT NULL LIMIT 1),
+                           source_url = (SELECT f.source_url FROM temp.link_files f
+                                         WHERE f.artifact_id = artifacts.id
+                                           AND f.source_url IS NOT NULL LIMIT 1)
+                       WHERE source_url IS NULL AND id IN (
+                           SELECT artifact_id FROM temp.link_files WHERE source_url IS NOT NULL)"""
+                )
         # Objects known only by their S3 ETag (a ranged read, a multipart upload): few per job,
         # each resolved to the artifact that any of its digests already names.
         for f in files:
@@ -244,6 +272,43 @@ class JobWriter(JobReader):
                     VALUES (?, ?, ?, ?)""",
                 (job_id, artifact_id, f.path, _ranges(f)),
             )
+
+    async def _link_composite(self, job_id: int, composite: Composite, now: float) -> None:
+        """The composite artifact (uid = its digest), its components, and the job's use of it."""
+        conn = self._conn
+        source_type, source_url = _source(composite.path)
+        await conn.execute(
+            """INSERT OR IGNORE INTO artifacts (uid, size, kind, first_seen_at, first_seen_path,
+                   source_type, source_url) VALUES (?, ?, 'composite', ?, ?, ?, ?)""",
+            (composite.hash, composite.size, now, composite.path, source_type, source_url),
+        )
+        row = await conn.fetchone("SELECT id FROM artifacts WHERE uid = ?", (composite.hash,))
+        assert row is not None
+        composite_id = int(row[0])
+        await conn.execute(
+            """INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest)
+               VALUES (?, ?, ?)""",
+            (composite_id, COMPOSITE_ALGORITHM, composite.hash),
+        )
+        for chunk in _chunks(composite.components):
+            marks = ",".join("?" * len(chunk))
+            found: dict[str, int] = dict(
+                await conn.fetchall(
+                    f"""SELECT digest, artifact_id FROM artifact_hashes
+                        WHERE algorithm = 'blake3' AND digest IN ({marks})""",
+                    [c.hash for c in chunk],
+                )
+            )
+            await conn.executemany(
+                """INSERT OR IGNORE INTO artifact_components (composite_id, component_id, relpath)
+                   VALUES (?, ?, ?)""",
+                [(composite_id, found[c.hash], c.relpath) for c in chunk if c.hash in found],
+            )
+        await conn.execute(
+            """INSERT OR IGNORE INTO job_composites (job_id, artifact_id, role, path)
+               VALUES (?, ?, ?, ?)""",
+            (job_id, composite_id, composite.role, composite.path),
+        )
 
     async def delete_job(self, job_uid: str) -> None:
         """Remove one job and its edges; artifacts stay (other jobs or labels may use them)."""

@@ -76,9 +76,10 @@ def _digests(f: FileDigest) -> list[tuple[str, str]]:
     return sorted(pairs.items())
 
 
-def _source(path: str) -> tuple[str | None, str | None]:
-    scheme, sep, _ = path.partition("://")
-    return (scheme, path) if sep else (None, None)
+def _source(path: str, url: str | None = None) -> tuple[str | None, str | None]:
+    """(source type, source URL) of an artifact at ``path``, downloaded from ``url`` if given."""
+    scheme, sep, _ = (url or path).partition("://")
+    return (scheme, url or path) if sep else (None, None)
 
 
 def _ranges(f: FileDigest) -> str | None:
@@ -180,6 +181,17 @@ def _storable(new: NewJob) -> NewJob:
         outputs=[_storable_file(f) for f in new.outputs],
         env={to_stored(k): to_stored(v) for k, v in new.env.items()},
         metadata=stored_tree(new.metadata),
+        sources={to_stored(k): v for k, v in new.sources.items()},
+        composites=[
+            msgspec.structs.replace(
+                c,
+                path=to_stored(c.path),
+                components=[
+                    msgspec.structs.replace(m, relpath=to_stored(m.relpath)) for m in c.components
+                ],
+            )
+            for c in new.composites
+        ],
     )
 
 

@@ -131,5 +131,26 @@ CREATE TABLE job_env (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (MIGRATION_1,)
+# Composite artifacts (a directory or an object prefix as one artifact: `roar get` / `roar put`):
+# their components by relative path, and the jobs that read or wrote them whole.
+MIGRATION_2 = """
+CREATE TABLE artifact_components (
+    composite_id INTEGER NOT NULL REFERENCES artifacts(id) ON DELETE CASCADE,
+    component_id INTEGER NOT NULL REFERENCES artifacts(id),
+    relpath TEXT NOT NULL,
+    PRIMARY KEY (composite_id, relpath)
+);
+CREATE INDEX artifact_components_component ON artifact_components(component_id);
+
+CREATE TABLE job_composites (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    artifact_id INTEGER NOT NULL REFERENCES artifacts(id),
+    role TEXT NOT NULL CHECK (role IN ('input', 'output')),
+    path TEXT NOT NULL,
+    PRIMARY KEY (job_id, artifact_id, role)
+);
+CREATE INDEX job_composites_artifact ON job_composites(artifact_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2)
 SCHEMA_VERSION = len(MIGRATIONS)
