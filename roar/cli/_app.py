@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "env": ("roar.cli.env", "Manage variables injected into run and build"),
     "export": ("roar.cli.export", "Export lineage as W3C PROV-JSON or OpenLineage events"),
     "gc": ("roar.cli.gc", "Trim the run cache in .roar/cache/"),
+    "get": ("roar.cli.get", "Download data into the workspace with lineage"),
+    "put": ("roar.cli.put", "Upload outputs with lineage (and register it)"),
     "status": ("roar.cli.status", "Summarise the session and the state of its artifacts"),
     "inputs": ("roar.cli.inputs", "List a job's or the session's inputs, sourced or not"),
     "reproduce": ("roar.cli.reproduce", "Re-create an artifact from its recorded lineage"),

@@ -139,6 +139,20 @@ KEYS: tuple[ConfigKey, ...] = (
         choices=HASH_ALGORITHMS,
     ),
     ConfigKey(
+        "hash.get",
+        "list",
+        ["sha256"],
+        "Extra hash algorithms computed for files `roar get` downloads",
+        choices=HASH_ALGORITHMS,
+    ),
+    ConfigKey(
+        "hash.put",
+        "list",
+        [],
+        "Extra hash algorithms computed for files `roar put` uploads",
+        choices=HASH_ALGORITHMS,
+    ),
+    ConfigKey(
         "logging.level",
         "str",
         "warning",

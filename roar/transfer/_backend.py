@@ -1,0 +1,60 @@
+"""What every object store does for `roar get` and `roar put`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from roar.transfer._sink import Sink
+    from roar.transfer.locations import Location
+
+CHUNK = 1 << 20  # bytes read from a socket or a file at a time
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteObject:
+    url: str  # where it is (s3://bucket/key, https://..., a local path)
+    relpath: str  # its path under the requested prefix (its name, for a single object)
+    size: int | None
+    etag: str | None = None
+
+
+class Backend(Protocol):
+    async def resolve(self, location: Location) -> tuple[list[RemoteObject], bool]:
+        """The objects at ``location`` and whether it is a prefix (a composite) rather than one
+        object; raises TransferError when there is nothing there."""
+        ...
+
+    async def download(self, obj: RemoteObject, sink: Sink) -> str | None:
+        """Stream ``obj`` into ``sink`` (retrying and resuming); its ETag when known."""
+        ...
+
+    async def upload(
+        self, path: Path, size: int, url: str, progress: Callable[[int], None]
+    ) -> str | None:
+        """Send the file at ``path`` to ``url``; the stored object's ETag when known."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+async def read_chunks(path: Path, start: int, length: int, progress: Callable[[int], None]):  # type: ignore[no-untyped-def]
+    """The bytes [start, start+length) of ``path``, CHUNK at a time, read on a worker thread."""
+    import anyio.to_thread
+
+    handle = await anyio.to_thread.run_sync(lambda: open(path, "rb"))  # noqa: SIM115
+    try:
+        await anyio.to_thread.run_sync(handle.seek, start)
+        left = length
+        while left > 0:
+            chunk: bytes = await anyio.to_thread.run_sync(handle.read, min(CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            progress(len(chunk))
+            yield chunk
+    finally:
+        handle.close()

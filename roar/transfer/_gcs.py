@@ -1,0 +1,88 @@
+"""gs:// through google-cloud-storage (its own client on worker threads), when it is installed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+
+from roar.transfer._backend import CHUNK, RemoteObject
+from roar.transfer._sink import Sink, TransferError
+from roar.transfer.locations import Location
+
+MISSING = (
+    "gs:// needs the google-cloud-storage package, which is not installed "
+    "(pip install google-cloud-storage)"
+)
+
+
+class GcsBackend:
+    def __init__(self) -> None:
+        try:
+            from google.cloud import storage  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise TransferError(MISSING, exit_code=2) from exc
+        self._storage: Any = storage
+        self._client: Any = None
+
+    def _bucket(self, name: str) -> Any:
+        if self._client is None:
+            try:
+                self._client = self._storage.Client()
+            except Exception as exc:  # google.auth raises its own DefaultCredentialsError
+                raise TransferError(
+                    f"no Google Cloud credentials for gs://: {exc}", exit_code=2
+                ) from exc
+        return self._client.bucket(name)
+
+    async def resolve(self, location: Location) -> tuple[list[RemoteObject], bool]:
+        def listing() -> list[tuple[str, int, str | None]]:
+            blobs = self._bucket(location.bucket).list_blobs(prefix=location.key)
+            return [(b.name, int(b.size or 0), b.etag) for b in blobs]
+
+        listed = await anyio.to_thread.run_sync(listing)
+        if not location.names_prefix:
+            exact = [b for b in listed if b[0] == location.key]
+            if exact:
+                return [
+                    RemoteObject(location.raw, location.basename, exact[0][1], exact[0][2])
+                ], False
+            base = location.key + "/"
+        else:
+            base = location.key
+        objects = [
+            RemoteObject(f"gs://{location.bucket}/{k}", k[len(base) :], size, etag)
+            for k, size, etag in listed
+            if k.startswith(base) and not k.endswith("/")
+        ]
+        if not objects:
+            raise TransferError(
+                f"{location.raw} does not exist (no object at that key or under it)"
+            )
+        return objects, True
+
+    async def download(self, obj: RemoteObject, sink: Sink) -> str | None:
+        bucket, _, key = obj.url.removeprefix("gs://").partition("/")
+        await sink.open()
+        blob = self._bucket(bucket).blob(key)
+        reader = await anyio.to_thread.run_sync(lambda: blob.open("rb"))
+        try:
+            while chunk := await anyio.to_thread.run_sync(reader.read, CHUNK):
+                await sink.write(chunk)
+        finally:
+            reader.close()
+        return obj.etag
+
+    async def upload(
+        self, path: Path, size: int, url: str, progress: Callable[[int], None]
+    ) -> str | None:
+        bucket, _, key = url.removeprefix("gs://").partition("/")
+        blob = self._bucket(bucket).blob(key)
+        await anyio.to_thread.run_sync(blob.upload_from_filename, str(path))
+        progress(size)
+        return str(blob.etag) if blob.etag else None
+
+    async def aclose(self) -> None:
+        pass

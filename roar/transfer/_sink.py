@@ -1,0 +1,116 @@
+"""Writing a download: hashed as it arrives, in a temporary file renamed over the target at the end.
+
+So the target is whole or untouched: a failed, cut or mismatched download leaves no partial file
+where the final one should be (the temporary ``.<name>.roar-part`` is removed). Writes and hash
+updates run on a worker thread per chunk (blake3 and hashlib release the GIL), so many downloads
+hash in parallel while the loop keeps the sockets busy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import blake3
+
+from roar.errors import RoarError
+
+
+class TransferError(RoarError):
+    """A transfer failed: one line for the user, exit 1 (2 for what they must fix first)."""
+
+
+def new_hashers(algorithms: Sequence[str]) -> dict[str, Any]:
+    hashers: dict[str, Any] = {"blake3": blake3.blake3(max_threads=1)}
+    for name in algorithms:
+        if name != "blake3":
+            hashers[name] = hashlib.new(name)
+    return hashers
+
+
+def disk_error(exc: OSError, target: Path) -> TransferError:
+    if exc.errno == errno.ENOSPC:
+        return TransferError(f"no space left on the device writing {target}")
+    if exc.errno == errno.EDQUOT:
+        return TransferError(f"disk quota exceeded writing {target}")
+    return TransferError(f"cannot write {target}: {exc.strerror or exc}")
+
+
+class Sink:
+    """One file being downloaded. ``restart`` discards what was written (a retry from zero)."""
+
+    def __init__(
+        self, target: Path, algorithms: Sequence[str], progress: Callable[[int], None]
+    ) -> None:
+        self.target = target
+        self.algorithms = tuple(algorithms)
+        self._progress = progress
+        self.temp = target.with_name(f".{target.name}.roar-part")
+        self._file: Any = None
+        self._hashers = new_hashers(self.algorithms)
+        self.written = 0
+
+    async def open(self) -> None:
+        def _open() -> Any:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            return open(self.temp, "wb")
+
+        try:
+            self._file = await anyio.to_thread.run_sync(_open)
+        except OSError as exc:
+            raise disk_error(exc, self.target) from exc
+
+    async def write(self, chunk: bytes) -> None:
+        def _write() -> None:
+            self._file.write(chunk)
+            for hasher in self._hashers.values():
+                hasher.update(chunk)
+
+        try:
+            await anyio.to_thread.run_sync(_write)
+        except OSError as exc:
+            raise disk_error(exc, self.target) from exc
+        self.written += len(chunk)
+        self._progress(len(chunk))
+
+    async def restart(self) -> None:
+        """Back to an empty file (the server could not resume)."""
+        self._progress(-self.written)
+        self.written = 0
+        self._hashers = new_hashers(self.algorithms)
+        await anyio.to_thread.run_sync(lambda: (self._file.seek(0), self._file.truncate()))
+
+    def digests(self) -> dict[str, str]:
+        return {name: h.hexdigest() for name, h in self._hashers.items()}
+
+    async def commit(self) -> dict[str, str]:
+        """Flush, close and rename over the target; the digests of what was written."""
+
+        def _commit() -> None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self.temp, self.target)
+
+        try:
+            await anyio.to_thread.run_sync(_commit)
+        except OSError as exc:
+            await self.discard()
+            raise disk_error(exc, self.target) from exc
+        return self.digests()
+
+    async def discard(self) -> None:
+        def _discard() -> None:
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.close()
+            with contextlib.suppress(OSError):
+                self.temp.unlink()
+
+        await anyio.to_thread.run_sync(_discard)

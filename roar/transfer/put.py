@@ -1,0 +1,223 @@
+"""`roar put [SRC] DEST -m MSG`: upload from the workspace and record it as a Put job.
+
+SRC is a file, a directory (every file under it; one composite artifact on both sides), ``@N``
+(the outputs of step N) or nothing (every output of the active session that is still on disk).
+The Put job reads the local files and writes the uploaded objects, which carry the same BLAKE3:
+content addressing links each local artifact to its uploaded copy. With a registry configured,
+the session's lineage is registered after the upload.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from roar.core.context import RoarContext
+from roar.errors import UsageError
+from roar.models import Component, Composite, FileDigest, Job
+from roar.transfer._common import CONCURRENCY, Progress, backend_for, check_relpath, record_transfer
+from roar.transfer._sink import TransferError
+from roar.transfer.locations import Location, parse
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    path: Path  # absolute local file
+    shown: str  # as recorded (project-relative when inside)
+    relpath: str  # under the destination prefix
+    url: str = ""
+
+
+@dataclass(slots=True)
+class PutResult:
+    destination: str
+    files: list[tuple[str, str, int]] = field(default_factory=list)  # local, url, size
+    composites: list[Composite] = field(default_factory=list)
+    job: Job | None = None
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(size for _, _, size in self.files)
+
+
+async def _sources(ctx: RoarContext, src: str | None) -> tuple[list[Upload], Path | None]:
+    """The files to upload, and the directory when SRC is one (a composite)."""
+    project = ctx.project
+    if src is None or src.startswith("@"):
+        from roar.lineage.queries import resolve_job
+
+        async with ctx.store() as store:
+            if src is None:
+                session = await store.active_session()
+                if session is None:
+                    raise UsageError("no active session: nothing to put (give a SRC)")
+                jobs = await store.session_jobs(session.id)
+            else:
+                jobs = [await resolve_job(store, src)]
+        latest: dict[str, FileDigest] = {}
+        for job in jobs:
+            if job.job_type in ("put", "get") and src is None:
+                continue
+            for out in job.outputs:
+                if "://" not in out.path:
+                    latest[out.path] = out
+        uploads = []
+        for shown in sorted(latest):
+            absolute = Path(project.absolute(shown))
+            if absolute.is_file():
+                relpath = shown if not os.path.isabs(shown) else absolute.name
+                uploads.append(Upload(absolute, shown, check_relpath(relpath, shown)))
+        if not uploads:
+            what = "the active session" if src is None else src
+            raise UsageError(f"{what} has no outputs on disk to put")
+        return uploads, None
+    path = Path(src).expanduser().absolute()
+    if path.is_file():
+        return [Upload(path, project.display_path(str(path)), path.name)], None
+    if not path.is_dir():
+        raise UsageError(f"{src} does not exist")
+    uploads = []
+    for directory, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if d != ".roar"]
+        for name in files:
+            file = Path(directory) / name
+            if file.is_file():
+                rel = file.relative_to(path).as_posix()
+                uploads.append(Upload(file, project.display_path(str(file)), rel))
+    if not uploads:
+        raise UsageError(f"{src} is an empty directory: nothing to put")
+    return sorted(uploads, key=lambda u: u.relpath), path
+
+
+def _destination(dest: Location, uploads: list[Upload], directory: Path | None) -> list[Upload]:
+    single = directory is None and len(uploads) == 1 and not dest.names_prefix
+    if dest.scheme == "file" and Path(dest.key).is_dir():
+        single = False
+    out = []
+    for item in uploads:
+        if single and not dest.raw.endswith("/"):
+            url = dest.raw if dest.scheme != "file" else str(Path(dest.key).absolute())
+        elif dest.scheme == "file":
+            url = str(Path(dest.key).absolute() / item.relpath)
+        else:
+            url = dest.child(item.relpath)
+        out.append(Upload(item.path, item.shown, item.relpath, url))
+    return out
+
+
+async def put(
+    ctx: RoarContext,
+    src: str | None,
+    dest: str,
+    *,
+    message: str,
+    dry_run: bool = False,
+    progress: bool = True,
+) -> PutResult:
+    from roar.hashing import Hasher
+
+    location = parse(dest)
+    if location.scheme in ("http", "https"):
+        raise UsageError(f"{dest}: http(s) is download only; put to s3://, gs:// or a directory")
+    uploads, directory = await _sources(ctx, src)
+    uploads = _destination(location, uploads, directory)
+    result = PutResult(destination=dest)
+    started = time.time()
+    async with ctx.store() as store:
+        hashed = await Hasher(store, ctx.config.get_list("hash.put")).hash_many(
+            str(u.path) for u in uploads
+        )
+    for item in uploads:
+        found = hashed.get(str(item.path))
+        if found is None or found.error:
+            raise TransferError(f"cannot read {item.shown}: {found.error if found else 'gone'}")
+    if dry_run:
+        result.files = [(u.shown, u.url, hashed[str(u.path)].size) for u in uploads]
+        return result
+    sizes = {u.url: hashed[str(u.path)].size for u in uploads}
+    bar = Progress(sum(sizes.values()), f"put {location.basename or dest}", enabled=progress)
+    etags: dict[str, str | None] = {}
+    limiter = anyio.CapacityLimiter(CONCURRENCY)
+    try:
+        async with backend_for(location) as backend, anyio.create_task_group() as tg:
+            for item in uploads:
+
+                async def send(item: Upload = item) -> None:
+                    async with limiter:
+                        etags[item.url] = await backend.upload(
+                            item.path, sizes[item.url], item.url, bar
+                        )
+
+                tg.start_soon(send)
+    finally:
+        bar.close()
+    inputs, outputs = [], []
+    for item in uploads:
+        found = hashed[str(item.path)]
+        inputs.append(
+            FileDigest(
+                path=item.shown, hash=found.digests["blake3"], size=found.size, hashes=found.digests
+            )
+        )
+        remote = dict(found.digests)
+        if etags.get(item.url):
+            remote["etag"] = str(etags[item.url])
+        where = item.url if "://" in item.url else ctx.project.display_path(item.url)
+        outputs.append(
+            FileDigest(path=where, hash=found.digests["blake3"], size=found.size, hashes=remote)
+        )
+        result.files.append((item.shown, item.url, found.size))
+    if directory is not None:
+        result.composites = _composites(ctx, directory, location, uploads, inputs)
+    meta: dict[str, object] = {
+        "put": {"destination": dest, "objects": len(uploads), "bytes": result.total_bytes},
+        "message": message,
+    }
+    argv = ["roar", "put", *([src] if src else []), dest, "-m", message]
+    result.job = await record_transfer(
+        ctx,
+        job_type="put",
+        argv=argv,
+        inputs=inputs,
+        outputs=outputs,
+        composites=result.composites,
+        sources={},
+        metadata=meta,
+        started=started,
+    )
+    return result
+
+
+def _composites(
+    ctx: RoarContext,
+    directory: Path,
+    location: Location,
+    uploads: list[Upload],
+    inputs: list[FileDigest],
+) -> list[Composite]:
+    """The directory read and the prefix written: one composite, by content the same."""
+    from roar.hashing.composite import composite_digest
+
+    components = [
+        Component(relpath=u.relpath, hash=f.hash, size=f.size)
+        for u, f in zip(uploads, inputs, strict=True)
+    ]
+    digest = composite_digest((c.relpath, c.hash) for c in components)
+    size = sum(c.size for c in components)
+    remote = location.raw if location.raw.endswith("/") else location.raw + "/"
+    if location.scheme == "file":
+        remote = ctx.project.display_path(str(Path(location.key).absolute()))
+    return [
+        Composite(
+            path=ctx.project.display_path(str(directory)),
+            hash=digest,
+            size=size,
+            role="input",
+            components=components,
+        ),
+        Composite(path=remote, hash=digest, size=size, role="output", components=components),
+    ]
