@@ -65,6 +65,13 @@ async def show(store: Store, ctx: RoarContext, ref: str | None) -> Shown:
         labels = (await store.current_labels("job", [job_id])).get(job_id, {})
         payload = job_json(job)
         payload["labels"] = labels
+        payload["composites"] = [
+            {"path": c.path, "hash": c.hash, "size": c.size, "role": c.role,
+             "components": [{"relpath": m.relpath, "hash": m.hash, "size": m.size}
+                            for m in c.components]}
+            for c in await store.job_composites(job.job_uid)
+        ]  # fmt: skip
+        payload["datasets_read"] = await _datasets_read(store, job)
         return Shown(kind="job", payload=payload, job=job, labels=labels)
     try:
         artifact_id, shown = await resolve_artifact(store, ctx.project, ref)
@@ -90,6 +97,19 @@ async def show(store: Store, ctx: RoarContext, ref: str | None) -> Shown:
     labels = (await store.current_labels("artifact", [artifact_id])).get(artifact_id, {})
     record["labels"] = labels
     return Shown(kind="artifact", payload=record, labels=labels)
+
+
+async def _datasets_read(store: Store, job: Job) -> list[dict[str, Any]]:
+    """The composites (datasets) some of whose files the job read: a job reading one file of a
+    dataset is linked to the dataset."""
+    containing = await store.composites_containing([f.hash for f in job.inputs])
+    datasets: dict[str, dict[str, Any]] = {}
+    for f in job.inputs:
+        for digest, path, relpath in containing.get(f.hash, []):
+            entry = datasets.setdefault(digest, {"hash": digest, "path": path, "files": []})
+            if relpath not in entry["files"]:
+                entry["files"].append(relpath)
+    return list(datasets.values())
 
 
 def job_json(job: Job) -> dict[str, Any]:

@@ -43,6 +43,7 @@ async def _show(ref: str | None, as_json: bool) -> int:
     else:
         assert shown.job is not None
         _print_job(shown.job)
+        _print_datasets(shown.payload)
         _print_labels(shown.labels)
     return 0
 
@@ -67,6 +68,16 @@ def _print_artifact(record: dict[str, Any]) -> None:
     click.echo(f"  Size:   {human_size(int(record['size'] or 0))}")
     for algorithm, digest in record["hashes"].items():
         click.echo(f"  {algorithm + ':':<8}{digest}")
+    if record.get("source_url") and record["source_url"] != record["path"]:
+        click.echo(f"  Source: {record['source_url']}")
+    if record.get("components"):
+        click.echo(f"  Components ({len(record['components'])}):")
+        _print_components(record["components"], "    ")
+    for container in record.get("in_composites", []):
+        click.echo(
+            f"  Part of: {container['path']} as {container['relpath']} "
+            f"(composite-blake3 {container['hash'][:16]})"
+        )
     for title, key in (("Produced by", "produced_by"), ("Read by", "consumed_by")):
         users = record[key]
         click.echo(f"  {title} ({len(users)}):")
@@ -75,6 +86,31 @@ def _print_artifact(record: dict[str, Any]) -> None:
                 f"    {use['step_ref']:<5} {use['job_uid']}  {use['command']}  ({use['path']})"
             )
     _print_labels(record["labels"])
+
+
+COMPONENTS_SHOWN = 20
+
+
+def _print_components(components: list[dict[str, Any]], indent: str) -> None:
+    from roar.cli._format import human_size
+
+    for part in components[:COMPONENTS_SHOWN]:
+        size = human_size(int(part["size"] or 0))
+        click.echo(f"{indent}{part['relpath']}  {part['hash'][:16]}  ({size})")
+    if len(components) > COMPONENTS_SHOWN:
+        click.echo(f"{indent}... {len(components) - COMPONENTS_SHOWN} more (--json lists all)")
+
+
+def _print_datasets(payload: dict[str, Any]) -> None:
+    """A job's composites (what get/put moved whole) and the datasets it read files of."""
+    for composite in payload.get("composites", []):
+        role = "Read" if composite["role"] == "input" else "Wrote"
+        count = len(composite["components"])
+        click.echo(f"{role} composite {composite['path']} ({count} files)")
+        click.echo(f"  composite-blake3: {composite['hash']}")
+    for dataset in payload.get("datasets_read", []):
+        files = ", ".join(dataset["files"][:5]) + (" ..." if len(dataset["files"]) > 5 else "")
+        click.echo(f"Read from dataset {dataset['path']} ({dataset['hash'][:16]}): {files}")
 
 
 def _print_labels(labels: dict[str, object]) -> None:

@@ -164,20 +164,25 @@ class ArtifactStore(StoreCore):
             )
         return found
 
-    async def composites_containing(self, digests: Sequence[str]) -> dict[str, list[str]]:
-        """For each BLAKE3 digest that is a component of a composite: those composites' digests."""
-        found: dict[str, list[str]] = {}
+    async def composites_containing(
+        self, digests: Sequence[str]
+    ) -> dict[str, list[tuple[str, str, str]]]:
+        """For each BLAKE3 digest that is a component of a composite: (the composite's digest,
+        where it was first seen, the component's path in it) for each such composite."""
+        found: dict[str, list[tuple[str, str, str]]] = {}
         for chunk in _chunks(list(dict.fromkeys(digests))):
             marks = ",".join("?" * len(chunk))
-            for digest, uid in await self._conn.fetchall(
-                f"""SELECT h.digest, a.uid FROM artifact_hashes h
+            for digest, uid, path, relpath in await self._conn.fetchall(
+                f"""SELECT h.digest, a.uid, a.first_seen_path, c.relpath FROM artifact_hashes h
                     JOIN artifact_components c ON c.component_id = h.artifact_id
                     JOIN artifacts a ON a.id = c.composite_id
                     WHERE h.algorithm = 'blake3' AND h.digest IN ({marks})
                     ORDER BY a.first_seen_at""",
                 chunk,
             ):
-                found.setdefault(str(digest), []).append(str(uid))
+                found.setdefault(str(digest), []).append(
+                    (str(uid), from_stored(str(path or "")), from_stored(str(relpath)))
+                )
         return found
 
     async def output_digests(self) -> set[str]:
