@@ -1,0 +1,410 @@
+"""`roar get` and `roar put` end to end: moto's S3 server and a local HTTP server on 127.0.0.1,
+the real roar command, objects checked byte for byte with boto3."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import blake3
+import pytest
+
+from tests.conftest import Workspace, roar_executable
+
+pytestmark = pytest.mark.e2e
+
+ACCESS_KEY = "AKIAGETPUTTESTS00000"
+SECRET_KEY = "get-put-tests-secret"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/moto-api/", timeout=2):
+                break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def _s3(moto_url: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=moto_url,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+    )
+
+
+@pytest.fixture
+def s3(moto_url: str, request: pytest.FixtureRequest) -> Any:
+    client = _s3(moto_url)
+    bucket = "b-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:12]
+    client.create_bucket(Bucket=bucket)
+    client.bucket = bucket  # the test's own bucket
+    return client
+
+
+@pytest.fixture
+def aws(project: Workspace, moto_url: str) -> Workspace:
+    env = {k: v for k, v in project.env.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL_S3=moto_url,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    return Workspace(project.root, env)
+
+
+def _b3(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+def _leftovers(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*.roar-part")]
+
+
+def test_get_a_prefix_records_a_composite_and_its_files(aws: Workspace, s3: Any) -> None:
+    files = {f"shards/part-{i:03d}.csv": f"row,{i}\n".encode() * (i + 1) for i in range(12)}
+    files["shards/README.md"] = b"boilerplate, not part of the identity\n"
+    for key, body in files.items():
+        s3.put_object(Bucket=s3.bucket, Key=f"datasets/v1/{key}", Body=body)
+
+    report = aws.roar("get", f"s3://{s3.bucket}/datasets/v1/", "data", "--json").json()
+    assert report["step_ref"] == "@1" and len(report["files"]) == 13
+    for key, body in files.items():
+        assert (aws.root / "data" / key).read_bytes() == body
+    # The tree hash of the reference: sorted (relpath, blake3) leaves, boilerplate left out.
+    leaves = sorted((k, _b3(v)) for k, v in files.items() if not k.endswith("README.md"))
+    preimage = b"roar:blake3-tree:v1\n" + b"".join(
+        p.encode() + b"\0blake3:" + d.encode() + b"\n" for p, d in leaves
+    )
+    assert report["composite"] == {"path": "data", "hash": _b3(preimage)}
+
+    job = aws.roar("show", "@1", "--json").json()
+    assert job["job_type"] == "get" and job["inputs"] == []
+    by_path = {o["path"]: o for o in job["outputs"]}
+    part = by_path["data/shards/part-003.csv"]
+    assert part["hash"] == _b3(files["shards/part-003.csv"])
+    assert part["hashes"]["sha256"] == hashlib.sha256(files["shards/part-003.csv"]).hexdigest()
+    (composite,) = job["composites"]
+    assert composite["hash"] == _b3(preimage) and len(composite["components"]) == 13
+
+    artifact = aws.roar("show", "data/shards/part-003.csv", "--json").json()
+    assert artifact["source_url"] == f"s3://{s3.bucket}/datasets/v1/shards/part-003.csv"
+    assert [c["hash"] for c in artifact["in_composites"]] == [_b3(preimage)]
+    listed = aws.roar("show", _b3(preimage)[:16], "--json").json()
+    assert listed["kind"] == "composite" and len(listed["components"]) == 13
+
+    # A job reading one file of the dataset is linked to it (and to the Get job in the DAG).
+    aws.roar(
+        "run",
+        "python",
+        "-c",
+        "open('first.txt','w').write(open('data/shards/part-001.csv').read())",
+    )
+    reader = aws.roar("show", "@2", "--json").json()
+    assert reader["datasets_read"] == [
+        {"hash": _b3(preimage), "path": "data", "files": ["shards/part-001.csv"]}
+    ]
+    assert "Read from dataset data" in aws.roar("show", "@2").stdout
+    dag = aws.roar("dag", "--json").json()
+    node = next(n for n in dag["nodes"] if n["step_number"] == 2)
+    assert node["dependencies"] == [1]
+
+
+def test_get_one_object_verifies_and_never_leaves_a_partial_file(aws: Workspace, s3: Any) -> None:
+    body = os.urandom(300_000)
+    s3.put_object(Bucket=s3.bucket, Key="models/model.bin", Body=body)
+    url = f"s3://{s3.bucket}/models/model.bin"
+
+    wrong = aws.roar("get", url, "model.bin", "--hash", "0" * 64, check=False)
+    assert wrong.returncode == 1 and "hash mismatch" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
+    assert not (aws.root / "model.bin").exists() and _leftovers(aws.root) == []
+
+    ok = aws.roar("get", url, "weights/", "--hash", _b3(body)[:16], "-m", "v1 weights")
+    assert "@1" in ok.stdout and (aws.root / "weights" / "model.bin").read_bytes() == body
+    assert aws.roar("show", "@1", "--json").json()["metadata"]["message"] == "v1 weights"
+
+    (aws.root / "weights" / "model.bin").write_bytes(b"my own edits")
+    refused = aws.roar("get", url, "weights/", check=False)
+    assert refused.returncode == 1 and "--force overwrites" in refused.stderr
+    assert (aws.root / "weights" / "model.bin").read_bytes() == b"my own edits"
+    aws.roar("get", url, "weights/", "--force")
+    assert (aws.root / "weights" / "model.bin").read_bytes() == body
+
+    dry = aws.roar("get", url, "elsewhere.bin", "--dry-run")
+    assert "Dry run: 1 file(s)" in dry.stdout and not (aws.root / "elsewhere.bin").exists()
+
+
+def test_bad_input_is_one_line_and_a_non_zero_exit(aws: Workspace, s3: Any, tmp_path: Path) -> None:
+    cases = {
+        "ftp://host/file": (2, "unknown scheme ftp://"),
+        f"s3://{s3.bucket}/missing/key": (1, "does not exist"),
+        "s3://no-such-bucket-here/x": (1, "does not exist"),
+    }
+    for src, (code, text) in cases.items():
+        result = aws.roar("get", src, check=False)
+        assert result.returncode == code and text in result.stderr, (src, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+    bare = {
+        k: v for k, v in aws.env.items() if not k.startswith("AWS_ACCESS") and "SECRET" not in k
+    }
+    bare["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
+    no_keys = Workspace(aws.root, bare).roar("get", f"s3://{s3.bucket}/x", check=False)
+    assert no_keys.returncode == 2 and "no AWS credentials" in no_keys.stderr
+
+    gcs = aws.roar("get", "gs://bucket/object", check=False)
+    try:
+        import google.cloud.storage  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        assert gcs.returncode == 2 and "pip install google-cloud-storage" in gcs.stderr
+    else:
+        pytest.skip("google-cloud-storage is installed: the missing-package message cannot show")
+
+
+def test_a_full_disk_leaves_no_partial_file(aws: Workspace, s3: Any) -> None:
+    """The download fails while writing (RLIMIT_FSIZE: the kernel refuses the write, as a full
+    disk does): one line, exit 1, nothing where the file should be."""
+    s3.put_object(Bucket=s3.bucket, Key="big.bin", Body=os.urandom(4 << 20))
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    proc = subprocess.run(
+        [roar_executable(), "get", f"s3://{s3.bucket}/big.bin"],
+        cwd=aws.root, env=aws.env, capture_output=True, text=True, preexec_fn=limit, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot write" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (aws.root / "big.bin").exists() and _leftovers(aws.root) == []
+
+
+class _FlakyServer:
+    """A local HTTP server: /weights.pt is cut after half its bytes on the first request, served
+    with Range support after; /secret is 403; everything else 404."""
+
+    def __init__(self, body: bytes) -> None:
+        from aiohttp import web
+
+        self.body = body
+        self.requests: list[str | None] = []
+        ready = threading.Event()
+
+        async def weights(request: web.Request) -> web.StreamResponse:
+            self.requests.append(request.headers.get("Range"))
+            start = 0
+            if request.headers.get("Range"):
+                start = int(request.headers["Range"].removeprefix("bytes=").split("-")[0])
+            status = 206 if start else 200
+            response = web.StreamResponse(
+                status=status,
+                headers={
+                    "Accept-Ranges": "bytes",
+                    "ETag": '"v1"',
+                    "Content-Length": str(len(body) - start),
+                },
+            )
+            await response.prepare(request)
+            if len(self.requests) == 1:
+                await response.write(body[: len(body) // 2])
+                assert request.transport is not None
+                request.transport.close()  # the connection drops mid-way
+                return response
+            await response.write(body[start:])
+            return response
+
+        async def secret(request: web.Request) -> web.Response:
+            return web.Response(status=403)
+
+        async def main() -> None:
+            app = web.Application()
+            app.router.add_get("/weights.pt", weights)
+            app.router.add_get("/secret", secret)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = runner.addresses[0][1]
+            self.stop = asyncio.Event()
+            ready.set()
+            await self.stop.wait()
+            await runner.cleanup()
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(main(),))
+        self.thread.start()
+        ready.wait(10)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def test_https_style_download_resumes_after_a_dropped_connection(project: Workspace) -> None:
+    body = os.urandom(3 << 20)
+    server = _FlakyServer(body)
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        result = project.roar("get", f"{base}/weights.pt", "--hash", _b3(body))
+        assert (project.root / "weights.pt").read_bytes() == body
+        assert "@1" in result.stdout
+        # The second request asked only for what had not arrived.
+        assert server.requests[0] is None and len(server.requests) == 2
+        resumed_at = int(str(server.requests[1]).removeprefix("bytes=").rstrip("-"))
+        assert 0 < resumed_at <= len(body) // 2
+        job = project.roar("show", "@1", "--json").json()
+        assert job["outputs"][0]["hash"] == _b3(body)
+        artifact = project.roar("show", "weights.pt", "--json").json()
+        assert artifact["source_url"] == f"{base}/weights.pt"
+
+        forbidden = project.roar("get", f"{base}/secret", "s.bin", check=False)
+        assert forbidden.returncode == 1 and "access denied" in forbidden.stderr
+        missing = project.roar("get", f"{base}/nothing.bin", check=False)
+        assert missing.returncode == 1 and "does not exist" in missing.stderr
+        assert _leftovers(project.root) == []
+    finally:
+        server.close()
+
+
+def _objects(s3: Any, prefix: str) -> dict[str, bytes]:
+    listed = s3.list_objects_v2(Bucket=s3.bucket, Prefix=prefix).get("Contents", [])
+    return {o["Key"]: s3.get_object(Bucket=s3.bucket, Key=o["Key"])["Body"].read() for o in listed}
+
+
+def test_put_files_directories_steps_and_the_session(aws: Workspace, s3: Any) -> None:
+    aws.gen({"make.py": "import os\nos.makedirs('ckpt', exist_ok=True)\n"
+             "for i in range(3): open(f'ckpt/e{i}.pt', 'wb').write(bytes([i]) * 1000)\n"
+             "open('model.pt', 'wb').write(b'final')\n"})  # fmt: skip
+    aws.commit_all("trainer")
+    aws.roar("run", "python", "make.py")
+    bucket = f"s3://{s3.bucket}"
+
+    dry = aws.roar("put", "model.pt", f"{bucket}/models/", "-m", "final", "--dry-run")
+    assert "Dry run: 1 file(s)" in dry.stdout and _objects(s3, "models/") == {}
+
+    one = aws.roar("put", "model.pt", f"{bucket}/models/", "-m", "final", "--json").json()
+    assert _objects(s3, "models/") == {"models/model.pt": b"final"}
+    job = aws.roar("show", one["step_ref"], "--json").json()
+    assert job["job_type"] == "put" and job["metadata"]["message"] == "final"
+    assert [i["path"] for i in job["inputs"]] == ["model.pt"]
+    assert [o["path"] for o in job["outputs"]] == [f"{bucket}/models/model.pt"]
+    assert job["inputs"][0]["hash"] == job["outputs"][0]["hash"] == _b3(b"final")
+    assert job["outputs"][0]["hashes"]["etag"]  # the uploaded object's ETag, as S3 gave it
+    assert one["tag"] and one["tag"] in aws.git("tag")
+
+    directory = aws.roar("put", "ckpt", f"{bucket}/run-42/", "-m", "ckpts", "--json").json()
+    assert set(_objects(s3, "run-42/")) == {f"run-42/e{i}.pt" for i in range(3)}
+    local, remote = directory["composites"]
+    assert local["role"] == "input" and local["path"] == "ckpt"
+    assert remote["role"] == "output" and remote["path"] == f"{bucket}/run-42/"
+    assert local["hash"] == remote["hash"]  # the same dataset on both sides
+
+    step = aws.roar("put", "@1", f"{bucket}/step1/", "-m", "step 1", "--no-tag", "--json").json()
+    assert set(_objects(s3, "step1/")) == {
+        "step1/model.pt",
+        *(f"step1/ckpt/e{i}.pt" for i in range(3)),
+    }
+    assert step["tag"] is None
+
+    everything = aws.roar("put", f"{bucket}/all/", "-m", "all outputs", "--json").json()
+    assert len(everything["files"]) == 4
+    # Downloading what was put gives back the same artifacts (content addressing links them).
+    aws.roar("get", f"{bucket}/all/model.pt", "copy.pt")
+    assert aws.roar("show", "copy.pt", "--json").json()["hash"] == _b3(b"final")
+
+
+@pytest.mark.slow
+def test_a_large_file_goes_up_in_parts_and_comes_back_whole(aws: Workspace, s3: Any) -> None:
+    data = os.urandom(70 << 20)  # over the 64 MiB multipart threshold
+    (aws.root / "big.bin").write_bytes(data)
+    aws.roar("put", "big.bin", f"s3://{s3.bucket}/big.bin", "-m", "big", "--no-tag")
+    head = s3.head_object(Bucket=s3.bucket, Key="big.bin")
+    assert head["ContentLength"] == len(data) and head["ETag"].strip('"').endswith("-2")
+    aws.roar("get", f"s3://{s3.bucket}/big.bin", "back.bin")
+    assert _b3((aws.root / "back.bin").read_bytes()) == _b3(data)
+
+
+def test_bad_put_input(aws: Workspace, s3: Any) -> None:
+    cases = [
+        (["put", "nope.txt", f"s3://{s3.bucket}/x", "-m", "m"], 2, "does not exist"),
+        (["put", "README.md", "https://example.invalid/x", "-m", "m"], 2, "download only"),
+        (["put", "README.md", f"s3://{s3.bucket}/x"], 2, "Missing option"),
+        (
+            ["put", "README.md", "s3://no-such-bucket-here/x", "-m", "m", "--no-tag"],
+            1,
+            "does not exist",
+        ),
+    ]
+    for argv, code, text in cases:
+        result = aws.roar(*argv, check=False)
+        assert result.returncode == code and text in result.stderr, (argv, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_put_registers_the_lineage_when_a_registry_is_configured(
+    aws: Workspace, s3: Any, tmp_path: Path
+) -> None:
+    proc = subprocess.Popen(
+        [roar_executable(), "server", "--port", "0", "--db", f"sqlite:///{tmp_path}/reg.db"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[1]
+        aws.gen({"model.txt": "weights\n"})
+        registered = Workspace(aws.root, {**aws.env, "GLAAS_URL": url})
+        result = registered.roar("put", "model.txt", f"s3://{s3.bucket}/m/", "-m", "m", "--json")
+        assert result.json()["registered"] == url
+        digest = _b3(b"weights\n")
+        with urllib.request.urlopen(f"{url}/api/v1/artifacts/{digest[:16]}") as response:
+            found = json.load(response)
+        assert digest in json.dumps(found)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
