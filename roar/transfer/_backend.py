@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from roar.transfer._sink import Sink
+    from roar.transfer._sink import Sink, StreamDigest
     from roar.transfer.locations import Location
 
 CHUNK = 1 << 20  # bytes read from a socket or a file at a time
@@ -33,24 +33,44 @@ class Backend(Protocol):
         ...
 
     async def upload(
-        self, path: Path, size: int, url: str, progress: Callable[[int], None]
+        self,
+        path: Path,
+        size: int,
+        url: str,
+        progress: Callable[[int], None],
+        digest: StreamDigest,
     ) -> str | None:
-        """Send the file at ``path`` to ``url``; the stored object's ETag when known."""
+        """Send the file at ``path`` to ``url``; the stored object's ETag when known. Hashes
+        what it sends into ``digest`` (and marks it complete) when it can do so in one pass."""
         ...
 
     async def aclose(self) -> None: ...
 
 
-async def read_chunks(path: Path, start: int, length: int, progress: Callable[[int], None]):  # type: ignore[no-untyped-def]
-    """The bytes [start, start+length) of ``path``, CHUNK at a time, read on a worker thread."""
+async def read_chunks(  # type: ignore[no-untyped-def]
+    path: Path,
+    start: int,
+    length: int,
+    progress: Callable[[int], None],
+    digest: StreamDigest | None = None,
+):
+    """The bytes [start, start+length) of ``path``, CHUNK at a time, read (and hashed into
+    ``digest``, in the same trip) on a worker thread."""
     import anyio.to_thread
 
     handle = await anyio.to_thread.run_sync(lambda: open(path, "rb"))  # noqa: SIM115
+
+    def read(size: int) -> bytes:
+        chunk: bytes = handle.read(size)
+        if digest is not None:
+            digest.update(chunk)
+        return chunk
+
     try:
         await anyio.to_thread.run_sync(handle.seek, start)
         left = length
         while left > 0:
-            chunk: bytes = await anyio.to_thread.run_sync(handle.read, min(CHUNK, left))
+            chunk = await anyio.to_thread.run_sync(read, min(CHUNK, left))
             if not chunk:
                 break
             left -= len(chunk)

@@ -9,7 +9,7 @@ from typing import Any
 import anyio.to_thread
 
 from roar.transfer._backend import CHUNK, RemoteObject
-from roar.transfer._sink import Sink, TransferError
+from roar.transfer._sink import Sink, StreamDigest, TransferError
 from roar.transfer.locations import Location
 
 MISSING = (
@@ -76,7 +76,12 @@ class GcsBackend:
         return obj.etag
 
     async def upload(
-        self, path: Path, size: int, url: str, progress: Callable[[int], None]
+        self,
+        path: Path,
+        size: int,
+        url: str,
+        progress: Callable[[int], None],
+        digest: StreamDigest,
     ) -> str | None:
         bucket, _, key = url.removeprefix("gs://").partition("/")
         blob = self._bucket(bucket).blob(key)

@@ -9,7 +9,7 @@ import aiohttp
 
 from roar.transfer._backend import CHUNK, RemoteObject
 from roar.transfer._retry import TRANSIENT_STATUS, Transient, with_retries
-from roar.transfer._sink import Sink, TransferError
+from roar.transfer._sink import Sink, StreamDigest, TransferError
 from roar.transfer.locations import Location
 
 
@@ -71,7 +71,12 @@ class HttpBackend:
         return await with_retries(attempt, f"downloading {obj.url}")
 
     async def upload(
-        self, path: Path, size: int, url: str, progress: Callable[[int], None]
+        self,
+        path: Path,
+        size: int,
+        url: str,
+        progress: Callable[[int], None],
+        digest: StreamDigest,
     ) -> str | None:
         raise TransferError(f"{url}: http(s) is download only; put to s3://, gs:// or a directory")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio.to_thread
 
 from roar.transfer._backend import CHUNK, RemoteObject, read_chunks
-from roar.transfer._sink import Sink, TransferError, disk_error
+from roar.transfer._sink import Sink, StreamDigest, TransferError, disk_error
 from roar.transfer.locations import Location
 
 
@@ -47,16 +47,23 @@ class LocalBackend:
         return None
 
     async def upload(
-        self, path: Path, size: int, url: str, progress: Callable[[int], None]
+        self,
+        path: Path,
+        size: int,
+        url: str,
+        progress: Callable[[int], None],
+        digest: StreamDigest,
     ) -> str | None:
         target = Path(url.removeprefix("file://"))
         temp = target.with_name(f".{target.name}.roar-part")
 
         def copy() -> None:
+            digest.reset()
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "rb") as src, open(temp, "wb") as dst:
                 while chunk := src.read(CHUNK):
                     dst.write(chunk)
+                    digest.update(chunk)
                     progress(len(chunk))
             shutil.copymode(path, temp)
             os.replace(temp, target)
@@ -66,6 +73,7 @@ class LocalBackend:
         except OSError as exc:
             temp.unlink(missing_ok=True)
             raise disk_error(exc, target) from exc
+        digest.complete = True
         return None
 
     async def aclose(self) -> None:

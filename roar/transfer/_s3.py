@@ -28,7 +28,7 @@ from roar.proxy._classify import AWS_UPSTREAM, upstream_url
 from roar.proxy._errors_http import host_header
 from roar.transfer._backend import CHUNK, RemoteObject, read_chunks
 from roar.transfer._retry import TRANSIENT_STATUS, Transient, with_retries
-from roar.transfer._sink import Sink, TransferError
+from roar.transfer._sink import Sink, StreamDigest, TransferError
 from roar.transfer.locations import Location
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -213,11 +213,18 @@ class S3Backend:
         return await with_retries(attempt, f"downloading {obj.url}")
 
     async def upload(
-        self, path: Path, size: int, url: str, progress: Callable[[int], None]
+        self,
+        path: Path,
+        size: int,
+        url: str,
+        progress: Callable[[int], None],
+        digest: StreamDigest,
     ) -> str | None:
         bucket, _, key = url.removeprefix("s3://").partition("/")
         if size <= MULTIPART_THRESHOLD:
-            return await self._put(bucket, key, path, 0, size, [], url, progress)
+            etag = await self._put(bucket, key, path, 0, size, [], url, progress, digest)
+            digest.complete = digest.size == size
+            return etag
         return await self._multipart(bucket, key, path, size, url, progress)
 
     async def _put(
@@ -230,9 +237,12 @@ class S3Backend:
         query: list[tuple[str, str | None]],
         url: str,
         progress: Callable[[int], None],
+        digest: StreamDigest | None = None,
     ) -> str | None:
         async def attempt(_: int) -> str | None:
             sent = 0
+            if digest is not None:
+                digest.reset()
 
             def count(n: int) -> None:
                 nonlocal sent
@@ -245,7 +255,7 @@ class S3Backend:
                     bucket,
                     key,
                     query,
-                    data=read_chunks(path, start, length, count),
+                    data=read_chunks(path, start, length, count, digest),
                     length=length,
                 ) as response:
                     if response.status != 200:

@@ -98,9 +98,9 @@ async def get(
 
                     async def fetch(item: Planned = item) -> None:
                         async with limiter:
-                            etags[item.target] = await backend.download(
-                                item.obj, sinks[item.target]
-                            )
+                            sink = sinks[item.target]
+                            etags[item.target] = await backend.download(item.obj, sink)
+                            await sink.flush()
 
                     tg.start_soon(fetch)
             digests = {target: sink.digests() for target, sink in sinks.items()}

@@ -20,7 +20,7 @@ from roar.core.context import RoarContext
 from roar.errors import UsageError
 from roar.models import Component, Composite, FileDigest, Job
 from roar.transfer._common import CONCURRENCY, Progress, backend_for, check_relpath, record_transfer
-from roar.transfer._sink import TransferError
+from roar.transfer._sink import StreamDigest, TransferError
 from roar.transfer.locations import Location, parse
 
 
@@ -127,18 +127,17 @@ async def put(
     uploads = _destination(location, uploads, directory)
     result = PutResult(destination=dest)
     started = time.time()
-    async with ctx.store() as store:
-        hashed = await Hasher(store, ctx.config.get_list("hash.put")).hash_many(
-            str(u.path) for u in uploads
-        )
+    sizes: dict[str, int] = {}
     for item in uploads:
-        found = hashed.get(str(item.path))
-        if found is None or found.error:
-            raise TransferError(f"cannot read {item.shown}: {found.error if found else 'gone'}")
+        try:
+            sizes[item.url] = item.path.stat().st_size
+        except OSError as exc:
+            raise TransferError(f"cannot read {item.shown}: {exc.strerror or exc}") from exc
     if dry_run:
-        result.files = [(u.shown, u.url, hashed[str(u.path)].size) for u in uploads]
+        result.files = [(u.shown, u.url, sizes[u.url]) for u in uploads]
         return result
-    sizes = {u.url: hashed[str(u.path)].size for u in uploads}
+    algorithms = ctx.config.get_list("hash.put")
+    streamed = {u.url: StreamDigest(algorithms) for u in uploads}
     bar = Progress(sum(sizes.values()), f"put {location.basename or dest}", enabled=progress)
     etags: dict[str, str | None] = {}
     limiter = anyio.CapacityLimiter(CONCURRENCY)
@@ -149,28 +148,37 @@ async def put(
                 async def send(item: Upload = item) -> None:
                     async with limiter:
                         etags[item.url] = await backend.upload(
-                            item.path, sizes[item.url], item.url, bar
+                            item.path, sizes[item.url], item.url, bar, streamed[item.url]
                         )
 
                 tg.start_soon(send)
     finally:
         bar.close()
+    # What could not be hashed while it was sent (multipart parts, gs://) is hashed now.
+    rest = [u for u in uploads if not streamed[u.url].complete]
+    hashed = {}
+    if rest:
+        async with ctx.store() as store:
+            hashed = await Hasher(store, algorithms).hash_many(str(u.path) for u in rest)
     inputs, outputs = [], []
     for item in uploads:
-        found = hashed[str(item.path)]
+        if streamed[item.url].complete:
+            digests, size = streamed[item.url].digests(), streamed[item.url].size
+        else:
+            found = hashed.get(str(item.path))
+            if found is None or found.error:
+                reason = found.error if found else "gone"
+                raise TransferError(f"uploaded {item.shown} but cannot read it back: {reason}")
+            digests, size = found.digests, found.size
         inputs.append(
-            FileDigest(
-                path=item.shown, hash=found.digests["blake3"], size=found.size, hashes=found.digests
-            )
+            FileDigest(path=item.shown, hash=digests["blake3"], size=size, hashes=digests)
         )
-        remote = dict(found.digests)
+        remote = dict(digests)
         if etags.get(item.url):
             remote["etag"] = str(etags[item.url])
         where = item.url if "://" in item.url else ctx.project.display_path(item.url)
-        outputs.append(
-            FileDigest(path=where, hash=found.digests["blake3"], size=found.size, hashes=remote)
-        )
-        result.files.append((item.shown, item.url, found.size))
+        outputs.append(FileDigest(path=where, hash=digests["blake3"], size=size, hashes=remote))
+        result.files.append((item.shown, item.url, size))
     if directory is not None:
         result.composites = _composites(ctx, directory, location, uploads, inputs)
     meta: dict[str, object] = {
