@@ -408,3 +408,46 @@ def test_put_registers_the_lineage_when_a_registry_is_configured(
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_only(project: Workspace, tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    source = tmp_path / "shared" / "dataset"
+    source.mkdir(parents=True)
+    for i in range(3):
+        (source / f"f{i}.bin").write_bytes(os.urandom(1 << 20))
+    leader, follower = pty.openpty()
+    # A terminal has a size (tqdm draws nothing on a 0x0 one).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        proc = subprocess.run(
+            [roar_executable(), "get", str(source), "on-tty"],
+            cwd=project.root, env={**project.env, "TERM": "xterm"}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=follower, timeout=60,
+        )  # fmt: skip
+        os.close(follower)
+        follower = -1
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    assert proc.returncode == 0
+    assert b"get dataset" in drawn and b"3.00M" in drawn  # tqdm's bar, in bytes
+    piped = project.roar("get", str(source), "piped")
+    assert "get dataset" not in piped.stderr and piped.stderr == ""
+    job = project.roar("show", "@1", "--json").json()
+    assert job["outputs"][0]["path"].startswith("on-tty/")
+    assert len(job["composites"][0]["components"]) == 3
