@@ -18,10 +18,24 @@ MISSING = (
 )
 
 
+async def _call(what: str, function: Any, *args: Any) -> Any:
+    """``function(*args)`` on a worker thread, Google's errors turned into one-line ones."""
+    from google.api_core import exceptions  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+    try:
+        return await anyio.to_thread.run_sync(function, *args)
+    except exceptions.NotFound as exc:
+        raise TransferError(f"{what} does not exist ({exc.code} {exc.message})") from exc
+    except exceptions.Forbidden as exc:
+        raise TransferError(f"access denied to {what} ({exc.code} {exc.message})") from exc
+    except exceptions.GoogleAPIError as exc:
+        raise TransferError(f"{what}: {exc}") from exc
+
+
 class GcsBackend:
     def __init__(self) -> None:
         try:
-            from google.cloud import storage  # type: ignore[import-not-found,unused-ignore]
+            from google.cloud import storage  # type: ignore[import-not-found,import-untyped,unused-ignore]
         except ImportError as exc:
             raise TransferError(MISSING, exit_code=2) from exc
         self._storage: Any = storage
@@ -42,7 +56,7 @@ class GcsBackend:
             blobs = self._bucket(location.bucket).list_blobs(prefix=location.key)
             return [(b.name, int(b.size or 0), b.etag) for b in blobs]
 
-        listed = await anyio.to_thread.run_sync(listing)
+        listed = await _call(location.raw, listing)
         if not location.names_prefix:
             exact = [b for b in listed if b[0] == location.key]
             if exact:
@@ -67,9 +81,9 @@ class GcsBackend:
         bucket, _, key = obj.url.removeprefix("gs://").partition("/")
         await sink.open()
         blob = self._bucket(bucket).blob(key)
-        reader = await anyio.to_thread.run_sync(lambda: blob.open("rb"))
+        reader = await _call(obj.url, lambda: blob.open("rb"))
         try:
-            while chunk := await anyio.to_thread.run_sync(reader.read, CHUNK):
+            while chunk := await _call(obj.url, reader.read, CHUNK):
                 await sink.write(chunk)
         finally:
             reader.close()
@@ -85,7 +99,7 @@ class GcsBackend:
     ) -> str | None:
         bucket, _, key = url.removeprefix("gs://").partition("/")
         blob = self._bucket(bucket).blob(key)
-        await anyio.to_thread.run_sync(blob.upload_from_filename, str(path))
+        await _call(url, blob.upload_from_filename, str(path))
         progress(size)
         return str(blob.etag) if blob.etag else None
 
