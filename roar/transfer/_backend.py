@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from roar.transfer._sink import Sink, StreamDigest
+    from roar.transfer._sink import PartDigest, Sink, StreamDigest
     from roar.transfer.locations import Location
 
 CHUNK = 1 << 20  # bytes read from a socket or a file at a time
@@ -52,7 +52,7 @@ async def read_chunks(  # type: ignore[no-untyped-def]
     start: int,
     length: int,
     progress: Callable[[int], None],
-    digest: StreamDigest | None = None,
+    digest: StreamDigest | PartDigest | None = None,
 ):
     """The bytes [start, start+length) of ``path``, CHUNK at a time, read (and hashed into
     ``digest``, in the same trip) on a worker thread."""

@@ -28,7 +28,7 @@ from roar.proxy._classify import AWS_UPSTREAM, upstream_url
 from roar.proxy._errors_http import host_header
 from roar.transfer._backend import CHUNK, RemoteObject, read_chunks
 from roar.transfer._retry import TRANSIENT_STATUS, Transient, with_retries
-from roar.transfer._sink import Sink, StreamDigest, TransferError
+from roar.transfer._sink import PartDigest, Sink, StreamDigest, TransferError
 from roar.transfer.locations import Location
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -225,7 +225,18 @@ class S3Backend:
             etag = await self._put(bucket, key, path, 0, size, [], url, progress, digest)
             digest.complete = digest.size == size
             return etag
-        return await self._multipart(bucket, key, path, size, url, progress)
+        # BLAKE3 only can be had in the same pass (part subtrees combine); others are not.
+        parts: dict[int, PartDigest] | None = {} if set(digest.algorithms) <= {"blake3"} else None
+        etag = await self._multipart(bucket, key, path, size, url, progress, parts)
+        if parts is not None:
+            from roar.hashing.tree import combine
+
+            ordered = sorted(parts)
+            outputs = [parts[n].output() for n in ordered]
+            sizes = [parts[n].size for n in ordered]
+            if sum(sizes) == size:
+                digest.set_result({"blake3": combine(outputs, sizes)}, size)
+        return etag
 
     async def _put(
         self,
@@ -237,7 +248,7 @@ class S3Backend:
         query: list[tuple[str, str | None]],
         url: str,
         progress: Callable[[int], None],
-        digest: StreamDigest | None = None,
+        digest: StreamDigest | PartDigest | None = None,
     ) -> str | None:
         async def attempt(_: int) -> str | None:
             sent = 0
@@ -276,8 +287,10 @@ class S3Backend:
         size: int,
         url: str,
         progress: Callable[[int], None],
+        subtrees: dict[int, PartDigest] | None,
     ) -> str | None:
-        part_size = max(MIN_PART, math.ceil(size / MAX_PARTS))
+        # A power of two: each part is then a whole BLAKE3 subtree of the object.
+        part_size = max(MIN_PART, 1 << (math.ceil(size / MAX_PARTS) - 1).bit_length())
         count = math.ceil(size / part_size)
 
         async def create(_: int) -> str:
@@ -303,8 +316,11 @@ class S3Backend:
                             ("uploadId", upload_id),
                         ]
                         length = min(part_size, size - start)
+                        digest = None
+                        if subtrees is not None:
+                            digest = subtrees[number] = PartDigest(start)
                         etag = await self._put(
-                            bucket, key, path, start, length, query, url, progress
+                            bucket, key, path, start, length, query, url, progress, digest
                         )
                         etags[number] = etag or ""
 

@@ -411,7 +411,10 @@ def test_put_files_directories_steps_and_the_session(aws: Workspace, s3: Any) ->
 def test_a_large_file_goes_up_in_parts_and_comes_back_whole(aws: Workspace, s3: Any) -> None:
     data = os.urandom(70 << 20)  # over the 64 MiB multipart threshold
     (aws.root / "big.bin").write_bytes(data)
-    aws.roar("put", "big.bin", f"s3://{s3.bucket}/big.bin", "-m", "big", "--no-tag")
+    put = aws.roar("put", "big.bin", f"s3://{s3.bucket}/big.bin", "-m", "big", "--no-tag", "--json")
+    # Hashed in the pass that sent it: the parts' BLAKE3 subtrees, combined.
+    job = aws.roar("show", put.json()["step_ref"], "--json").json()
+    assert job["inputs"][0]["hash"] == job["outputs"][0]["hash"] == _b3(data)
     head = s3.head_object(Bucket=s3.bucket, Key="big.bin")
     assert head["ContentLength"] == len(data) and head["ETag"].strip('"').endswith("-2")
     aws.roar("get", f"s3://{s3.bucket}/big.bin", "back.bin")
