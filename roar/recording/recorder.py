@@ -177,7 +177,8 @@ def _text(value: str) -> str:
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _git_info(state: GitState) -> GitInfo:
+def git_info(state: GitState) -> GitInfo:
+    """What a job records of the git state it ran in (the remote URL without credentials)."""
     return GitInfo(
         commit=state.commit,
         branch=state.branch,
@@ -368,7 +369,7 @@ async def record_command(
                 duration_seconds=round(duration, 6),
                 exit_code=outcome.exit_code,
                 signal=outcome.signal,
-                git=_git_info(git),
+                git=git_info(git),
                 inputs=inputs,
                 outputs=outputs,
                 step_identity=step_identity(

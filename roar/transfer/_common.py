@@ -87,8 +87,8 @@ async def record_transfer(
 
     from roar.core.git import read_git_state
     from roar.lineage.identity import step_identity
-    from roar.models import GitInfo, NewJob
-    from roar.recording.secrets import redact_text
+    from roar.models import NewJob
+    from roar.recording.recorder import git_info
 
     state = await read_git_state(Path.cwd(), ctx.project.roar_dir)
     command = shlex.join(argv)
@@ -102,13 +102,7 @@ async def record_transfer(
         duration_seconds=time.time() - started,
         exit_code=0,
         signal=None,
-        git=GitInfo(
-            commit=state.commit,
-            branch=state.branch,
-            dirty=state.dirty,
-            repo=state.repo_root,
-            remote_url=redact_text(state.remote_url) if state.remote_url else None,
-        ),
+        git=git_info(state),
         inputs=list(inputs),
         outputs=list(outputs),
         step_identity=step_identity(

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import Workspace
 from tests.openlineage_schema import run_event_errors
+from tests.servers import ThreadedApp
 
 pytestmark = pytest.mark.e2e
 
@@ -139,18 +140,14 @@ def test_bad_references_and_formats_are_one_line_errors(pipeline: Workspace) -> 
 
 
 class _Receiver:
-    """A Marquez-like endpoint on 127.0.0.1 that keeps what it is sent (aiohttp, own thread)."""
+    """A Marquez-like endpoint on 127.0.0.1 that keeps what it is sent."""
 
     def __init__(self, status: int = 201) -> None:
-        import asyncio
-        import threading
-
         from aiohttp import web
 
         self.received: list[dict[str, object]] = []
         self.paths: list[str] = []
         self.rejected: list[list[str]] = []
-        ready = threading.Event()
 
         async def lineage(request: web.Request) -> web.Response:
             # Like Marquez: an event that is not a valid OpenLineage RunEvent gets a 400.
@@ -163,28 +160,11 @@ class _Receiver:
             self.received.append(event)
             return web.Response(status=status)
 
-        async def main() -> None:
-            app = web.Application()
-            app.router.add_post("/api/v1/lineage", lineage)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = runner.addresses[0][1]
-            self.stop = asyncio.Event()
-            ready.set()
-            await self.stop.wait()
-            await runner.cleanup()
-
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(main(),))
-        self.thread.start()
-        ready.wait(10)
+        self._app = ThreadedApp(lambda app: app.router.add_post("/api/v1/lineage", lineage))
+        self.port = self._app.port
 
     def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(10)
-        self.loop.close()
+        self._app.close()
 
 
 def test_run_emits_openlineage_events_to_a_marquez_endpoint(project: Workspace) -> None:

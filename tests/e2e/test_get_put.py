@@ -3,15 +3,12 @@ the real roar command, objects checked byte for byte with boto3."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
 import resource
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +18,7 @@ import blake3
 import pytest
 
 from tests.conftest import Workspace, roar_executable
+from tests.servers import ThreadedApp, free_port, moto_server, server_process
 
 pytestmark = pytest.mark.e2e
 
@@ -28,36 +26,10 @@ ACCESS_KEY = "AKIAGETPUTTESTS00000"
 SECRET_KEY = "get-put-tests-secret"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/moto-api/", timeout=2):
-                break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with moto_server() as url:
+        yield url
 
 
 def _s3(moto_url: str) -> Any:
@@ -222,79 +194,55 @@ def test_a_full_disk_leaves_no_partial_file(aws: Workspace, s3: Any) -> None:
     assert not (aws.root / "big.bin").exists() and _leftovers(aws.root) == []
 
 
-class _FlakyServer:
-    """A local HTTP server: /weights.pt is cut after half its bytes on the first request, served
-    with Range support after; /secret is 403; everything else 404."""
+def _flaky_server(body: bytes, requests: list[str | None]) -> ThreadedApp:
+    """/weights.pt is cut after half its bytes on the first request, served with Range support
+    after; /secret is 403; everything else 404. Each request's Range goes into ``requests``."""
+    from aiohttp import web
 
-    def __init__(self, body: bytes) -> None:
-        from aiohttp import web
-
-        self.body = body
-        self.requests: list[str | None] = []
-        ready = threading.Event()
-
-        async def weights(request: web.Request) -> web.StreamResponse:
-            self.requests.append(request.headers.get("Range"))
-            start = 0
-            if request.headers.get("Range"):
-                start = int(request.headers["Range"].removeprefix("bytes=").split("-")[0])
-            status = 206 if start else 200
-            response = web.StreamResponse(
-                status=status,
-                headers={
-                    "Accept-Ranges": "bytes",
-                    "ETag": '"v1"',
-                    "Content-Length": str(len(body) - start),
-                },
-            )
-            await response.prepare(request)
-            if len(self.requests) == 1:
-                await response.write(body[: len(body) // 2])
-                assert request.transport is not None
-                request.transport.close()  # the connection drops mid-way
-                return response
-            await response.write(body[start:])
+    async def weights(request: web.Request) -> web.StreamResponse:
+        requests.append(request.headers.get("Range"))
+        start = 0
+        if request.headers.get("Range"):
+            start = int(request.headers["Range"].removeprefix("bytes=").split("-")[0])
+        response = web.StreamResponse(
+            status=206 if start else 200,
+            headers={
+                "Accept-Ranges": "bytes",
+                "ETag": '"v1"',
+                "Content-Length": str(len(body) - start),
+            },
+        )
+        await response.prepare(request)
+        if len(requests) == 1:
+            await response.write(body[: len(body) // 2])
+            assert request.transport is not None
+            request.transport.close()  # the connection drops mid-way
             return response
+        await response.write(body[start:])
+        return response
 
-        async def secret(request: web.Request) -> web.Response:
-            return web.Response(status=403)
+    async def secret(request: web.Request) -> web.Response:
+        return web.Response(status=403)
 
-        async def main() -> None:
-            app = web.Application()
-            app.router.add_get("/weights.pt", weights)
-            app.router.add_get("/secret", secret)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = runner.addresses[0][1]
-            self.stop = asyncio.Event()
-            ready.set()
-            await self.stop.wait()
-            await runner.cleanup()
+    def routes(app: web.Application) -> None:
+        app.router.add_get("/weights.pt", weights)
+        app.router.add_get("/secret", secret)
 
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(main(),))
-        self.thread.start()
-        ready.wait(10)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(10)
-        self.loop.close()
+    return ThreadedApp(routes)
 
 
 def test_https_style_download_resumes_after_a_dropped_connection(project: Workspace) -> None:
     body = os.urandom(3 << 20)
-    server = _FlakyServer(body)
+    requests: list[str | None] = []
+    server = _flaky_server(body, requests)
     try:
-        base = f"http://127.0.0.1:{server.port}"
+        base = server.url
         result = project.roar("get", f"{base}/weights.pt", "--hash", _b3(body))
         assert (project.root / "weights.pt").read_bytes() == body
         assert "@1" in result.stdout
         # The second request asked only for what had not arrived.
-        assert server.requests[0] is None and len(server.requests) == 2
-        resumed_at = int(str(server.requests[1]).removeprefix("bytes=").rstrip("-"))
+        assert requests[0] is None and len(requests) == 2
+        resumed_at = int(str(requests[1]).removeprefix("bytes=").rstrip("-"))
         assert 0 < resumed_at <= len(body) // 2
         job = project.roar("show", "@1", "--json").json()
         assert job["outputs"][0]["hash"] == _b3(body)
@@ -313,27 +261,12 @@ def test_https_style_download_resumes_after_a_dropped_connection(project: Worksp
 @pytest.fixture(scope="module")
 def gcs_emulator() -> Iterator[str]:
     """gcp-storage-emulator (a GCS JSON API server) on 127.0.0.1, in memory."""
-    port = _free_port()
+    port = free_port()
     emulator = Path(sys.executable).with_name("gcp-storage-emulator")
-    proc = subprocess.Popen(
-        [str(emulator), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    argv = [str(emulator), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"]
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/storage/v1/b?project=test", timeout=2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with server_process(argv, url + "/storage/v1/b?project=test"):
+        yield url
 
 
 def test_gs_get_and_put_through_google_cloud_storage(project: Workspace, gcs_emulator: str) -> None:

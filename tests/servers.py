@@ -1,0 +1,94 @@
+"""Real servers for end-to-end tests, on 127.0.0.1: a server process started and waited for,
+and an aiohttp application served from a thread of the test process."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server_process(argv: Sequence[str], ready_url: str, timeout: float = 30) -> Iterator[None]:
+    """Run ``argv`` until the block ends; enter once ``ready_url`` answers at all."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(ready_url, timeout=2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                proc.wait(10)
+                raise
+            time.sleep(0.1)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's S3 server in its own process (its objects weigh on neither the test nor roar)."""
+    import sys
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with server_process(argv, url + "/moto-api/"):
+        yield url
+
+
+class ThreadedApp:
+    """An aiohttp application on 127.0.0.1 (a free port), served by a thread's own event loop.
+
+    ``routes`` adds the handlers: ``lambda app: app.router.add_get("/x", handler)``."""
+
+    def __init__(self, routes: Callable[[Any], None]) -> None:
+        from aiohttp import web
+
+        ready = threading.Event()
+        self.port = 0
+
+        async def main() -> None:
+            app = web.Application()
+            routes(app)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = runner.addresses[0][1]
+            self._stop = asyncio.Event()
+            ready.set()
+            await self._stop.wait()
+            await runner.cleanup()
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(main(),))
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the test server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+        self._loop.close()
