@@ -11,6 +11,7 @@ no-op on the server (its inserts are idempotent).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,11 @@ def _fields(struct: Any) -> dict[str, Any]:
     )
 
 
+# A version pin ("2.40.0", "1:1.2.13.dfsg-1", "v3"): never a secret, even under a name that
+# looks like one (the google-auth package, python-keycloak...), as the reference rules it.
+_VERSION_PIN = re.compile(r"^(?:\d+:)?v?\d+(?:\.\d+)*(?:[.+\-~][0-9A-Za-z.+\-~]*)?$")
+
+
 def _filtered(value: Any) -> Any:
     """Metadata with credential-looking strings redacted, credential-named keys hidden."""
     from roar.recording.secrets import REDACTED, is_credential_name
@@ -132,7 +138,10 @@ def _filtered(value: Any) -> Any:
         return {
             k: (
                 REDACTED
-                if isinstance(k, str) and is_credential_name(k) and isinstance(v, str)
+                if isinstance(k, str)
+                and is_credential_name(k)
+                and isinstance(v, str)
+                and not _VERSION_PIN.match(v)
                 else _filtered(v)
             )
             for k, v in value.items()
