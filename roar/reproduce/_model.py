@@ -10,7 +10,7 @@ import msgspec
 from roar.models import Job
 
 TargetKind = Literal["artifact", "session"]
-StepKind = Literal["build", "run"]
+StepKind = Literal["build", "run", "get"]
 VerdictStatus = Literal["reproduced", "recreated", "missing"]
 # ran: exited as recorded; skipped / restored: the run cache stood in for it (its inputs and
 # outputs as recorded / outputs put back from .roar/cache); failed: exited otherwise;

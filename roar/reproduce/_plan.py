@@ -28,7 +28,8 @@ from roar.reproduce._model import (
     StepInput,
 )
 
-REPLAYABLE = ("run", "build")
+# Put jobs are not replayed: uploading again is a side effect, not a way to recreate a file.
+REPLAYABLE = ("run", "build", "get")
 
 
 def _producers_index(jobs: Iterable[Job]) -> dict[str, list[tuple[Job, str]]]:
@@ -64,7 +65,7 @@ def artifact_closure(
 ) -> list[Job]:
     """The jobs needed to recreate ``digest``: its producer and, transitively, the producer of
     each input; plus the build jobs of the sessions involved. Unordered."""
-    # Only run and build jobs are replayed; what a get job fetched is an input of the plan.
+    # Run, build and get jobs are replayed (a get downloads again from its recorded source).
     jobs = [j for j in jobs if j.job_type in REPLAYABLE]
     index = _producers_index(jobs)
     by_uid = {j.job_uid: j for j in jobs}
@@ -290,7 +291,7 @@ def build_plan(lineage: Lineage, facts: RemoteFacts | None = None) -> Plan:
     steps = [
         PlannedStep(
             job=job,
-            kind="build" if job.job_type == "build" else "run",
+            kind="build" if job.job_type == "build" else "get" if job.job_type == "get" else "run",
             code=CodeState(commit=job.git.commit, patch=patch_of(job)),
         )
         for job in ordered

@@ -62,9 +62,11 @@ def preview_lines(plan: Plan, hint: str, *, plain: bool = False) -> list[str]:
         extra = f" (steps also used {', '.join(others)})" if others else ""
         lines.append(f"Python: {plan.python}{extra}")
     builds = [s for s in plan.steps if s.kind == "build"]
+    gets = [s for s in plan.steps if s.kind == "get"]
     runs = [s for s in plan.steps if s.kind == "run"]
     several = len(plan.commits) > 1
-    for title, group in (("Build steps", builds), ("Run steps", runs)):
+    groups = (("Build steps", builds), ("Downloads (roar get)", gets), ("Run steps", runs))
+    for title, group in groups:
         if group:
             lines += ["", f"{title} ({len(group)}):"]
             lines += [_step_line(s, several) for s in group]

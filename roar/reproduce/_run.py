@@ -415,10 +415,14 @@ async def _run_step(
     before = {path: stat_key(location) for path, location in locations.items()}
     references = {out.path: await read_reference(source, out.path, out.hash) for out in job.outputs}
     env = step_environment(os.environ, venv=venv, recorded_env=job.env, project_root=project.root)
-    program = replay_argv(job.argv, str(venv / "bin") if venv is not None else None)
-    if program[:1] != job.argv[:1]:
-        ui.say(f"{step.ref}: running {program[0]} (recorded {job.argv[0]})")
-    argv = [*roar_command(), step.kind, "-q", "--", *program]
+    if step.kind == "get":
+        # `roar get SRC [DEST]` again: the same source, into the same place.
+        argv = [*roar_command(), *job.argv[1:]]
+    else:
+        program = replay_argv(job.argv, str(venv / "bin") if venv is not None else None)
+        if program[:1] != job.argv[:1]:
+            ui.say(f"{step.ref}: running {program[0]} (recorded {job.argv[0]})")
+        argv = [*roar_command(), step.kind, "-q", "--", *program]
     ui.say(f"==> {step.ref}: {job.command}")
     completed = await anyio.run_process(
         argv, cwd=cwd, env=env, check=False, stdin=None, stdout=ui.step_stdout, stderr=None

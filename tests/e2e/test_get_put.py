@@ -438,3 +438,44 @@ def test_a_progress_bar_is_drawn_on_a_terminal_only(project: Workspace, tmp_path
     job = project.roar("show", "@1", "--json").json()
     assert job["outputs"][0]["path"].startswith("on-tty/")
     assert len(job["composites"][0]["components"]) == 3
+
+
+def test_reproduce_downloads_again_what_a_get_step_fetched(
+    project: Workspace, tmp_path: Path
+) -> None:
+    from aiohttp import web
+
+    body = b"x,y\n1,2\n3,4\n"
+
+    async def data(request: web.Request) -> web.Response:
+        return web.Response(body=body)
+
+    server = ThreadedApp(lambda app: app.router.add_get("/data.csv", data))
+    try:
+        with open(project.root / ".gitignore", "a") as ignore:
+            ignore.write("data.csv\nrows.txt\n")
+        project.gen(
+            {"count.py": "open('rows.txt','w').write(str(len(open('data.csv').readlines())))\n"}
+        )
+        project.commit_all("counter")
+        project.roar("get", f"{server.url}/data.csv")
+        project.roar("run", "python", "count.py")
+        (project.root / "data.csv").unlink()  # gone from this machine: only its URL is left
+
+        preview = project.roar("reproduce", "rows.txt").stdout
+        assert "Downloads (roar get) (1):" in preview
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        report = (
+            Workspace(elsewhere, project.env)
+            .roar("reproduce", "rows.txt", "--from", str(project.root), "--run", "-y", "--json")
+            .json()
+        )
+    finally:
+        server.close()
+    assert [s["outcome"] for s in report["steps"]] == ["ran", "ran"]
+    assert {o["path"]: o["verdict"] for o in report["outputs"]} == {
+        "data.csv": "reproduced",
+        "rows.txt": "reproduced",
+    }
+    assert (Path(report["checkout"]) / "rows.txt").read_text() == "3"
