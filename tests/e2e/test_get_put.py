@@ -479,3 +479,61 @@ def test_reproduce_downloads_again_what_a_get_step_fetched(
         "rows.txt": "reproduced",
     }
     assert (Path(report["checkout"]) / "rows.txt").read_text() == "3"
+
+
+def test_an_s3_download_cut_mid_way_resumes_with_range_and_if_match(project: Workspace) -> None:
+    """An S3-compatible endpoint (listing, GET with Range) that drops the first GET half-way
+    and answers 503 SlowDown once: roar retries, resumes on the same ETag, and gets it whole."""
+    from aiohttp import web
+
+    body = os.urandom(2 << 20)
+    etag = hashlib.md5(body).hexdigest()  # S3's ETag of a single-part object
+    seen: list[tuple[str | None, str | None]] = []
+
+    async def bucket(request: web.Request) -> web.StreamResponse:
+        if "list-type" in request.query:
+            xml = (
+                '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                "<IsTruncated>false</IsTruncated><Contents><Key>w.bin</Key>"
+                f'<Size>{len(body)}</Size><ETag>"{etag}"</ETag></Contents></ListBucketResult>'
+            )
+            return web.Response(text=xml, content_type="application/xml")
+        return web.Response(status=404)
+
+    async def obj(request: web.Request) -> web.StreamResponse:
+        seen.append((request.headers.get("Range"), request.headers.get("If-Match")))
+        if len(seen) == 2:
+            return web.Response(
+                status=503, text="<Error><Code>SlowDown</Code><Message>x</Message></Error>"
+            )
+        start = int(request.headers.get("Range", "bytes=0-")[6:].split("-")[0])
+        response = web.StreamResponse(
+            status=206 if start else 200,
+            headers={"ETag": f'"{etag}"', "Content-Length": str(len(body) - start)},
+        )
+        await response.prepare(request)
+        if len(seen) == 1:
+            await response.write(body[: len(body) // 2])
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        await response.write(body[start:])
+        return response
+
+    def routes(app: web.Application) -> None:
+        app.router.add_get("/bkt", bucket)
+        app.router.add_get("/bkt/w.bin", obj)
+
+    server = ThreadedApp(routes)
+    try:
+        env = {k: v for k, v in project.env.items() if not k.startswith("AWS_")}
+        env |= {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                "AWS_ENDPOINT_URL_S3": server.url, "AWS_REGION": "us-east-1"}  # fmt: skip
+        Workspace(project.root, env).roar("get", "s3://bkt/w.bin", "--hash", _b3(body))
+    finally:
+        server.close()
+    assert (project.root / "w.bin").read_bytes() == body
+    assert seen[0] == (None, None)
+    resumed = [r for r in seen[1:] if r[0]]
+    assert resumed and all(match == f'"{etag}"' for _, match in resumed)
+    assert 0 < int(resumed[-1][0][6:].rstrip("-")) <= len(body) // 2  # type: ignore[index]
