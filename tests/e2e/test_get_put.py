@@ -491,6 +491,9 @@ def test_an_s3_download_cut_mid_way_resumes_with_range_and_if_match(project: Wor
     seen: list[tuple[str | None, str | None]] = []
 
     async def bucket(request: web.Request) -> web.StreamResponse:
+        if request.query.get("prefix") == "secret":
+            denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+            return web.Response(status=403, text=denied, content_type="application/xml")
         if "list-type" in request.query:
             xml = (
                 '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
@@ -529,7 +532,11 @@ def test_an_s3_download_cut_mid_way_resumes_with_range_and_if_match(project: Wor
         env = {k: v for k, v in project.env.items() if not k.startswith("AWS_")}
         env |= {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
                 "AWS_ENDPOINT_URL_S3": server.url, "AWS_REGION": "us-east-1"}  # fmt: skip
-        Workspace(project.root, env).roar("get", "s3://bkt/w.bin", "--hash", _b3(body))
+        s3_ws = Workspace(project.root, env)
+        s3_ws.roar("get", "s3://bkt/w.bin", "--hash", _b3(body))
+        denied = s3_ws.roar("get", "s3://bkt/secret", check=False)
+        assert denied.returncode == 1 and len(denied.stderr.strip().splitlines()) == 1
+        assert "access denied to s3://bkt/secret (403 AccessDenied: Access Denied)" in denied.stderr
     finally:
         server.close()
     assert (project.root / "w.bin").read_bytes() == body
