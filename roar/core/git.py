@@ -34,6 +34,27 @@ async def run_git(cwd: Path, *args: str) -> tuple[int, str]:
     return code, out.decode("utf-8", "surrogateescape")
 
 
+async def git_process(
+    cwd: Path | str,
+    *args: str,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[int, bytes, bytes]:
+    """The one way roar runs git: (exit code, stdout, stderr). C locale, never a credential
+    prompt, ``env`` on top; raises FileNotFoundError when git is not installed."""
+    options: dict[str, Any] = (
+        {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+    )
+    result = await anyio.run_process(
+        ["git", *args],
+        cwd=cwd,
+        check=False,
+        env={**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", **(env or {})},
+        **options,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
 async def run_git_bytes(
     cwd: Path | str,
     *args: str,
@@ -41,28 +62,13 @@ async def run_git_bytes(
     env: Mapping[str, str] | None = None,
 ) -> tuple[int, bytes]:
     """``run_git`` for binary output (patches), with optional stdin and extra environment."""
-    options: dict[str, Any] = (
-        {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
-    )
+    # Paths roar passes are file names, never patterns: "data[1].csv" is one file.
+    quiet = {"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1", **(env or {})}
     try:
-        result = await anyio.run_process(
-            ["git", *args],
-            cwd=cwd,
-            check=False,
-            stderr=subprocess.DEVNULL,
-            # Paths roar passes are file names, never patterns: "data[1].csv" is one file.
-            env={
-                **os.environ,
-                "GIT_OPTIONAL_LOCKS": "0",
-                "LC_ALL": "C",
-                "GIT_LITERAL_PATHSPECS": "1",
-                **(env or {}),
-            },
-            **options,
-        )
+        code, out, _ = await git_process(cwd, *args, input=input, env=quiet)
     except FileNotFoundError:
         return 127, b""
-    return result.returncode, result.stdout
+    return code, out
 
 
 def parse_status_v2(text: str, ignore_prefixes: tuple[str, ...] = ()) -> GitState:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
-
-import anyio
 
 from roar.core.git import read_git_state
 from roar.errors import UsageError
@@ -28,24 +25,15 @@ _SCP = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>.*)$")
 
 async def git(cwd: Path, *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
     """Run git in ``cwd``: (exit code, stdout, stderr)."""
+    from roar.core.git import git_process
+
     try:
-        result = await anyio.run_process(
-            ["git", *args],
-            cwd=cwd,
-            input=stdin,
-            check=False,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            env={**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"},
-        )
+        code, out, err = await git_process(cwd, *args, input=stdin)
     except FileNotFoundError:
         raise ReproduceError(
             "git is not installed; it is needed to fetch the recorded code"
         ) from None
-    return (
-        result.returncode,
-        result.stdout.decode("utf-8", "replace"),
-        result.stderr.decode("utf-8", "replace"),
-    )
+    return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
 def last_line(text: str) -> str:

@@ -11,21 +11,20 @@ async def tag_commit(ctx: RoarContext) -> str | None:
     """Tag HEAD ``roar/<12 hex>`` unless it is tagged so already; the tag, or None outside git.
 
     A lightweight tag: it names the commit, it does not sign or describe anything."""
-    from roar.core.git import read_git_state
-    from roar.reproduce._code import git
+    from roar.core.git import git_process, read_git_state
 
     state = await read_git_state(Path.cwd(), ctx.project.roar_dir)
     if not state.repo_root or not state.commit:
         return None
     name = f"roar/{state.commit[:12]}"
-    code, _, _ = await git(
-        Path(state.repo_root), "rev-parse", "-q", "--verify", f"refs/tags/{name}"
-    )
+    repo = Path(state.repo_root)
+    code, _, _ = await git_process(repo, "rev-parse", "-q", "--verify", f"refs/tags/{name}")
     if code != 0:
-        code, _, err = await git(Path(state.repo_root), "tag", name, state.commit)
+        code, _, err = await git_process(repo, "tag", name, state.commit)
         if code != 0:
             import click
 
-            click.echo(f"roar: warning: could not tag {name}: {err.strip()}", err=True)
+            message = err.decode("utf-8", "replace").strip()
+            click.echo(f"roar: warning: could not tag {name}: {message}", err=True)
             return None
     return name
