@@ -147,9 +147,13 @@ async def put(
 
                 async def send(item: Upload = item) -> None:
                     async with limiter:
-                        etags[item.url] = await backend.upload(
-                            item.path, sizes[item.url], item.url, bar, streamed[item.url]
-                        )
+                        try:
+                            etags[item.url] = await backend.upload(
+                                item.path, sizes[item.url], item.url, bar, streamed[item.url]
+                            )
+                        except OSError as exc:  # the file went away or became unreadable
+                            why = exc.strerror or str(exc)
+                            raise TransferError(f"cannot read {item.shown}: {why}") from exc
 
                 tg.start_soon(send)
     finally:
