@@ -100,6 +100,16 @@ class JobWriter(JobReader):
         return step_number, str(row[0])
 
     async def _step_number_for(self, session_id: int, new: NewJob) -> int:
+        if new.job_type in {"get", "put"}:
+            # The same transfer again (same source, same files) is the same step, re-executed.
+            row = await self._conn.fetchone(
+                """SELECT step_number FROM jobs
+                   WHERE session_id = ? AND step_identity = ? AND job_type = ?
+                   ORDER BY id DESC LIMIT 1""",
+                (session_id, new.step_identity, new.job_type),
+            )
+            if row:
+                return int(row[0])
         if new.job_type in {"run", "build"}:
             row = await self._conn.fetchone(
                 """SELECT step_number FROM jobs

@@ -544,3 +544,14 @@ def test_an_s3_download_cut_mid_way_resumes_with_range_and_if_match(project: Wor
     resumed = [r for r in seen[1:] if r[0]]
     assert resumed and all(match == f'"{etag}"' for _, match in resumed)
     assert 0 < int(resumed[-1][0][6:].rstrip("-")) <= len(body) // 2  # type: ignore[index]
+
+
+def test_the_same_download_again_is_the_same_step(project: Workspace, tmp_path: Path) -> None:
+    source = tmp_path / "shared.csv"
+    source.write_text("a,b\n")
+    first = project.roar("get", str(source), "in.csv", "--json").json()
+    source.write_text("a,b\n1,2\n")
+    again = project.roar("get", str(source), "in.csv", "--force", "--json").json()
+    other = project.roar("get", str(source), "other.csv", "--json").json()
+    assert first["step_ref"] == again["step_ref"] == "@1" and other["step_ref"] == "@2"
+    assert len(project.roar("log", "--json").json()) == 3  # every execution is kept
