@@ -1,10 +1,11 @@
-"""The few S3 XML documents the proxy reads or writes (pure).
+"""The few S3 XML documents the proxy and `roar get`/`roar put` read or write (pure).
 
 Read: CompleteMultipartUpload requests (which parts) and results (final ETag), CopyObject and
-UploadPartCopy results, DeleteObjects requests and results. S3 may answer those with ``200 OK`` and
-an ``<Error>`` document, so each reader reports an error root as a failure. Written: the
+UploadPartCopy results, DeleteObjects requests and results, ListObjectsV2 pages, the upload id of
+a new multipart upload, and ``<Error>`` documents. S3 may answer with ``200 OK`` and an
+``<Error>`` document, so each result reader reports an error root as a failure. Written: the
 ``<Error>`` body of responses the proxy makes itself, in the shape boto3 parses into
-``ClientError(Code, Message)``.
+``ClientError(Code, Message)``, and the CompleteMultipartUpload request of an upload.
 """
 
 from __future__ import annotations
@@ -114,6 +115,53 @@ def read_delete_result(body: bytes) -> tuple[set[str], set[str]] | None:
         elif _local(item.tag) == "Error":
             failed.add(key)
     return deleted, failed
+
+
+def read_error(body: bytes) -> tuple[str, str]:
+    """``(Code, Message)`` of an ``<Error>`` document; ``("", "")`` when ``body`` is not one."""
+    root = _parse(body)
+    if root is None or _local(root.tag) != "Error":
+        return "", ""
+    return _child_text(root, "Code") or "", _child_text(root, "Message") or ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One ListObjectsV2 page: (Key, Size, ETag) per object, and the token of the next page."""
+
+    objects: list[tuple[str, int, str | None]]
+    next_token: str | None
+
+
+def read_list_page(body: bytes) -> ListPage | None:
+    """A ListObjectsV2 result, or None if unreadable."""
+    root = _parse(body)
+    if root is None or _local(root.tag) != "ListBucketResult":
+        return None
+    objects: list[tuple[str, int, str | None]] = []
+    for item in root:
+        if _local(item.tag) == "Contents":
+            key, size = _child_text(item, "Key"), _child_text(item, "Size") or "0"
+            if key is None or not size.isdigit():
+                return None
+            objects.append((key, int(size), unquote_etag(_child_text(item, "ETag"))))
+    truncated = (_child_text(root, "IsTruncated") or "").lower() == "true"
+    return ListPage(objects, _child_text(root, "NextContinuationToken") if truncated else None)
+
+
+def read_upload_id(body: bytes) -> str | None:
+    """The UploadId of an InitiateMultipartUpload result."""
+    root = _parse(body)
+    return None if root is None else _child_text(root, "UploadId") or None
+
+
+def complete_request(etags: dict[int, str]) -> bytes:
+    """The CompleteMultipartUpload request naming each part's ETag, in part order."""
+    parts = "".join(
+        f'<Part><PartNumber>{n}</PartNumber><ETag>"{escape(etags[n])}"</ETag></Part>'
+        for n in sorted(etags)
+    )
+    return f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
 
 
 def error_body(code: str, message: str, resource: str = "") -> bytes:

@@ -22,6 +22,31 @@ class RemoteObject:
     etag: str | None = None
 
 
+def objects_at(
+    location: Location, listed: list[tuple[str, int, str | None]]
+) -> tuple[list[RemoteObject], bool]:
+    """What a bucket listing under ``location.key`` means (pure): the object of that very key,
+    else everything under ``key/`` (or under the prefix it names) as one composite. "Directory"
+    marker keys ending in ``/`` are not objects. Raises TransferError when nothing is there."""
+    from roar.transfer._sink import TransferError
+
+    base = location.key
+    if not location.names_prefix:
+        exact = [item for item in listed if item[0] == location.key]
+        if exact:
+            _, size, etag = exact[0]
+            return [RemoteObject(location.raw, location.basename, size, etag)], False
+        base = location.key + "/"
+    objects = [
+        RemoteObject(f"{location.scheme}://{location.bucket}/{key}", key[len(base) :], size, etag)
+        for key, size, etag in listed
+        if key.startswith(base) and not key.endswith("/")
+    ]
+    if not objects:
+        raise TransferError(f"{location.raw} does not exist (no object at that key or under it)")
+    return objects, True
+
+
 class Backend(Protocol):
     async def resolve(self, location: Location) -> tuple[list[RemoteObject], bool]:
         """The objects at ``location`` and whether it is a prefix (a composite) rather than one

@@ -6,10 +6,10 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from roar.transfer._sink import TransferError
 from roar.transfer.locations import Location
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from roar.core.context import RoarContext
-    from roar.models import Composite, FileDigest, Job
+    from roar.models import Component, Composite, FileDigest, Job
     from roar.transfer._backend import Backend
 
 CONCURRENCY = 32  # objects in flight at once (the aws CLI uses 10)
@@ -120,6 +120,22 @@ async def record_transfer(
         return await store.record_job(new)
 
 
+def composite_of(
+    path: str, role: Literal["input", "output"], components: list[Component]
+) -> Composite:
+    """The composite artifact made of ``components`` (its digest is their tree hash)."""
+    from roar.hashing.composite import composite_digest
+    from roar.models import Composite
+
+    return Composite(
+        path=path,
+        hash=composite_digest((c.relpath, c.hash) for c in components),
+        size=sum(c.size for c in components),
+        role=role,
+        components=components,
+    )
+
+
 def check_relpath(relpath: str, source: str) -> str:
     from roar.hashing.composite import CompositeError, normalise_relpath
 
@@ -127,6 +143,3 @@ def check_relpath(relpath: str, source: str) -> str:
         return normalise_relpath(relpath)
     except CompositeError as exc:
         raise TransferError(f"{source}: {exc}") from exc
-
-
-Say = Callable[[str], None]

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from roar.transfer._backend import CHUNK, RemoteObject
+from roar.transfer._backend import CHUNK, RemoteObject, objects_at
 from roar.transfer._sink import Sink, StreamDigest, TransferError
 from roar.transfer.locations import Location
 
@@ -56,26 +56,7 @@ class GcsBackend:
             blobs = self._bucket(location.bucket).list_blobs(prefix=location.key)
             return [(b.name, int(b.size or 0), b.etag) for b in blobs]
 
-        listed = await _call(location.raw, listing)
-        if not location.names_prefix:
-            exact = [b for b in listed if b[0] == location.key]
-            if exact:
-                return [
-                    RemoteObject(location.raw, location.basename, exact[0][1], exact[0][2])
-                ], False
-            base = location.key + "/"
-        else:
-            base = location.key
-        objects = [
-            RemoteObject(f"gs://{location.bucket}/{k}", k[len(base) :], size, etag)
-            for k, size, etag in listed
-            if k.startswith(base) and not k.endswith("/")
-        ]
-        if not objects:
-            raise TransferError(
-                f"{location.raw} does not exist (no object at that key or under it)"
-            )
-        return objects, True
+        return objects_at(location, await _call(location.raw, listing))
 
     async def download(self, obj: RemoteObject, sink: Sink) -> str | None:
         bucket, _, key = obj.url.removeprefix("gs://").partition("/")

@@ -7,11 +7,28 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
 
-from roar.transfer._backend import CHUNK, RemoteObject, read_chunks
-from roar.transfer._sink import Sink, StreamDigest, TransferError, disk_error
+from roar.transfer._backend import RemoteObject, read_chunks
+from roar.transfer._sink import Sink, StreamDigest, TransferError
 from roar.transfer.locations import Location
+
+# A roar project's own state is never part of a directory that is copied or uploaded.
+SKIPPED_DIRS = frozenset({".roar"})
+
+
+def files_under(root: Path) -> list[tuple[Path, str]]:
+    """Every regular file under ``root`` with its POSIX path relative to it, sorted by that
+    path (blocking: run it on a worker thread)."""
+    found = []
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]
+        for name in files:
+            path = Path(directory) / name
+            if path.is_file():
+                found.append((path, path.relative_to(root).as_posix()))
+    return sorted(found, key=lambda item: item[1])
 
 
 class LocalBackend:
@@ -21,21 +38,10 @@ class LocalBackend:
             return [RemoteObject(str(root), root.name, root.stat().st_size)], False
         if not root.is_dir():
             raise TransferError(f"{location.raw} does not exist")
-
-        def walk() -> list[RemoteObject]:
-            found = []
-            for directory, _, files in os.walk(root):
-                for name in files:
-                    path = Path(directory) / name
-                    if path.is_file():
-                        rel = path.relative_to(root).as_posix()
-                        found.append(RemoteObject(str(path), rel, path.stat().st_size))
-            return sorted(found, key=lambda o: o.relpath)
-
-        objects = await anyio.to_thread.run_sync(walk)
-        if not objects:
+        files = await anyio.to_thread.run_sync(files_under, root)
+        if not files:
             raise TransferError(f"{location.raw} is an empty directory")
-        return objects, True
+        return [RemoteObject(str(p), rel, p.stat().st_size) for p, rel in files], True
 
     async def download(self, obj: RemoteObject, sink: Sink) -> str | None:
         await sink.open()
@@ -54,26 +60,20 @@ class LocalBackend:
         progress: Callable[[int], None],
         digest: StreamDigest,
     ) -> str | None:
+        """A copy is a download the other way round: whole at the target or not at all."""
         target = Path(url.removeprefix("file://"))
-        temp = target.with_name(f".{target.name}.roar-part")
-
-        def copy() -> None:
-            digest.reset()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "rb") as src, open(temp, "wb") as dst:
-                while chunk := src.read(CHUNK):
-                    dst.write(chunk)
-                    digest.update(chunk)
-                    progress(len(chunk))
-            shutil.copymode(path, temp)
-            os.replace(temp, target)
-
+        sink = Sink(target, digest.algorithms, progress)
+        await sink.open()
         try:
-            await anyio.to_thread.run_sync(copy)
-        except OSError as exc:
-            temp.unlink(missing_ok=True)
-            raise disk_error(exc, target) from exc
-        digest.complete = True
+            async for chunk in read_chunks(path, 0, size, lambda _: None):
+                await sink.write(chunk)
+            digests = await sink.commit()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await sink.discard()
+            raise
+        await anyio.to_thread.run_sync(shutil.copymode, path, target)
+        digest.set_result(digests, sink.written)
         return None
 
     async def aclose(self) -> None:

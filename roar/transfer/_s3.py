@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,15 @@ from yarl import URL
 
 from roar.proxy._classify import AWS_UPSTREAM, upstream_url
 from roar.proxy._errors_http import host_header
-from roar.transfer._backend import CHUNK, RemoteObject, read_chunks
+from roar.proxy._xml import (
+    complete_request,
+    read_error,
+    read_list_page,
+    read_result,
+    read_upload_id,
+    unquote_etag,
+)
+from roar.transfer._backend import CHUNK, RemoteObject, objects_at, read_chunks
 from roar.transfer._retry import TRANSIENT_STATUS, Transient, with_retries
 from roar.transfer._sink import PartDigest, Sink, StreamDigest, TransferError
 from roar.transfer.locations import Location
@@ -35,20 +42,6 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 MIN_PART = 64 * 1024 * 1024
 MAX_PARTS = 10_000
-
-
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
-def _error(body: bytes) -> tuple[str, str]:
-    """(Code, Message) of an S3 ``<Error>`` document ('', '' when there is none)."""
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
-        return "", ""
-    fields = {_local(child.tag): (child.text or "") for child in root}
-    return fields.get("Code", ""), fields.get("Message", "")
 
 
 class S3Backend:
@@ -116,7 +109,7 @@ class S3Backend:
 
     async def _fail(self, response: aiohttp.ClientResponse, what: str) -> TransferError:
         body = await response.read()
-        code, message = _error(body)
+        code, message = read_error(body)
         if response.status in TRANSIENT_STATUS or code in ("SlowDown", "InternalError"):
             raise Transient(f"{what}: {response.status} {code or response.reason}")
         detail = f"{response.status} {code or response.reason}" + (
@@ -129,28 +122,7 @@ class S3Backend:
         return TransferError(f"{what}: {detail}")
 
     async def resolve(self, location: Location) -> tuple[list[RemoteObject], bool]:
-        listed = await self._list(location.bucket, location.key)
-        if not location.names_prefix:
-            exact = [o for o in listed if o[0] == location.key]
-            if exact:
-                _, size, etag = exact[0]
-                obj = RemoteObject(location.raw, location.basename, size, etag)
-                return [obj], False
-            directory = location.key + "/"
-            listed = [o for o in listed if o[0].startswith(directory)]
-            base = directory
-        else:
-            base = location.key
-        objects = [
-            RemoteObject(f"s3://{location.bucket}/{key}", key[len(base) :], size, etag)
-            for key, size, etag in listed
-            if not key.endswith("/")  # "directory" marker objects
-        ]
-        if not objects:
-            raise TransferError(
-                f"{location.raw} does not exist (no object at that key or under it)"
-            )
-        return objects, True
+        return objects_at(location, await self._list(location.bucket, location.key))
 
     async def _list(self, bucket: str, prefix: str) -> list[tuple[str, int, str | None]]:
         found: list[tuple[str, int, str | None]] = []
@@ -166,21 +138,12 @@ class S3Backend:
                         raise await self._fail(response, f"s3://{bucket}/{prefix}")
                     return await response.read()
 
-            body = await with_retries(attempt, f"listing s3://{bucket}/{prefix}")
-            root = ET.fromstring(body)
-            token = None
-            truncated = False
-            for child in root:
-                tag = _local(child.tag)
-                if tag == "Contents":
-                    fields = {_local(c.tag): (c.text or "") for c in child}
-                    etag = fields.get("ETag", "").strip('"') or None
-                    found.append((fields["Key"], int(fields.get("Size") or 0), etag))
-                elif tag == "NextContinuationToken":
-                    token = child.text
-                elif tag == "IsTruncated":
-                    truncated = (child.text or "").lower() == "true"
-            if not truncated or not token:
+            page = read_list_page(await with_retries(attempt, f"listing s3://{bucket}/{prefix}"))
+            if page is None:
+                raise TransferError(f"listing s3://{bucket}/{prefix}: unreadable answer")
+            found += page.objects
+            token = page.next_token
+            if token is None:
                 return found
 
     async def download(self, obj: RemoteObject, sink: Sink) -> str | None:
@@ -203,7 +166,7 @@ class S3Backend:
                     raise await self._fail(response, obj.url)
                 if response.status == 200 and sink.written:
                     await sink.restart()
-                etag = (response.headers.get("ETag") or "").strip('"') or etag
+                etag = unquote_etag(response.headers.get("ETag")) or etag
                 async for chunk in response.content.iter_chunked(CHUNK):
                     await sink.write(chunk)
             if obj.size is not None and sink.written != obj.size:
@@ -271,7 +234,7 @@ class S3Backend:
                 ) as response:
                     if response.status != 200:
                         raise await self._fail(response, url)
-                    return (response.headers.get("ETag") or "").strip('"') or None
+                    return unquote_etag(response.headers.get("ETag"))
             except BaseException:
                 progress(-sent)  # the retry sends these bytes again
                 raise
@@ -297,8 +260,7 @@ class S3Backend:
             async with await self._request("POST", bucket, key, [("uploads", "")]) as response:
                 if response.status != 200:
                     raise await self._fail(response, url)
-                root = ET.fromstring(await response.read())
-            upload_id = next((c.text for c in root if _local(c.tag) == "UploadId"), None)
+                upload_id = read_upload_id(await response.read())
             if not upload_id:
                 raise TransferError(f"{url}: the server started no multipart upload")
             return upload_id
@@ -325,28 +287,21 @@ class S3Backend:
                         etags[number] = etag or ""
 
                     tg.start_soon(part)
-            document = "".join(
-                f'<Part><PartNumber>{n}</PartNumber><ETag>"{etags[n]}"</ETag></Part>'
-                for n in sorted(etags)
-            )
-            body = f"<CompleteMultipartUpload>{document}</CompleteMultipartUpload>".encode()
+            body = complete_request(etags)
 
             async def complete(_: int) -> str | None:
                 async with await self._request(
                     "POST", bucket, key, [("uploadId", upload_id)], data=body, length=len(body)
                 ) as response:
-                    payload = await response.read()
-                    code, message = _error(payload)
-                    if response.status != 200 or code:
-                        if code in ("SlowDown", "InternalError"):
-                            raise Transient(f"{url}: {code}")
-                        raise TransferError(
-                            f"{url}: completing the upload failed: {code} {message}"
-                        )
-                    root = ET.fromstring(payload)
-                return next(
-                    ((c.text or "").strip('"') for c in root if _local(c.tag) == "ETag"), None
-                )
+                    if response.status != 200:
+                        raise await self._fail(response, url)
+                    # S3 may answer 200 and an <Error> document once the parts are joined.
+                    result = read_result(await response.read())
+                if result.error in ("SlowDown", "InternalError"):
+                    raise Transient(f"{url}: {result.error}")
+                if result.error:
+                    raise TransferError(f"{url}: completing the upload failed: {result.error}")
+                return result.etag
 
             return await with_retries(complete, f"completing the upload of {url}")
         except BaseException:

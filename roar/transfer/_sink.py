@@ -2,7 +2,7 @@
 
 So the target is whole or untouched: a failed, cut or mismatched download leaves no partial file
 where the final one should be (the temporary ``.<name>.roar-part`` is removed). Writes and hash
-updates run on a worker thread per chunk (blake3 and hashlib release the GIL), so many downloads
+updates run on a worker thread per batch (blake3 and hashlib release the GIL), so many downloads
 hash in parallel while the loop keeps the sockets busy.
 """
 
@@ -64,7 +64,7 @@ class StreamDigest:
         self.size = size
         self.complete = True
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | bytearray) -> None:
         for hasher in self._hashers.values():
             hasher.update(chunk)
         self.size += len(chunk)
@@ -111,11 +111,10 @@ class Sink:
         self, target: Path, algorithms: Sequence[str], progress: Callable[[int], None]
     ) -> None:
         self.target = target
-        self.algorithms = tuple(algorithms)
         self._progress = progress
         self.temp = target.with_name(f".{target.name}.roar-part")
         self._file: Any = None
-        self._hashers = new_hashers(self.algorithms)
+        self._digest = StreamDigest(algorithms)
         self.written = 0
         self._pending = bytearray()
 
@@ -144,8 +143,7 @@ class Sink:
 
         def _write() -> None:
             self._file.write(data)
-            for hasher in self._hashers.values():
-                hasher.update(data)
+            self._digest.update(data)
 
         try:
             await anyio.to_thread.run_sync(_write)
@@ -157,15 +155,16 @@ class Sink:
         self._progress(-self.written)
         self.written = 0
         self._pending.clear()
-        self._hashers = new_hashers(self.algorithms)
+        self._digest.reset()
         await anyio.to_thread.run_sync(lambda: (self._file.seek(0), self._file.truncate()))
 
     def digests(self) -> dict[str, str]:
         """Of everything written so far (after :meth:`flush`)."""
-        return {name: h.hexdigest() for name, h in self._hashers.items()}
+        return self._digest.digests()
 
     async def commit(self) -> dict[str, str]:
         """Flush, close and rename over the target; the digests of what was written."""
+        await self.flush()
 
         def _commit() -> None:
             # No fsync: like curl and the aws CLI (a thousand fsyncs cost more than the

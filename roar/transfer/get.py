@@ -21,7 +21,14 @@ from roar.core.context import RoarContext
 from roar.errors import UsageError
 from roar.models import Component, Composite, FileDigest, Job
 from roar.transfer._backend import RemoteObject
-from roar.transfer._common import CONCURRENCY, Progress, backend_for, check_relpath, record_transfer
+from roar.transfer._common import (
+    CONCURRENCY,
+    Progress,
+    backend_for,
+    check_relpath,
+    composite_of,
+    record_transfer,
+)
 from roar.transfer._sink import Sink, TransferError
 from roar.transfer.locations import parse
 
@@ -38,7 +45,6 @@ class GetResult:
     files: list[tuple[str, str, int]] = field(default_factory=list)  # url, local path, size
     composite: Composite | None = None
     job: Job | None = None
-    unchanged: int = 0  # files already there with the same content
 
     @property
     def total_bytes(self) -> int:
@@ -106,9 +112,9 @@ async def get(
             digests = {target: sink.digests() for target, sink in sinks.items()}
             composite = None
             if is_prefix:
-                composite = _composite(ctx, base, plan, digests)
+                composite = _composite(ctx, base, plan, digests, sinks)
             _verify(expected_hash, src, plan, digests, composite)
-            result.unchanged = await _check_existing(plan, digests, force)
+            await _check_existing(plan, digests, force)
             for sink in sinks.values():
                 await sink.commit()
         except BaseException:
@@ -156,25 +162,21 @@ async def get(
 
 
 def _composite(
-    ctx: RoarContext, base: Path, plan: list[Planned], digests: dict[Path, dict[str, str]]
+    ctx: RoarContext,
+    base: Path,
+    plan: list[Planned],
+    digests: dict[Path, dict[str, str]],
+    sinks: dict[Path, Sink],
 ) -> Composite:
-    from roar.hashing.composite import composite_digest
-
     components = [
         Component(
             relpath=item.target.relative_to(base).as_posix(),
             hash=digests[item.target]["blake3"],
-            size=item.obj.size or 0,
+            size=sinks[item.target].written,
         )
         for item in plan
     ]
-    return Composite(
-        path=ctx.project.display_path(str(base.absolute())),
-        hash=composite_digest((c.relpath, c.hash) for c in components),
-        size=sum(c.size for c in components),
-        role="output",
-        components=components,
-    )
+    return composite_of(ctx.project.display_path(str(base.absolute())), "output", components)
 
 
 def _verify(
@@ -196,11 +198,10 @@ def _verify(
 
 async def _check_existing(
     plan: list[Planned], digests: dict[Path, dict[str, str]], force: bool
-) -> int:
-    """How many targets already hold the same bytes; raises when one holds other bytes."""
+) -> None:
+    """Raises when a target holds other bytes (unless ``force``); the same bytes are fine."""
     from roar.hashing import digest_file
 
-    same = 0
     for item in plan:
         target = item.target
         if not target.exists():
@@ -211,9 +212,7 @@ async def _check_existing(
             continue
         _, existing = await anyio.to_thread.run_sync(digest_file, str(target))
         if existing["blake3"] == digests[target]["blake3"]:
-            same += 1
             continue
         raise TransferError(
             f"{target} exists with other content; --force overwrites it (nothing was written)"
         )
-    return same

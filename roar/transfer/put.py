@@ -19,7 +19,15 @@ import anyio
 from roar.core.context import RoarContext
 from roar.errors import UsageError
 from roar.models import Component, Composite, FileDigest, Job
-from roar.transfer._common import CONCURRENCY, Progress, backend_for, check_relpath, record_transfer
+from roar.transfer._common import (
+    CONCURRENCY,
+    Progress,
+    backend_for,
+    check_relpath,
+    composite_of,
+    record_transfer,
+)
+from roar.transfer._local import files_under
 from roar.transfer._sink import StreamDigest, TransferError
 from roar.transfer.locations import Location, parse
 
@@ -80,17 +88,10 @@ async def _sources(ctx: RoarContext, src: str | None) -> tuple[list[Upload], Pat
         return [Upload(path, project.display_path(str(path)), path.name)], None
     if not path.is_dir():
         raise UsageError(f"{src} does not exist")
-    uploads = []
-    for directory, dirs, files in os.walk(path):
-        dirs[:] = [d for d in dirs if d != ".roar"]
-        for name in files:
-            file = Path(directory) / name
-            if file.is_file():
-                rel = file.relative_to(path).as_posix()
-                uploads.append(Upload(file, project.display_path(str(file)), rel))
-    if not uploads:
+    files = await anyio.to_thread.run_sync(files_under, path)
+    if not files:
         raise UsageError(f"{src} is an empty directory: nothing to put")
-    return sorted(uploads, key=lambda u: u.relpath), path
+    return [Upload(file, project.display_path(str(file)), rel) for file, rel in files], path
 
 
 def _destination(dest: Location, uploads: list[Upload], directory: Path | None) -> list[Upload]:
@@ -212,24 +213,12 @@ def _composites(
     inputs: list[FileDigest],
 ) -> list[Composite]:
     """The directory read and the prefix written: one composite, by content the same."""
-    from roar.hashing.composite import composite_digest
-
     components = [
         Component(relpath=u.relpath, hash=f.hash, size=f.size)
         for u, f in zip(uploads, inputs, strict=True)
     ]
-    digest = composite_digest((c.relpath, c.hash) for c in components)
-    size = sum(c.size for c in components)
     remote = location.raw if location.raw.endswith("/") else location.raw + "/"
     if location.scheme == "file":
         remote = ctx.project.display_path(str(Path(location.key).absolute()))
-    return [
-        Composite(
-            path=ctx.project.display_path(str(directory)),
-            hash=digest,
-            size=size,
-            role="input",
-            components=components,
-        ),
-        Composite(path=remote, hash=digest, size=size, role="output", components=components),
-    ]
+    local = ctx.project.display_path(str(directory))
+    return [composite_of(local, "input", components), composite_of(remote, "output", components)]
