@@ -54,7 +54,9 @@ class GcsBackend:
     async def resolve(self, location: Location) -> tuple[list[RemoteObject], bool]:
         def listing() -> list[tuple[str, int, str | None]]:
             blobs = self._bucket(location.bucket).list_blobs(prefix=location.key)
-            return [(b.name, int(b.size or 0), b.etag) for b in blobs]
+            # Not the blob's etag: GCS's is an opaque version tag, and under roar's "etag"
+            # digest it would claim content identity with unrelated objects.
+            return [(b.name, int(b.size or 0), None) for b in blobs]
 
         return objects_at(location, await _call(location.raw, listing))
 
@@ -68,7 +70,7 @@ class GcsBackend:
                 await sink.write(chunk)
         finally:
             reader.close()
-        return obj.etag
+        return None
 
     async def upload(
         self,
@@ -82,7 +84,7 @@ class GcsBackend:
         blob = self._bucket(bucket).blob(key)
         await _call(url, blob.upload_from_filename, str(path))
         progress(size)
-        return str(blob.etag) if blob.etag else None
+        return None
 
     async def aclose(self) -> None:
         pass
