@@ -186,14 +186,193 @@ def document() -> dict[str, Any]:
                 }
             },
             "/api/v1/openapi.json": {"get": _op("This document")},
+            "/api/v1/public/sessions/{hash}/reproduction": {
+                "get": {**_op("A public session's jobs, for reproduction"), "parameters": session}
+            },
+            **_registration_paths(),
+            **_label_paths(),
+            **_auth_paths(),
         },
         "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "sshSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": 'Signature keyid="SHA256:..." ts="<unix>" sig="<SSHSIG b64>" '
+                    "over ts, method, path and the body's SHA-256 (namespace glaas)",
+                },
+                "registrationSession": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "RegistrationSession <token>",
+                },
+            },
             "schemas": {
                 "Ok": {
                     "type": "object",
                     "required": ["success", "data"],
                     "properties": {"success": {"const": True}, "data": {}},
                 }
+            },
+        },
+    }
+
+
+_OBJECT = {"type": "object"}
+
+
+def _body(*required: str, **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": properties}
+
+
+def _registration_paths() -> dict[str, Any]:
+    rid = [_param("rid")]
+    uid = [*rid, _param("job_uid")]
+    base = "/api/v1/registration-sessions/{rid}"
+    batch = _body("jobs", jobs={"type": "array", "items": _JOB})
+    return {
+        "/api/v1/registration-sessions": {
+            "post": _op(
+                "Open (or resume, by client_session_id) a registration session; anonymous "
+                "ones return a registration_session_token",
+                _body(
+                    mode={"enum": ["anonymous_public", "authenticated"]},
+                    client_session_id={"type": "string"},
+                ),
+                "201",
+            )
+        },
+        f"{base}/jobs": {"post": {**_op("Stage one job", _JOB, "201"), "parameters": rid}},
+        f"{base}/jobs/batch": {"post": {**_op("Stage jobs", batch, "201"), "parameters": rid}},
+        f"{base}/artifacts/batch": {
+            "post": {
+                **_op(
+                    "Stage artifacts ({created, updated, errors} with errors a count)",
+                    _body("artifacts", artifacts={"type": "array", "items": _ARTIFACT}),
+                ),
+                "parameters": rid,
             }
+        },
+        f"{base}/jobs/{{job_uid}}/inputs": {
+            "post": {**_op("Link a staged job's inputs", _LINKS), "parameters": uid}
+        },
+        f"{base}/jobs/{{job_uid}}/outputs": {
+            "post": {**_op("Link a staged job's outputs", _LINKS), "parameters": uid}
+        },
+        f"{base}/finalize": {
+            "post": {
+                **_op(
+                    "Publish under the server-authoritative hash (409 if `expected` counts "
+                    "differ from what was staged)",
+                    _body(
+                        git_repo={"type": "string"},
+                        git_commit={"type": "string"},
+                        git_branch={"type": "string"},
+                        scope_request=_OBJECT,
+                        expected=_OBJECT,
+                    ),
+                ),
+                "parameters": rid,
+            }
+        },
+        f"{base}/labels/batch": {
+            "post": {
+                **_op("Label the published session, its jobs and artifacts", _LABELS),
+                "parameters": rid,
+            }
+        },
+    }
+
+
+_LABEL = _body(
+    "entity_type",
+    entity_type={"enum": ["dag", "job", "artifact"]},
+    session_hash=_HEX,
+    job_uid={"type": "string"},
+    artifact_hash=_HEX,
+    metadata=_OBJECT,
+    key_origins=_OBJECT,
+    deleted_keys={"type": "array", "items": {"type": "string"}},
+)
+_LABELS = _body("labels", labels={"type": "array", "items": _LABEL})
+
+
+def _query(*names: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": n,
+            "in": "query",
+            "required": n in ("entity_type", "session_hash"),
+            "schema": {"type": "string"},
+        }
+        for n in names
+    ]
+
+
+def _label_paths() -> dict[str, Any]:
+    keys = _query("entity_type", "session_hash", "job_uid", "artifact_hash")
+    return {
+        "/api/v1/labels/sync": {
+            "post": _op("Set label documents ({created, updated, unchanged})", _LABELS)
+        },
+        "/api/v1/labels/reconcile": {
+            "post": _op(
+                "Merge label documents into the current ones, removing deleted_keys",
+                {
+                    **_LABELS,
+                    "properties": {
+                        **_LABELS["properties"],
+                        "session_hash": _HEX,
+                        "dry_run": {"type": "boolean"},
+                    },
+                },
+            )
+        },
+        "/api/v1/labels/current": {
+            "get": {**_op("A label's current document"), "parameters": keys}
+        },
+        "/api/v1/labels/history": {"get": {**_op("Every version of a label"), "parameters": keys}},
+    }
+
+
+def _auth_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/auth/device/start": {
+            "post": _op(
+                "Start a device-code login (approved on the /device page)",
+                _body(client_id={"type": "string"}, client_name={"type": "string"}),
+            )
+        },
+        "/api/v1/auth/device/token": {
+            "post": _op(
+                "Poll a device code: 400 authorization_pending / slow_down / expired_token / "
+                "access_denied, then the tokens",
+                _body(
+                    "device_code",
+                    device_code={"type": "string"},
+                    grant_type={"type": "string"},
+                    client_id={"type": "string"},
+                ),
+            )
+        },
+        "/api/v1/auth/access-context": {"get": _op("The signed-in user and what they own")},
+        "/api/v1/user/access-context": {"get": _op("The same (older path)")},
+        "/api/v1/auth/me": {"get": _op("Who the credentials are, and the creator identity")},
+        "/api/v1/auth/refresh": {
+            "post": _op(
+                "New tokens for a refresh token",
+                _body("refresh_token", refresh_token={"type": "string"}),
+            )
+        },
+        "/api/v1/auth/logout": {"post": _op("Revoke the bearer token and its refresh token")},
+        "/api/v1/auth/keys": {
+            "post": _op(
+                "Register an SSH public key for the signed-in user",
+                _body("public_key", public_key={"type": "string"}),
+                "201",
+            )
         },
     }
