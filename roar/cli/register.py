@@ -23,15 +23,29 @@ if TYPE_CHECKING:
 @click.argument("target", required=False)
 @click.option("--dry-run", is_flag=True, help="Say what would be sent; send nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Publish even when secrets were filtered out.")
-def command(target: str | None, dry_run: bool, yes: bool) -> int:
-    return run(_register(target, dry_run, yes))
+@click.option(
+    "--scope",
+    type=click.Choice(["anonymous", "public", "private"]),
+    default=None,
+    help="anonymous (public, unattributed), public or private (needs roar login or an SSH "
+    "key the registry knows). Default: the project's scope.mode.",
+)
+@click.option("--public", "public_flag", is_flag=True, help="Same as --scope public.")
+def command(
+    target: str | None, dry_run: bool, yes: bool, scope: str | None, public_flag: bool
+) -> int:
+    if public_flag:
+        if scope not in (None, "public"):
+            raise UsageError("--public and --scope disagree")
+        scope = "public"
+    return run(_register(target, dry_run, yes, scope))
 
 
-async def _register(target: str | None, dry_run: bool, yes: bool) -> int:
+async def _register(target: str | None, dry_run: bool, yes: bool, scope: str | None) -> int:
     from roar.api._export import jobs_for
     from roar.core.context import RoarContext
     from roar.registry.client import connect, registry_url
-    from roar.registry.register import describe, prepare, publish
+    from roar.registry.register import describe, prepare, publish, session_labels
 
     ctx = RoarContext.load()
     url = registry_url(ctx.config)
@@ -42,7 +56,9 @@ async def _register(target: str | None, dry_run: bool, yes: bool) -> int:
         )
     async with ctx.store() as store:
         jobs = await jobs_for(store, ctx, target)
+        labels = await session_labels(store, {j.session_hash for j in jobs})
     publication = prepare(ctx, jobs)
+    scope = scope or ctx.config.get_str("scope.mode") or "anonymous"
     click.echo(f"Registering {describe(publication)} with {url}", err=True)
     if publication.redactions:
         shown = ", ".join(publication.redactions[:5])
@@ -59,12 +75,16 @@ async def _register(target: str | None, dry_run: bool, yes: bool) -> int:
     if dry_run:
         click.echo("Dry run: nothing was sent")
         return 0
-    async with connect(url) as client:
-        counts = await publish(client, publication)
+    async with connect(url, config=ctx.config, anonymous=scope == "anonymous") as client:
+        outcome = await publish(client, publication, scope=scope, labels=labels)
+        identity = client.credentials.description
     click.echo(
-        f"Registered {counts['jobs']} job(s), {counts['artifacts']} new artifact(s), "
-        f"{counts['links']} edge(s) with {url}"
+        f"Registered {outcome.jobs} job(s), {outcome.artifacts} new artifact(s), "
+        f"{outcome.links} edge(s) with {url} ({scope}, {identity})"
     )
+    for local, remote in outcome.published.items():
+        shown = outcome.urls.get(local) or remote
+        click.echo(f"Session {local[:16]} published as {remote[:16]}: {shown}")
     for line in await _receipt(ctx, target, jobs):
         click.echo(line)
     targets = [o for o in (jobs[-1].outputs if jobs else []) if not o.path.startswith("s3://")]

@@ -129,6 +129,21 @@ KEYS: tuple[ConfigKey, ...] = (
     ),
     ConfigKey("glaas.url", "str", "https://api.glaas.ai", "GLaaS (lineage registry) server URL"),
     ConfigKey("glaas.web_url", "str", "https://glaas.ai", "GLaaS web UI URL"),
+    ConfigKey(
+        "glaas.key",
+        "optional-str",
+        None,
+        "SSH private key that signs registry requests (default: ~/.ssh/id_ed25519, id_rsa, "
+        "id_ecdsa)",
+    ),
+    ConfigKey(
+        "scope.mode",
+        "str",
+        "anonymous",
+        "How roar register publishes: anonymous (public, unattributed), public (attributed) "
+        "or private (only you); roar login turns the default into private",
+        choices=("anonymous", "public", "private"),
+    ),
     ConfigKey("registration.omit.enabled", "bool", True, "Filter secrets out of registrations"),
     ConfigKey("hash.primary", "str", "blake3", "Primary hash algorithm", choices=HASH_ALGORITHMS),
     ConfigKey(

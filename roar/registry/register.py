@@ -11,6 +11,7 @@ no-op on the server (its inserts are idempotent).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from roar.core.context import RoarContext
 from roar.models import FileDigest, Job
 from roar.recording.secrets import redact_argv, redact_env, redact_text
 from roar.registry._wire import wire_artifact, wire_job, wire_link
+from roar.registry.client import RegistryError
 
 LINKS_PER_CALL = 100
 JOBS_PER_CALL = 500
@@ -81,38 +83,197 @@ def prepare(ctx: RoarContext, jobs: list[Job]) -> Publication:
     return Publication(sessions, dict(by_session), list(artifacts.values()), redactions)
 
 
-async def publish(client: Any, publication: Publication) -> dict[str, int]:
-    """Send ``publication``; returns counts of what the server created."""
-    await client.get("/api/v1/health")
-    counts = {"sessions": 0, "jobs": 0, "artifacts": 0, "links": 0}
+@dataclass
+class Outcome:
+    """What a registration did: counts, and where each local session was published."""
+
+    flow: str  # "registration-session" or "legacy"
+    jobs: int = 0
+    artifacts: int = 0  # new on the server
+    links: int = 0
+    labels: int = 0
+    published: dict[str, str] = field(default_factory=dict)  # local session hash -> remote
+    urls: dict[str, str] = field(default_factory=dict)
+
+
+Labels = dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]]
+
+
+def remote_job_uid(session_hash: str, job_uid: str) -> str:
+    """A job's uid within a registration session, as the protocol derives it."""
+    return hashlib.sha256(f"{session_hash.lower()}\0{job_uid}".encode()).hexdigest()[:32]
+
+
+def scope_request(scope: str) -> dict[str, Any] | None:
+    if scope == "anonymous":
+        return None
+    return {"owner_resolution": "current_user", "owner_type": "user", "visibility": scope}
+
+
+async def publish(
+    client: Any, publication: Publication, *, scope: str = "anonymous", labels: Labels | None = None
+) -> Outcome:
+    """Send ``publication``: through registration sessions when the registry offers them to
+    this caller (signed in, or anonymous ones allowed), else the legacy session calls."""
+    health = await client.get("/api/v1/health")
+    features = (health.get("features") or {}) if isinstance(health, dict) else {}
+    staged = features.get("registration_sessions") or {}
+    signed_in = client.credentials.kind != "none"
+    if scope != "anonymous" and not signed_in:
+        raise RegistryError(
+            f"a {scope} registration needs a registry identity: roar login (or roar auth key)"
+        )
+    if isinstance(staged, dict) and (staged.get("anonymous_public") or (signed_in and staged)):
+        return await _publish_staged(client, publication, scope, labels or {})
+    return await _publish_legacy(client, publication, scope)
+
+
+async def _publish_legacy(client: Any, publication: Publication, scope: str) -> Outcome:
+    outcome = Outcome("legacy")
     for digest, session in publication.sessions.items():
-        answer = await client.post("/api/v1/sessions", session)
-        counts["sessions"] += 1 if isinstance(answer, dict) and answer.get("created") else 0
+        body = dict(session)
+        if (request := scope_request(scope)) is not None:
+            body["scope_request"] = request
+        answer = await client.post("/api/v1/sessions", body)
+        outcome.published[digest] = digest
+        if isinstance(answer, dict) and answer.get("url"):
+            outcome.urls[digest] = str(answer["url"])
         jobs = [payload for _, payload in publication.jobs[digest]]
         for start in range(0, len(jobs), JOBS_PER_CALL):
             await client.post(
                 f"/api/v1/sessions/{digest}/jobs/batch",
                 {"jobs": jobs[start : start + JOBS_PER_CALL]},
             )
-        counts["jobs"] += len(jobs)
+        outcome.jobs += len(jobs)
     payloads = [wire_artifact(f, session) for f, session in publication.artifacts]
     for start in range(0, len(payloads), JOBS_PER_CALL):
         answer = await client.post(
             "/api/v1/artifacts/batch", {"artifacts": payloads[start : start + JOBS_PER_CALL]}
         )
         if isinstance(answer, dict):
-            counts["artifacts"] += int(answer.get("created") or 0)
+            outcome.artifacts += int(answer.get("created") or 0)
     for digest, jobs_here in publication.jobs.items():
         for job, _ in jobs_here:
-            for side, files in (("inputs", job.inputs), ("outputs", job.outputs)):
-                links = [wire_link(f) for f in files]
-                for start in range(0, len(links), LINKS_PER_CALL):
-                    await client.post(
-                        f"/api/v1/sessions/{digest}/jobs/{job.job_uid}/{side}",
-                        {"artifacts": links[start : start + LINKS_PER_CALL]},
-                    )
-                counts["links"] += len(links)
-    return counts
+            outcome.links += await _link(
+                client, f"/api/v1/sessions/{digest}/jobs/{job.job_uid}", job
+            )
+    return outcome
+
+
+async def _link(client: Any, base: str, job: Job) -> int:
+    count = 0
+    for side, files in (("inputs", job.inputs), ("outputs", job.outputs)):
+        links = [wire_link(f) for f in files]
+        for start in range(0, len(links), LINKS_PER_CALL):
+            await client.post(
+                f"{base}/{side}", {"artifacts": links[start : start + LINKS_PER_CALL]}
+            )
+        count += len(links)
+    return count
+
+
+async def _publish_staged(
+    client: Any, publication: Publication, scope: str, labels: Labels
+) -> Outcome:
+    """The registration-session flow, one registration session per local session: stage the
+    jobs, the artifacts and the edges, then finalize; the registry answers with the hash it
+    published the lineage under (the same lineage again lands on the same one)."""
+    outcome = Outcome("registration-session")
+    signed_in = client.credentials.kind != "none"
+    for digest, session in publication.sessions.items():
+        body: dict[str, Any] = {"client_session_id": f"roar-{digest}"}
+        if not signed_in:
+            body["mode"] = "anonymous_public"
+        opened = await client.post("/api/v1/registration-sessions", body)
+        base = f"/api/v1/registration-sessions/{opened['registration_session_id']}"
+        client.credentials.registration_token = opened.get("registration_session_token")
+        try:
+            jobs_here = publication.jobs[digest]
+            uid = {job.job_uid: remote_job_uid(digest, job.job_uid) for job, _ in jobs_here}
+            jobs = [{**payload, "job_uid": uid[job.job_uid]} for job, payload in jobs_here]
+            for start in range(0, len(jobs), JOBS_PER_CALL):
+                await client.post(
+                    f"{base}/jobs/batch", {"jobs": jobs[start : start + JOBS_PER_CALL]}
+                )
+            outcome.jobs += len(jobs)
+            # Every artifact these jobs touch, wherever it was first seen.
+            touched = {f.hash for job, _ in jobs_here for f in [*job.inputs, *job.outputs]}
+            entries = [
+                wire_artifact(f, digest) for f, _ in publication.artifacts if f.hash in touched
+            ]
+            for entry in entries:
+                entry.pop("session_hash", None)
+            for start in range(0, len(entries), JOBS_PER_CALL):
+                answer = await client.post(
+                    f"{base}/artifacts/batch", {"artifacts": entries[start : start + JOBS_PER_CALL]}
+                )
+                if isinstance(answer, dict):
+                    outcome.artifacts += int(answer.get("created") or 0)
+            for job, _ in jobs_here:
+                outcome.links += await _link(client, f"{base}/jobs/{uid[job.job_uid]}", job)
+            final: dict[str, Any] = {
+                "git_repo": session.get("git_repo") or "",
+                "git_commit": session.get("git_commit"),
+                "git_branch": session.get("git_branch"),
+                "expected": {
+                    "jobs": len(jobs_here),
+                    "inputs": sum(len({f.hash for f in job.inputs}) for job, _ in jobs_here),
+                    "outputs": sum(len({f.hash for f in job.outputs}) for job, _ in jobs_here),
+                },
+            }
+            if (request := scope_request(scope)) is not None:
+                final["scope_request"] = request
+            done = await client.post(f"{base}/finalize", final)
+            published = str(
+                done.get("published_session_hash")
+                or done.get("lineage_published_session_hash")
+                or done.get("session_hash")
+                or done.get("hash")
+            )
+            outcome.published[digest] = published
+            url = done.get("published_url") or done.get("url")
+            if url:
+                outcome.urls[digest] = str(url)
+            if digest in labels:
+                outcome.labels += await _send_labels(client, base, published, labels[digest], uid)
+        finally:
+            client.credentials.registration_token = None
+    return outcome
+
+
+async def _send_labels(
+    client: Any,
+    base: str,
+    published: str,
+    documents: tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, dict[str, Any]]],
+    uid: dict[str, str],
+) -> int:
+    session_doc, job_docs, artifact_docs = documents
+    entries: list[dict[str, Any]] = []
+
+    def add(entity: str, document: dict[str, Any], **target: str) -> None:
+        if document:
+            filtered = _filtered(document)
+            entries.append(
+                {
+                    "entity_type": entity,
+                    "session_hash": published,
+                    **target,
+                    "metadata": filtered,
+                    "key_origins": {key: "user" for key in filtered},
+                }
+            )
+
+    add("dag", session_doc)
+    for job_uid, document in job_docs.items():
+        if job_uid in uid:
+            add("job", document, job_uid=uid[job_uid])
+    for digest, document in artifact_docs.items():
+        add("artifact", document, artifact_hash=digest)
+    if not entries:
+        return 0
+    await client.post(f"{base}/labels/batch", {"labels": entries})
+    return len(entries)
 
 
 def _fields(struct: Any) -> dict[str, Any]:
@@ -158,3 +319,14 @@ def describe(publication: Publication) -> str:
         f"{publication.job_count} job(s) in {len(publication.sessions)} session(s), "
         f"{len(publication.artifacts)} artifact(s)"
     )
+
+
+async def session_labels(store: Any, session_hashes: set[str]) -> Labels:
+    """The current label documents of each session, its jobs and its artifacts."""
+    found: Labels = {}
+    for digest in session_hashes:
+        sessions = await store.sessions_by_hash_prefix(digest)
+        exact = [s for s in sessions if s.hash == digest]
+        if exact:
+            found[digest] = await store.session_label_documents(exact[0].id)
+    return found

@@ -17,8 +17,9 @@ async def register_after_put(ctx: RoarContext) -> tuple[str | None, str | None]:
     async with ctx.store() as store:
         jobs = await jobs_for(store, ctx, None)
     try:
-        async with connect(url) as client:
-            await publish(client, prepare(ctx, jobs))
+        scope = ctx.config.get_str("scope.mode") or "anonymous"
+        async with connect(url, config=ctx.config, anonymous=scope == "anonymous") as client:
+            await publish(client, prepare(ctx, jobs), scope=scope)
     except RegistryError as exc:
         return None, f"registering with {url} failed: {exc} (roar register retries)"
     return url, None

@@ -45,6 +45,15 @@ def registry(tmp_path: Path) -> Iterator[str]:
         proc.stderr.close()
 
 
+def _published_hash(stdout: str) -> str:
+    """The full session hash `roar register` says it published under (from its URL)."""
+    import re
+
+    found = re.search(r"published as [0-9a-f]{16}: \S*/sessions/([0-9a-f]{64})", stdout)
+    assert found, stdout
+    return found.group(1)
+
+
 def _call(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, Any]:
     request = urllib.request.Request(url, data=body, method=method)
     request.add_header("Content-Type", "application/json")
@@ -121,8 +130,8 @@ def test_secrets_never_leave_the_machine(project: Workspace, registry: str) -> N
     refused = project.roar("register", check=False)
     assert refused.returncode != 0 and "re-run with -y" in refused.stderr
     assert "@1 command" in refused.stderr
-    project.roar("register", "-y")
-    session = project.roar("show", "--json").json()["session_hash"]
+    published = project.roar("register", "-y").stdout
+    session = _published_hash(published)
     status, body = _call(f"{registry}/api/v1/sessions/{session}")
     assert status == 200
     stored = json.dumps(body)

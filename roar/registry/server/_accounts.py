@@ -214,7 +214,9 @@ class AccountStore:
         """A registration session (resumed when this client's id has an open one): its row,
         the token to send back (only when new), and whether it is new."""
         async with self.db.write() as tx:
-            if client_session_id:
+            # Only a signed-in owner resumes: an anonymous caller proves nothing but its token,
+            # which is handed out once.
+            if client_session_id and viewer.user_id is not None:
                 row = await tx.fetchone(
                     "SELECT id FROM registration_sessions WHERE client_session_id = ? "
                     "AND status = 'open' AND owner_id IS NOT DISTINCT FROM ?",

@@ -8,6 +8,7 @@ import anyio
 from aiohttp import web
 
 from roar.errors import UsageError
+from roar.registry.server import _announce as note
 from roar.registry.server._app import make_app
 from roar.registry.server._context import Registry
 from roar.registry.server._engine import open_engine
@@ -38,10 +39,13 @@ async def serve(
             except OSError as exc:
                 raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
             bound = runner.addresses[0][1]
+            reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            note.announce(f"http://{reachable}:{bound}")
             if announce:
                 print(f"READY http://{host}:{bound}", flush=True)
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
                     break
         finally:
+            note.withdraw()
             await runner.cleanup()

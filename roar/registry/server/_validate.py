@@ -36,7 +36,8 @@ async def read_body(request: web.Request) -> dict[str, Any]:
 
 def text(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
     value = body.get(name)
-    if value is None:
+    if value is None or (value == "" and not required):
+        # An empty optional field is an absent one (the reference client sends git_repo "").
         if required:
             raise BadRequest(f"'{name}' is required")
         return None
