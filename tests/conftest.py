@@ -118,12 +118,61 @@ class Workspace:
 
 
 def _clean_env(tmp_home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROAR_", "GIT_"))}
+    # XDG_* out too: roar keeps its login and the running server's note there, under HOME.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROAR_", "GIT_", "XDG_"))}
+    env.pop("GLAAS_URL", None)
     env.update(GIT_ENV)
     env["HOME"] = str(tmp_home)
     # The test interpreter's bin first, so `python` in traced commands is the venv's.
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath)
     return env
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server: scripts/test's (ROAR_TEST_POSTGRES_URL), else one started here."""
+    from tests.servers import postgres_binaries, postgres_server
+
+    given = os.environ.get("ROAR_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    if postgres_binaries() is None:
+        pytest.skip("PostgreSQL is not installed here (scripts/test installs and starts it)")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database on that server for one test, dropped afterwards."""
+    import asyncio
+    import secrets
+
+    import asyncpg
+
+    name = f"roar_test_{secrets.token_hex(6)}"
+
+    async def admin(statement: str) -> None:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.access(path, os.X_OK):
+        pytest.skip("Debian's chromium is not installed here (scripts/test installs it)")
+    return path
 
 
 @pytest.fixture

@@ -24,13 +24,22 @@ PREP = (
 TRAIN = "open('model.txt', 'w').write(str(len(open('prep.csv').read())))\n"
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """`roar server` on each database it supports."""
+    db = (
+        f"sqlite:///{tmp_path}/reg.db"
+        if request.param == "sqlite"
+        else str(request.getfixturevalue("postgres_db"))
+    )
+    home = tmp_path / "server-home"
+    home.mkdir()
     proc = subprocess.Popen(
-        [roar_executable(), "server", "--port", "0", "--db", f"sqlite:///{tmp_path}/reg.db"],
+        [roar_executable(), "server", "--port", "0", "--db", db],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=_clean_env(home),
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -57,8 +57,10 @@ def upstream_svg(
         )
         for entry in job.get("inputs", []):
             edges.append((artifact(entry["hash"], entry.get("path") or ""), key))
+        read = {entry["hash"] for entry in job.get("inputs", [])}
         for entry in job.get("outputs", []):
-            if entry["hash"] in wanted:
+            # A job that writes what it read (same content) would be a loop, not a step.
+            if entry["hash"] in wanted and entry["hash"] not in read:
                 edges.append((key, artifact(entry["hash"], entry.get("path") or "")))
     if f"a:{target}" not in nodes:
         artifact(target, str(dag["artifact"].get("path") or target[:12]))
