@@ -493,3 +493,18 @@ def test_the_reference_clients_registration_is_understood(registry: Registry) ->
     # The token is good for its own registration session only.
     status, _ = registry.call("/api/v1/registration-sessions/someone-else/finalize", "POST", {})
     assert status == 404
+
+
+def test_a_running_roar_server_is_the_default_registry(project: Workspace, tmp_path: Path) -> None:
+    home = Path(project.env["HOME"])
+    note = home / ".local" / "state" / "roar" / "server.json"
+    digest = _pipeline(project)
+    for registry in _start(f"sqlite:///{tmp_path}/mine.db", home):
+        assert json.loads(note.read_text())["url"] == registry.url
+        registered = project.roar("register")
+        assert f"with {registry.url}" in registered.stdout
+        assert registry.call(f"/api/v1/artifacts/{digest}")[0] == 200
+    # Stopped: the note is gone, and roar names no registry instead of guessing.
+    assert not note.exists()
+    refused = project.roar("register", check=False)
+    assert refused.returncode != 0 and "no registry configured" in refused.stderr
