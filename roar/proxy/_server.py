@@ -10,7 +10,6 @@ what lineage it makes); ``_queue`` is the event stream; ``_errors_http`` the XML
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import ssl
 import uuid
@@ -23,6 +22,7 @@ import anyio
 import anyio.to_thread
 from aiohttp import web
 
+from roar.core.listening import in_use, listening
 from roar.proxy import _signing
 from roar.proxy._body import Limits
 from roar.proxy._classify import (
@@ -143,36 +143,33 @@ async def serve(
             read_bufsize=_SERVER_READ_BUFSIZE,
         )
         runner = web.ServerRunner(server, shutdown_timeout=shutdown_timeout)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            try:
-                await site.start()
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise ProxyError(
-                        f"port {port} on {host} is in use (choose another with --port, or stop "
-                        "what holds it, e.g. 'roar proxy stop')",
-                        exit_code=2,
-                    ) from None
-                raise ProxyError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-            bound = int(runner.addresses[0][1])
-            if _points_at(target, host, bound):
-                raise ProxyError(
-                    f"the upstream {target} is this proxy itself; give the real S3 endpoint",
+
+        def refused(exc: OSError) -> Exception:
+            if in_use(exc):
+                return ProxyError(
+                    f"port {port} on {host} is in use (choose another with --port, or stop "
+                    "what holds it, e.g. 'roar proxy stop')",
                     exit_code=2,
                 )
-            yield Proxy(
-                url=f"http://{host}:{bound}",
-                port=bound,
-                upstream=target,
-                region=signing_region,
-                session_id=session_id,
-                client_key=key,
-                _queue=queue,
-            )
+            return ProxyError(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+        try:
+            async with listening(runner, host, port, refused) as bound:
+                if _points_at(target, host, bound):
+                    raise ProxyError(
+                        f"the upstream {target} is this proxy itself; give the real S3 endpoint",
+                        exit_code=2,
+                    )
+                yield Proxy(
+                    url=f"http://{host}:{bound}",
+                    port=bound,
+                    upstream=target,
+                    region=signing_region,
+                    session_id=session_id,
+                    client_key=key,
+                    _queue=queue,
+                )
         finally:
-            await runner.cleanup()
             queue.close()
 
 

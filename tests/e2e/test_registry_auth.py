@@ -18,110 +18,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import Workspace, _clean_env, roar_executable
+from tests.registry_server import PASSWORD, Registry, login, start_registry
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "correct horse battery"
-
-
-class Registry:
-    def __init__(self, url: str, db: str, home: Path) -> None:
-        self.url, self.db, self.home = url, db, home
-
-    def add_user(self, name: str, *extra: str) -> None:
-        subprocess.run(
-            [
-                roar_executable(),
-                "server",
-                "--db",
-                self.db,
-                "user",
-                "add",
-                name,
-                "--password-stdin",
-                *extra,
-            ],
-            input=PASSWORD + "\n",
-            text=True,
-            check=True,
-            capture_output=True,
-            env=_clean_env(self.home),
-        )
-
-    def call(
-        self,
-        path: str,
-        method: str = "GET",
-        body: Any = None,
-        token: str | None = None,
-        form: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        data = None
-        request = urllib.request.Request(self.url + path, method=method)
-        if form is not None:
-            data = urllib.parse.urlencode(form).encode()
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        elif body is not None:
-            data = json.dumps(body).encode()
-            request.add_header("Content-Type", "application/json")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, data=data, timeout=30) as response:
-                raw = response.read()
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            raw, status = exc.read(), exc.code
-        try:
-            return status, json.loads(raw)
-        except ValueError:
-            return status, raw.decode(errors="replace")
-
-    def token_for(self, name: str) -> str:
-        """A bearer token for ``name`` through the device flow, approved on the web page."""
-        _, start = self.call("/api/v1/auth/device/start", "POST", {"client_id": "test"})
-        code = start["data"]["user_code"]
-        status, _ = self.call(
-            "/device",
-            "POST",
-            form={"user_code": code, "username": name, "password": PASSWORD, "decision": "approve"},
-        )
-        assert status == 200
-        status, tokens = self.call(
-            "/api/v1/auth/device/token", "POST", {"device_code": start["data"]["device_code"]}
-        )
-        assert status == 200, tokens
-        return str(tokens["data"]["access_token"])
-
-
-def _start(db: str, home: Path, *extra: str) -> Iterator[Registry]:
-    proc = subprocess.Popen(
-        [
-            roar_executable(),
-            "server",
-            "--port",
-            "0",
-            "--db",
-            db,
-            "--device-poll-interval",
-            "0.1",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_clean_env(home),
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    line = proc.stdout.readline()
-    assert line.startswith("READY http://127.0.0.1:"), line + proc.stderr.read()
-    try:
-        yield Registry(line.split()[1], db, home)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -135,7 +34,8 @@ def registry_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def registry(registry_db: str, tmp_path: Path) -> Iterator[Registry]:
     home = tmp_path / "server-home"
     home.mkdir()
-    yield from _start(registry_db, home)
+    with start_registry(registry_db, home) as registry:
+        yield registry
 
 
 def _pipeline(project: Workspace) -> str:
@@ -147,37 +47,6 @@ def _pipeline(project: Workspace) -> str:
     return str(project.roar("show", "out.txt", "--json").json()["hash"])
 
 
-def _login(project: Workspace, registry: Registry, user: str) -> subprocess.CompletedProcess[str]:
-    """`roar login`, approved on the web page with the code it prints."""
-    proc = subprocess.Popen(
-        [roar_executable(), "login", "--no-browser"],
-        cwd=project.root,
-        env=project.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    found = re.search(r"Open (\S+) and enter the code ([A-Z0-9]{4}-[A-Z0-9]{4})", line)
-    assert found, line
-    assert found.group(1) == f"{registry.url}/device"
-    status, page = registry.call(
-        "/device",
-        "POST",
-        form={
-            "user_code": found.group(2),
-            "username": user,
-            "password": PASSWORD,
-            "decision": "approve",
-        },
-    )
-    assert status == 200 and "approved" in page
-    stdout, stderr = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, line + stderr)
-
-
 def test_login_registers_privately_and_others_cannot_see_it(
     project: Workspace, registry: Registry, tmp_path: Path
 ) -> None:
@@ -186,7 +55,7 @@ def test_login_registers_privately_and_others_cannot_see_it(
     project.env["GLAAS_URL"] = registry.url
     digest = _pipeline(project)
 
-    logged_in = _login(project, registry, "alice")
+    logged_in = login(project, registry, "alice")
     assert logged_in.returncode == 0, logged_in.stderr
     assert "Logged in to" in logged_in.stdout and "as alice" in logged_in.stdout
     auth = Path(project.env["HOME"]) / ".config" / "roar" / "auth.json"
@@ -330,7 +199,7 @@ def test_ssh_key_signed_requests(project: Workspace, registry: Registry) -> None
 def test_legacy_flow_when_anonymous_sessions_are_off(project: Workspace, tmp_path: Path) -> None:
     home = tmp_path / "server-home"
     home.mkdir()
-    for registry in _start(f"sqlite:///{tmp_path}/legacy.db", home, "--no-anonymous"):
+    with start_registry(f"sqlite:///{tmp_path}/legacy.db", home, "--no-anonymous") as registry:
         status, _ = registry.call(
             "/api/v1/registration-sessions", "POST", {"mode": "anonymous_public"}
         )
@@ -490,6 +359,11 @@ def test_the_reference_clients_registration_is_understood(registry: Registry) ->
         "python preprocess.py",
         "python train.py",
     ]
+    _, near = registry.call(f"/api/v1/artifacts/{model}/lineage?depth=1")
+    assert [j["command"] for j in near["data"]["jobs"]] == ["python train.py"]
+    _, far = registry.call(f"/api/v1/artifacts/{model}/lineage?depth=2")
+    assert len(far["data"]["jobs"]) == 2
+    assert registry.call(f"/api/v1/artifacts/{model}/lineage?depth=11")[0] == 400
     # The token is good for its own registration session only.
     status, _ = registry.call("/api/v1/registration-sessions/someone-else/finalize", "POST", {})
     assert status == 404
@@ -499,7 +373,7 @@ def test_a_running_roar_server_is_the_default_registry(project: Workspace, tmp_p
     home = Path(project.env["HOME"])
     note = home / ".local" / "state" / "roar" / "server.json"
     digest = _pipeline(project)
-    for registry in _start(f"sqlite:///{tmp_path}/mine.db", home):
+    with start_registry(f"sqlite:///{tmp_path}/mine.db", home) as registry:
         assert json.loads(note.read_text())["url"] == registry.url
         registered = project.roar("register")
         assert f"with {registry.url}" in registered.stdout

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace, _clean_env, roar_executable
+from tests.conftest import Workspace, roar_executable
+from tests.registry_server import PASSWORD, start_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -30,30 +31,9 @@ CHROMIUM_ARGS = [
 def registry(tmp_path: Path) -> Iterator[str]:
     home = tmp_path / "server-home"
     home.mkdir()
-    db = f"sqlite:///{tmp_path}/registry.db"
-    subprocess.run(
-        [roar_executable(), "server", "--db", db, "user", "add", "dana", "--password-stdin"],
-        input="dana's password\n",
-        text=True,
-        check=True,
-        capture_output=True,
-        env=_clean_env(home),
-    )
-    proc = subprocess.Popen(
-        [roar_executable(), "server", "--port", "0", "--db", db, "--device-poll-interval", "0.1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_clean_env(home),
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    line = proc.stdout.readline()
-    assert line.startswith("READY "), line + proc.stderr.read()
-    yield line.split()[1]
-    proc.terminate()
-    proc.wait(10)
-    proc.stdout.close()
-    proc.stderr.close()
+    with start_registry(f"sqlite:///{tmp_path}/registry.db", home) as server:
+        server.add_user("dana")
+        yield server.url
 
 
 @pytest.fixture
@@ -149,7 +129,7 @@ def test_approve_a_login_on_the_device_page(
     page.goto(found.group(1))
     page.fill("#user_code", found.group(2))
     page.fill("#username", "dana")
-    page.fill("#password", "dana's password")
+    page.fill("#password", PASSWORD)
     page.click("#approve")
     assert "approved" in page.locator("#verdict").inner_text()
     stdout, stderr = proc.communicate(timeout=60)

@@ -207,6 +207,19 @@ async def get_dag(request: web.Request) -> web.Response:
     return ok(dag)
 
 
+async def get_lineage(request: web.Request) -> web.Response:
+    """The upstream lineage, at most ``?depth=N`` jobs deep (1 to 10; default 10)."""
+    prefix = check.digest(request.match_info["prefix"], "hash")
+    raw = request.query.get("depth", "10")
+    if not raw.isdigit() or not 1 <= int(raw) <= 10:
+        raise BadRequest("'depth' must be an integer from 1 to 10")
+    viewer = (await caller(request)).viewer
+    dag = await registry(request).lineage.reproduction_dag(prefix, viewer, depth=int(raw))
+    if dag is None:
+        raise BadRequest(f"no artifact {prefix} (or the prefix is ambiguous)", 404)
+    return ok({**dag, "depth": int(raw)})
+
+
 # -- registration sessions ---------------------------------------------------------------------
 
 

@@ -57,6 +57,7 @@ def make_app(registry: Registry) -> web.Application:
     get(f"{API}/artifacts/{{prefix}}", _api.get_artifact)
     get(f"{API}/public/artifacts/{{prefix}}", _api.get_public_artifact)
     get(f"{API}/artifacts/{{prefix}}/dag", _api.get_dag)
+    get(f"{API}/artifacts/{{prefix}}/lineage", _api.get_lineage)
     get(f"{API}/public/sessions/{{hash}}/reproduction", _api.public_reproduction)
     # Registration sessions: staged, then finalized under the server's hash.
     rs = f"{API}/registration-sessions/{{rid}}"

@@ -335,7 +335,7 @@ class LineageStore:
             + " LIMIT 11",
             (low, low + "g", _who(viewer)),
         )
-        return [await self._artifact(int(r[0])) for r in rows]
+        return await self._artifacts([int(r[0]) for r in rows])
 
     async def artifacts_by_path(
         self, fragment: str, viewer: Viewer, limit: int = 50
@@ -354,30 +354,37 @@ class LineageStore:
                 found.append({**matches[0], "path": path})
         return found
 
-    async def _artifact(self, artifact_id: int) -> dict[str, Any]:
-        row = await self.db.fetchone(
-            "SELECT id, size, source_type, metadata, first_session, created_at FROM artifacts "
-            "WHERE id = ?",
-            (artifact_id,),
+    async def _artifacts(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Artifacts with all their digests, in one query, in the order of ``ids``."""
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        rows = await self.db.fetchall(
+            "SELECT a.id, a.size, a.source_type, a.metadata, a.first_session, a.created_at, "
+            "h.algorithm, h.digest FROM artifacts a JOIN artifact_hashes h "
+            f"ON h.artifact_id = a.id WHERE a.id IN ({marks}) ORDER BY h.algorithm",
+            list(ids),
         )
-        assert row is not None
-        hashes = await self.db.fetchall(
-            "SELECT algorithm, digest FROM artifact_hashes WHERE artifact_id = ? "
-            "ORDER BY algorithm",
-            (artifact_id,),
-        )
-        by_alg = {str(a): str(d) for a, d in hashes}
-        primary = by_alg.get("blake3") or next(iter(by_alg.values()), "")
-        return {
-            "id": row[0],
-            "hash": primary,
-            "hashes": [{"algorithm": a, "digest": d} for a, d in by_alg.items()],
-            "size": row[1],
-            "source_type": row[2],
-            "metadata": row[3],
-            "session_hash": row[4],
-            "created_at": row[5],
-        }
+        found: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            entry = found.setdefault(
+                int(r[0]),
+                {
+                    "id": r[0],
+                    "hash": "",
+                    "hashes": [],
+                    "size": r[1],
+                    "source_type": r[2],
+                    "metadata": r[3],
+                    "session_hash": r[4],
+                    "created_at": r[5],
+                },
+            )
+            entry["hashes"].append({"algorithm": r[6], "digest": r[7]})
+        for entry in found.values():
+            by_alg = {h["algorithm"]: h["digest"] for h in entry["hashes"]}
+            entry["hash"] = by_alg.get("blake3") or next(iter(by_alg.values()), "")
+        return [found[i] for i in ids if i in found]
 
     async def producers(self, digest: str, viewer: Viewer) -> list[dict[str, Any]]:
         return await self._edge_jobs(digest, "output", viewer)
@@ -435,20 +442,23 @@ class LineageStore:
             for r in rows
         ]
 
-    async def reproduction_dag(self, digest: str, viewer: Viewer) -> dict[str, Any] | None:
-        """The producers of ``digest`` and, transitively, of their inputs; plus their sessions'
-        build jobs (what a reproduction may need first) — all as ``viewer`` may see them."""
+    async def reproduction_dag(
+        self, digest: str, viewer: Viewer, depth: int | None = None
+    ) -> dict[str, Any] | None:
+        """The producers of ``digest`` and, transitively (``depth`` jobs deep at most), of their
+        inputs; plus their sessions' build jobs (what a reproduction may need first) — all as
+        ``viewer`` may see them."""
         artifacts = await self.artifacts_by_prefix(digest, viewer)
         if len(artifacts) != 1:
             return None
         artifact = artifacts[0]
         jobs: dict[str, dict[str, Any]] = {}
         seen: set[str] = set()
-        todo = [str(artifact["hash"])]
+        todo = [(str(artifact["hash"]), 0)]
         external: list[str] = []
         while todo:
-            current = todo.pop()
-            if current in seen:
+            current, level = todo.pop(0)
+            if current in seen or (depth is not None and level >= depth):
                 continue
             seen.add(current)
             makers = await self.producers(current, viewer)
@@ -458,7 +468,7 @@ class LineageStore:
                 key = f"{job['sessionHash']}/{job['jobUid']}"
                 if key not in jobs:
                     jobs[key] = job
-                    todo.extend(i["hash"] for i in job["inputs"])
+                    todo.extend((i["hash"], level + 1) for i in job["inputs"])
         sessions = sorted({j["sessionHash"] for j in jobs.values()})
         for session in sessions:
             for job in await self._jobs("j.session_hash = ? AND j.job_type = 'build'", (session,)):

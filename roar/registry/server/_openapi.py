@@ -185,6 +185,19 @@ def document() -> dict[str, Any]:
                     "parameters": [_param("prefix")],
                 }
             },
+            "/api/v1/artifacts/{prefix}/lineage": {
+                "get": {
+                    **_op("The upstream lineage, ?depth=N jobs deep (1-10)"),
+                    "parameters": [
+                        _param("prefix"),
+                        {
+                            "name": "depth",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 10},
+                        },
+                    ],
+                }
+            },
             "/api/v1/openapi.json": {"get": _op("This document")},
             "/api/v1/public/sessions/{hash}/reproduction": {
                 "get": {**_op("A public session's jobs, for reproduction"), "parameters": session}

@@ -7,6 +7,7 @@ import signal
 import anyio
 from aiohttp import web
 
+from roar.core.listening import in_use, listening
 from roar.errors import UsageError
 from roar.registry.server import _announce as note
 from roar.registry.server._app import make_app
@@ -31,21 +32,20 @@ async def serve(
             engine, anonymous_sessions=anonymous_sessions, device_interval=device_interval
         )
         runner = web.AppRunner(make_app(registry), access_log=None)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            try:
-                await site.start()
-            except OSError as exc:
-                raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-            bound = runner.addresses[0][1]
+
+        def refused(exc: OSError) -> Exception:
+            if in_use(exc):
+                return UsageError(f"port {port} on {host} is in use (choose another with --port)")
+            return UsageError(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+        async with listening(runner, host, port, refused) as bound:
             reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
             note.announce(f"http://{reachable}:{bound}")
-            if announce:
-                print(f"READY http://{host}:{bound}", flush=True)
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    break
-        finally:
-            note.withdraw()
-            await runner.cleanup()
+            try:
+                if announce:
+                    print(f"READY http://{host}:{bound}", flush=True)
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        break
+            finally:
+                note.withdraw()
