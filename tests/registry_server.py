@@ -120,8 +120,9 @@ def start_registry(db: str, home: Path, *extra: str) -> Iterator[Registry]:
         proc.stderr.close()
 
 
-def login(project: Workspace, registry: Registry, user: str) -> subprocess.CompletedProcess[str]:
-    """`roar login`, approved on the web page with the code it prints."""
+def start_login(project: Workspace) -> tuple[subprocess.Popen[str], str, str, str]:
+    """`roar login --no-browser` started: the process, its first line, the page to approve it
+    on, and the code to enter there."""
     proc = subprocess.Popen(
         [roar_executable(), "login", "--no-browser"],
         cwd=project.root,
@@ -135,12 +136,18 @@ def login(project: Workspace, registry: Registry, user: str) -> subprocess.Compl
     line = proc.stderr.readline()
     found = re.search(r"Open (\S+) and enter the code ([A-Z0-9]{4}-[A-Z0-9]{4})", line)
     assert found, line
-    assert found.group(1) == f"{registry.url}/device"
+    return proc, line, found.group(1), found.group(2)
+
+
+def login(project: Workspace, registry: Registry, user: str) -> subprocess.CompletedProcess[str]:
+    """`roar login`, approved on the web page with the code it prints."""
+    proc, line, page_url, code = start_login(project)
+    assert page_url == f"{registry.url}/device"
     status, page = registry.call(
         "/device",
         "POST",
         form={
-            "user_code": found.group(2),
+            "user_code": code,
             "username": user,
             "password": PASSWORD,
             "decision": "approve",

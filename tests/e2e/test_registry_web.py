@@ -5,15 +5,14 @@ on to an input and back, to the session; and approve a `roar login` on the devic
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace, roar_executable
-from tests.registry_server import PASSWORD, start_registry
+from tests.conftest import Workspace
+from tests.registry_server import PASSWORD, start_login, start_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -112,22 +111,10 @@ def test_approve_a_login_on_the_device_page(
     project: Workspace, registry: str, browser: Any
 ) -> None:
     project.env["GLAAS_URL"] = registry
-    proc = subprocess.Popen(
-        [roar_executable(), "login", "--no-browser"],
-        cwd=project.root,
-        env=project.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    found = re.search(r"Open (\S+) and enter the code (\S+)", line)
-    assert found, line
+    proc, _, page_url, code = start_login(project)
     page = browser.new_page()
-    page.goto(found.group(1))
-    page.fill("#user_code", found.group(2))
+    page.goto(page_url)
+    page.fill("#user_code", code)
     page.fill("#username", "dana")
     page.fill("#password", PASSWORD)
     page.click("#approve")
