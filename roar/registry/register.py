@@ -19,9 +19,9 @@ from typing import Any
 
 from roar.core.context import RoarContext
 from roar.models import FileDigest, Job
-from roar.recording.secrets import redact_argv, redact_env, redact_text
 from roar.registry._wire import wire_artifact, wire_job, wire_link
 from roar.registry.client import RegistryError
+from roar.registry.omit import Omit
 
 LINKS_PER_CALL = 100
 JOBS_PER_CALL = 500
@@ -35,6 +35,7 @@ class Publication:
     jobs: dict[str, list[tuple[Job, dict[str, Any]]]]
     artifacts: list[tuple[FileDigest, str]]  # each with the first session that has it
     redactions: list[str] = field(default_factory=list)  # what the secret filter changed
+    omit: Omit = field(default_factory=Omit)  # the filter, for what is sent later (labels)
 
     @property
     def job_count(self) -> int:
@@ -44,6 +45,7 @@ class Publication:
 def prepare(ctx: RoarContext, jobs: list[Job]) -> Publication:
     """The payloads for ``jobs``, secrets filtered (pure, apart from reading the config)."""
     filtering = ctx.config.get_bool("registration.omit.enabled")
+    base_omit = Omit.from_config(ctx.config) if filtering else Omit()
     sessions: dict[str, dict[str, Any]] = {}
     by_session: dict[str, list[tuple[Job, dict[str, Any]]]] = defaultdict(list)
     artifacts: dict[str, tuple[FileDigest, str]] = {}
@@ -51,10 +53,11 @@ def prepare(ctx: RoarContext, jobs: list[Job]) -> Publication:
     for job in jobs:
         command, metadata, remote = job.command, dict(job.metadata), job.git.remote_url
         if filtering:
-            command = " ".join(redact_argv(job.argv)) if job.argv else redact_text(command)
-            metadata = _filtered(metadata)
-            remote = redact_text(remote) if remote else remote
-            clean_job = Job(**{**_fields(job), "env": redact_env(job.env)})
+            omit = base_omit.with_env(job.env)
+            command = omit.argv(job.argv) if job.argv else omit.text(command)
+            metadata = _filtered(metadata, omit)
+            remote = omit.text(remote) if remote else remote
+            clean_job = Job(**{**_fields(job), "env": omit.env(job.env)})
             if command != job.command:
                 redactions.append(f"{job.step_ref} command")
             if metadata != job.metadata:
@@ -80,7 +83,7 @@ def prepare(ctx: RoarContext, jobs: list[Job]) -> Publication:
         )
         for f in [*job.inputs, *job.outputs]:
             artifacts.setdefault(f.hash, (f, job.session_hash))
-    return Publication(sessions, dict(by_session), list(artifacts.values()), redactions)
+    return Publication(sessions, dict(by_session), list(artifacts.values()), redactions, base_omit)
 
 
 @dataclass
@@ -235,7 +238,9 @@ async def _publish_staged(
             if url:
                 outcome.urls[digest] = str(url)
             if digest in labels:
-                outcome.labels += await _send_labels(client, base, published, labels[digest], uid)
+                outcome.labels += await _send_labels(
+                    client, base, published, labels[digest], uid, publication.omit
+                )
         finally:
             client.credentials.registration_token = None
     return outcome
@@ -247,13 +252,14 @@ async def _send_labels(
     published: str,
     documents: tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, dict[str, Any]]],
     uid: dict[str, str],
+    omit: Omit,
 ) -> int:
     session_doc, job_docs, artifact_docs = documents
     entries: list[dict[str, Any]] = []
 
     def add(entity: str, document: dict[str, Any], **target: str) -> None:
         if document:
-            filtered = _filtered(document)
+            filtered = _filtered(document, omit)
             entries.append(
                 {
                     "entity_type": entity,
@@ -291,7 +297,7 @@ def _fields(struct: Any) -> dict[str, Any]:
 _VERSION_PIN = re.compile(r"^(?:\d+:)?v?\d+(?:\.\d+)*(?:[.+\-~][0-9A-Za-z.+\-~]*)?$")
 
 
-def _filtered(value: Any) -> Any:
+def _filtered(value: Any, omit: Omit) -> Any:
     """Metadata with credential-looking strings redacted, credential-named keys hidden."""
     from roar.recording.secrets import REDACTED, is_credential_name
 
@@ -303,14 +309,14 @@ def _filtered(value: Any) -> Any:
                 and is_credential_name(k)
                 and isinstance(v, str)
                 and not _VERSION_PIN.match(v)
-                else _filtered(v)
+                else _filtered(v, omit)
             )
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_filtered(v) for v in value]
+        return [_filtered(v, omit) for v in value]
     if isinstance(value, str):
-        return redact_text(value)
+        return omit.text(value)
     return value
 
 
