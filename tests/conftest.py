@@ -169,6 +169,7 @@ def postgres_db(postgres_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
+    """Debian's Chromium, for Playwright's ``executable_path`` (so no browser is downloaded)."""
     path = shutil.which("chromium") or "/usr/bin/chromium"
     if not os.access(path, os.X_OK):
         pytest.skip("Debian's chromium is not installed here (scripts/test installs it)")

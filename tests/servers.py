@@ -96,11 +96,16 @@ class ThreadedApp:
 
 
 def postgres_binaries() -> Path | None:
-    """The directory holding initdb and pg_ctl (Debian keeps them out of PATH)."""
+    """The directory holding initdb and pg_ctl: Debian keeps them out of PATH, in
+    /usr/lib/postgresql/<version>/bin (the newest version wins), else wherever PATH has them."""
     import glob
     import shutil
 
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+    def version(bin_dir: str) -> tuple[int, ...]:
+        name = Path(bin_dir).parent.name
+        return tuple(int(part) for part in name.split(".") if part.isdigit())
+
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True):
         if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
             return Path(candidate)
     found = shutil.which("pg_ctl")
@@ -109,10 +114,14 @@ def postgres_binaries() -> Path | None:
 
 @contextmanager
 def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL on 127.0.0.1 (trust auth, no fsync), its data in a temp dir.
+    """A throwaway PostgreSQL on 127.0.0.1 (trust auth, no fsync), its data in a temp dir; yields
+    ``postgresql://postgres@127.0.0.1:PORT/postgres``. scripts/test starts the same server itself.
 
-    initdb refuses to run as root, so as root it runs as the ``postgres`` system user."""
+    initdb and postgres refuse to run as root, so as root they run as the ``postgres`` system user
+    (the Debian package creates it). A server that does not start raises with its log, and
+    nothing is left behind either way."""
     import os
+    import pwd
     import shutil
     import tempfile
 
@@ -121,51 +130,41 @@ def postgres_server() -> Iterator[str]:
         raise RuntimeError("PostgreSQL is not installed (scripts/test installs it)")
     as_user: list[str] = []
     if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            raise RuntimeError(
+                "running as root, but there is no postgres user to run PostgreSQL as"
+            ) from None
         as_user = ["runuser", "-u", "postgres", "--"]
     root = Path(tempfile.mkdtemp(prefix="roar-pg-"))
-    data = root / "data"
-    if as_user:
-        shutil.chown(root, "postgres")
-    port = free_port()
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "check": True}
-    subprocess.run(
-        [
-            *as_user,
-            str(binaries / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        **quiet,  # type: ignore[arg-type]
-    )
-    options = f"-p {port} -h 127.0.0.1 -k {root} -c fsync=off -c full_page_writes=off"
-    subprocess.run(
-        [
-            *as_user,
-            str(binaries / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(root / "log"),
-            "-o",
-            options,
-            "-w",
-            "start",
-        ],
-        **quiet,  # type: ignore[arg-type]
-    )
+    data, log = root / "data", root / "log"
+    pg_ctl = [*as_user, str(binaries / "pg_ctl"), "-D", str(data)]
+
+    def run(step: str, argv: list[str]) -> None:
+        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            server_log = log.read_text(errors="replace") if log.exists() else ""
+            raise RuntimeError(
+                f"could not start PostgreSQL: {step} exited {proc.returncode}\n"
+                f"{proc.stderr}{server_log}"
+            )
+
     try:
+        if as_user:
+            shutil.chown(root, "postgres")
+        initdb = [*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "postgres"]
+        run("initdb", [*initdb, "--auth=trust", "-E", "UTF8", "--no-sync"])
+        port = free_port()
+        options = f"-p {port} -h 127.0.0.1 -k {root} -c fsync=off -c full_page_writes=off"
+        run("pg_ctl start", [*pg_ctl, "-l", str(log), "-o", options, "-w", "start"])
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(
-            [*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
+        if (data / "postmaster.pid").exists():
+            subprocess.run(
+                [*pg_ctl, "-m", "immediate", "stop"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
         shutil.rmtree(root, ignore_errors=True)

@@ -9,7 +9,7 @@ from typing import Any
 import blake3
 from aiohttp import web
 
-from roar.proxy._xml import MAX_XML_BYTES
+from roar.s3.xml import MAX_XML_BYTES
 
 
 @dataclass(frozen=True, slots=True)

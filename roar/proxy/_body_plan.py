@@ -28,8 +28,11 @@ from roar.proxy._chunked import (
     encoded_length,
     trailer_names,
 )
-from roar.proxy._classify import MalformedRequest, forward_request_headers
-from roar.proxy._signing import UNSIGNED_PAYLOAD
+from roar.proxy._classify import (
+    MalformedRequest,
+    forward_request_headers,
+)
+from roar.s3.signing import UNSIGNED_PAYLOAD
 
 REENCODE_CHUNK = 64 * 1024
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")

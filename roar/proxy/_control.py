@@ -20,8 +20,8 @@ import msgspec
 
 from roar.core.config import Config
 from roar.core.project import Project
-from roar.proxy._classify import AWS_UPSTREAM
 from roar.proxy._errors import ProxyError
+from roar.s3.urls import AWS_UPSTREAM
 
 STATE_NAME = "proxy.json"
 LOG_NAME = "proxy.log"

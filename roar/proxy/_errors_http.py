@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from roar.proxy._xml import error_body
+from roar.s3.xml import error_body
 
 
 def xml_response(status: int, code: str, message: str, resource: str = "") -> web.Response:
@@ -18,18 +17,6 @@ def xml_response(status: int, code: str, message: str, resource: str = "") -> we
     )
     response.force_close()
     return response
-
-
-def host_header(url: str) -> str:
-    # The Host botocore signs for a URL (default ports omitted), sent as signed.
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    if parts.port is not None and parts.port != default:
-        host = f"{host}:{parts.port}"
-    return host
 
 
 class XmlErrorProtocol(web.RequestHandler):

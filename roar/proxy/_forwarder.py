@@ -24,7 +24,6 @@ import anyio.to_thread
 from aiohttp import web
 from yarl import URL
 
-from roar.proxy import _signing
 from roar.proxy._body import BodyState, BodyTimeout, BodyWatch, ClientGone, Counter, Limits
 from roar.proxy._body_plan import REENCODE_CHUNK, BodyPlan, plan_body
 from roar.proxy._chunked import ChunkedDecoder, ChunkedEncoder, ChunkedFormatError
@@ -36,12 +35,10 @@ from roar.proxy._classify import (
     copy_source,
     forward_response_headers,
     must_sign,
-    region_routed,
     signed_service,
-    upstream_url,
     valid_job_id,
 )
-from roar.proxy._errors_http import host_header, xml_response
+from roar.proxy._errors_http import xml_response
 from roar.proxy._multipart import (
     ObjectDigest,
     PartHashing,
@@ -52,7 +49,9 @@ from roar.proxy._multipart import (
 from roar.proxy._queue import EventQueue
 from roar.proxy._record import Exchange, build_events, multipart_size
 from roar.proxy._verify import ClientKey, Refused, verify
-from roar.proxy._xml import read_complete_parts, unquote_etag
+from roar.s3 import signing
+from roar.s3.urls import host_header, region_routed, upstream_url
+from roar.s3.xml import read_complete_parts, unquote_etag
 
 log = logging.getLogger("roar.proxy")
 
@@ -78,7 +77,7 @@ class Forwarder:
     def __init__(
         self,
         *,
-        identity: _signing.Identity,
+        identity: signing.Identity,
         upstream: str,
         region: str,
         http: aiohttp.ClientSession,
@@ -390,9 +389,9 @@ class Forwarder:
         return self._regions.get(bucket, self._region) if bucket else self._region
 
     async def _credentials(self) -> Any:
-        if _signing.needs_refresh(self._identity):
-            return await anyio.to_thread.run_sync(_signing.frozen, self._identity)
-        return _signing.frozen(self._identity)
+        if signing.needs_refresh(self._identity):
+            return await anyio.to_thread.run_sync(signing.frozen, self._identity)
+        return signing.frozen(self._identity)
 
     def _signed(
         self, method: str, call: S3Call, plan: BodyPlan, region: str, credentials: Any
@@ -404,7 +403,7 @@ class Forwarder:
             (to_sign if must_sign(name) else unsigned).append((name, value))
         if plan.length is not None:
             unsigned.append(("content-length", str(plan.length)))
-        signed = _signing.sign(
+        signed = signing.sign(
             credentials, method, url, to_sign, region=region, payload_hash=plan.payload_hash
         )
         return url, signed + unsigned

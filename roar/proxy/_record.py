@@ -15,10 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from roar.proxy._classify import S3Call, content_range, copy_source, request_range
+from roar.proxy._classify import (
+    S3Call,
+    content_range,
+    copy_source,
+    request_range,
+)
 from roar.proxy._event import Direction, S3Event
 from roar.proxy._multipart import ObjectDigest
-from roar.proxy._xml import (
+from roar.s3.xml import (
     read_complete_parts,
     read_delete_request,
     read_delete_result,

@@ -23,17 +23,15 @@ import anyio.to_thread
 from aiohttp import web
 
 from roar.core.listening import in_use, listening
-from roar.proxy import _signing
 from roar.proxy._body import Limits
-from roar.proxy._classify import (
-    AWS_UPSTREAM,
-    check_upstream,
-)
+from roar.proxy._classify import check_upstream
 from roar.proxy._errors import ProxyError
 from roar.proxy._errors_http import XmlErrorServer
 from roar.proxy._forwarder import Forwarder
 from roar.proxy._queue import EventQueue, Proxy
 from roar.proxy._verify import ClientKey
+from roar.s3 import signing
+from roar.s3.urls import AWS_UPSTREAM
 
 __all__ = ("Limits", "Proxy", "new_session_id", "serve")
 
@@ -110,7 +108,12 @@ async def serve(
         target = check_upstream(upstream) if upstream else AWS_UPSTREAM
     except ValueError as exc:
         raise ProxyError(str(exc), exit_code=2) from None
-    identity = await anyio.to_thread.run_sync(_signing.load_identity, profile)
+    try:
+        identity = await anyio.to_thread.run_sync(signing.load_identity, profile)
+    except signing.CredentialsError as exc:
+        raise ProxyError(
+            f"the S3 proxy has no credentials to sign with: {exc}", exit_code=2
+        ) from None
     signing_region = region or identity.region or "us-east-1"
     key = client_key if client_key is not None else ClientKey.generate()
     queue = EventQueue()

@@ -23,9 +23,8 @@ import anyio
 import anyio.to_thread
 from yarl import URL
 
-from roar.proxy._classify import AWS_UPSTREAM, upstream_url
-from roar.proxy._errors_http import host_header
-from roar.proxy._xml import (
+from roar.s3.urls import AWS_UPSTREAM, host_header, upstream_url
+from roar.s3.xml import (
     complete_request,
     read_error,
     read_list_page,
@@ -56,12 +55,11 @@ class S3Backend:
 
     async def _ready(self) -> tuple[aiohttp.ClientSession, Any, str]:
         if self._identity is None:
-            from roar.proxy._errors import ProxyError
-            from roar.proxy._signing import load_identity
+            from roar.s3.signing import CredentialsError, load_identity
 
             try:
                 self._identity = await anyio.to_thread.run_sync(load_identity)
-            except ProxyError as exc:
+            except CredentialsError as exc:
                 raise TransferError(
                     "no AWS credentials for S3 (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                     "or AWS_PROFILE, or run 'aws configure')",
@@ -88,7 +86,7 @@ class S3Backend:
         length: int | None = None,
     ) -> aiohttp.ClientResponse:
         """A signed request; the response is the caller's to read and release."""
-        from roar.proxy._signing import frozen, needs_refresh, sign
+        from roar.s3.signing import frozen, needs_refresh, sign
 
         session, identity, region = await self._ready()
         credentials = (

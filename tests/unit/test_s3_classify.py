@@ -6,7 +6,6 @@ import pytest
 
 from roar.proxy._body_plan import plan_body
 from roar.proxy._classify import (
-    AWS_UPSTREAM,
     MalformedRequest,
     bucket_region,
     check_upstream,
@@ -17,10 +16,10 @@ from roar.proxy._classify import (
     forward_response_headers,
     parse_query,
     signed_service,
-    upstream_url,
     valid_job_id,
     virtual_bucket,
 )
+from roar.s3.urls import AWS_UPSTREAM, upstream_url
 
 COPY = {"x-amz-copy-source": "/src/a.bin"}
 

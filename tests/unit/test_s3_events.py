@@ -11,8 +11,8 @@ from roar.proxy import ProxyError, S3Event, read_events
 from roar.proxy._classify import classify
 from roar.proxy._event import decode_event, encode_event
 from roar.proxy._record import Exchange, build_events, multipart_size
-from roar.proxy._xml import error_body, read_delete_result, read_result
 from roar.proxy.ingest import parse_events
+from roar.s3.xml import error_body, read_delete_result, read_result
 
 NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
 

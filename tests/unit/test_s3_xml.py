@@ -1,8 +1,8 @@
-"""The S3 documents `roar get`/`roar put` read and write (roar/proxy/_xml.py)."""
+"""The S3 documents `roar get`/`roar put` read and write (roar/s3/xml.py)."""
 
 from __future__ import annotations
 
-from roar.proxy._xml import (
+from roar.s3.xml import (
     complete_request,
     error_body,
     read_complete_parts,

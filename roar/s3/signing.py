@@ -1,10 +1,11 @@
-"""Credentials and SigV4 re-signing, both botocore's own (nothing here hand-rolls SigV4).
+"""Credentials and SigV4 signing, both botocore's own (nothing here hand-rolls SigV4).
 
-The proxy signs each forwarded request with :class:`botocore.auth.S3SigV4Auth`, the signer boto3
-uses for S3, over the headers it forwards. The payload hash is chosen by the forwarder, not
-computed here: the client's own SHA-256 when it sent one (S3 then verifies the bytes end to end),
-``UNSIGNED-PAYLOAD`` otherwise, ``STREAMING-UNSIGNED-PAYLOAD-TRAILER`` for re-framed aws-chunked
-bodies, so the body never has to be read before it is sent.
+The proxy (and `roar get`/`roar put`) signs each request with
+:class:`botocore.auth.S3SigV4Auth`, the signer boto3 uses for S3, over the headers it sends. The
+payload hash is chosen by the caller, not computed here: the client's own SHA-256 when it sent
+one (S3 then verifies the bytes end to end), ``UNSIGNED-PAYLOAD`` otherwise,
+``STREAMING-UNSIGNED-PAYLOAD-TRAILER`` for re-framed aws-chunked bodies, so the body never has to
+be read before it is sent.
 """
 
 from __future__ import annotations
@@ -19,9 +20,16 @@ from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 from botocore.credentials import RefreshableCredentials  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped]
 
-from roar.proxy._errors import ProxyError
+from roar.errors import RoarError
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+
+
+class CredentialsError(RoarError):
+    """No AWS credentials could be loaded (exit 2: the user's setup, not a failure of roar)."""
+
+    exit_code = 2
+
 
 NO_CREDENTIALS = (
     "no AWS credentials for the S3 proxy to sign with (set AWS_ACCESS_KEY_ID and "
@@ -54,7 +62,7 @@ def load_identity(profile: str | None = None) -> Identity:
 
     The EC2 instance-metadata provider is left out unless ``AWS_EC2_METADATA_DISABLED=false`` is
     set explicitly: off EC2 it would stall for seconds probing 169.254.169.254 before reporting
-    that there are no credentials. Raises :class:`ProxyError` (exit 2) when none are found.
+    that there are no credentials. Raises :class:`CredentialsError` when none are found.
     """
     try:
         session = botocore.session.Session(profile=profile)
@@ -64,11 +72,9 @@ def load_identity(profile: str | None = None) -> Identity:
         credentials = resolver.load_credentials()
         region = os.environ.get("AWS_REGION") or session.get_config_variable("region")
     except BotoCoreError as exc:
-        raise ProxyError(
-            f"cannot load AWS credentials for the S3 proxy: {exc}", exit_code=2
-        ) from exc
+        raise CredentialsError(f"cannot load AWS credentials for S3: {exc}") from exc
     if credentials is None:
-        raise ProxyError(NO_CREDENTIALS, exit_code=2)
+        raise CredentialsError(NO_CREDENTIALS)
     return Identity(credentials, region or None, str(getattr(credentials, "method", "")))
 
 
