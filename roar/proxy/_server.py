@@ -111,9 +111,7 @@ async def serve(
     try:
         identity = await anyio.to_thread.run_sync(signing.load_identity, profile)
     except signing.CredentialsError as exc:
-        raise ProxyError(
-            f"the S3 proxy has no credentials to sign with: {exc}", exit_code=2
-        ) from None
+        raise ProxyError(str(exc), exit_code=2) from None
     signing_region = region or identity.region or "us-east-1"
     key = client_key if client_key is not None else ClientKey.generate()
     queue = EventQueue()
