@@ -54,15 +54,17 @@ class Composite(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class GitInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """The git facts recorded on a job (all None outside a repository)."""
+
     commit: str | None = None
     branch: str | None = None
     dirty: bool | None = None
-    repo: str | None = None
+    repo: str | None = None  # the working tree's root
     remote_url: str | None = None
 
 
-class NewJob(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything the recorder hands the store for one job; the store assigns uid and step."""
+class _JobFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a job is, whether about to be stored (:class:`NewJob`) or read back (:class:`Job`)."""
 
     job_uid: str
     job_type: str
@@ -80,32 +82,21 @@ class NewJob(msgspec.Struct, frozen=True, kw_only=True):
     tracer: str | None = None
     env: dict[str, str] = {}
     metadata: dict[str, object] = {}
+
+
+class NewJob(_JobFacts, frozen=True, kw_only=True):
+    """Everything the recorder hands the store for one job; the store assigns uid and step."""
+
     composites: list[Composite] = []
     # Where an output came from (`roar get`): its path -> the URL it was downloaded from.
     sources: dict[str, str] = {}
 
 
-class Job(msgspec.Struct, frozen=True, kw_only=True):
+class Job(_JobFacts, frozen=True, kw_only=True):
     """A recorded job as `roar show --json` prints it."""
 
-    job_uid: str
     step_number: int
-    job_type: str
-    command: str
-    argv: list[str]
-    cwd: str
-    started_at: float
-    duration_seconds: float
-    exit_code: int | None
-    signal: int | None
-    git: GitInfo
-    inputs: list[FileDigest]
-    outputs: list[FileDigest]
     session_hash: str
-    step_identity: str
-    tracer: str | None = None
-    env: dict[str, str] = {}
-    metadata: dict[str, object] = {}
 
     @property
     def step_ref(self) -> str:

@@ -77,13 +77,13 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
             modified.append(artifact.path)
 
     loose_dirs: list[str] = []
-    if untracked_dirs and git.repo_root:
-        code, out = await run_git(Path(git.repo_root), "ls-files", "-z")
+    if untracked_dirs and git.repo:
+        code, out = await run_git(Path(git.repo), "ls-files", "-z")
         tracked_dirs = {os.path.dirname(p) for p in out.split("\0") if p} if code == 0 else set()
         tracked_dirs |= {os.path.dirname(d) for d in list(tracked_dirs)}
         for artifact in view.artifacts:
             path = ctx.project.absolute(artifact.path)
-            rel_dir = os.path.dirname(os.path.relpath(path, git.repo_root))
+            rel_dir = os.path.dirname(os.path.relpath(path, git.repo))
             if rel_dir and not rel_dir.startswith("..") and rel_dir not in tracked_dirs:
                 loose_dirs.append(rel_dir)
         loose_dirs = sorted(set(loose_dirs))
@@ -92,7 +92,7 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
     payload = {
         "session_hash": session.hash if session else None,
         "git": {
-            "repo": git.repo_root,
+            "repo": git.repo,
             "commit": git.commit,
             "branch": git.branch,
             "dirty": git.dirty,
@@ -122,7 +122,7 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
         click.echo(json_text(payload))
         return 0
     click.echo(f"Session: {session.hash if session else '(none yet)'}")
-    if git.repo_root is None:
+    if git.repo is None:
         click.echo("Git:     not a git repository (code is not captured by a commit)")
     else:
         state = "clean" if not git.dirty else f"dirty ({len(git.changed_paths)} changed)"

@@ -13,17 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import msgspec
+
+from roar.models import GitInfo
 
 
-class GitState(msgspec.Struct, frozen=True, kw_only=True):
-    """The git facts recorded on a job; all None outside a repository."""
+class GitState(GitInfo, frozen=True, kw_only=True):
+    """A look at the working tree: the facts a job records, and which paths differ from HEAD."""
 
-    repo_root: str | None = None
-    commit: str | None = None
-    branch: str | None = None
-    dirty: bool | None = None
-    remote_url: str | None = None
     changed_paths: tuple[str, ...] = ()
     untracked_paths: tuple[str, ...] = ()
 
@@ -143,7 +139,7 @@ async def read_git_state(cwd: Path, roar_dir: Path | None = None) -> GitState:
             ignore = (rel.replace(os.sep, "/") + "/",)
     parsed = parse_status_v2(status[1], ignore_prefixes=ignore)
     return GitState(
-        repo_root=root,
+        repo=root,
         commit=parsed.commit,
         branch=parsed.branch,
         dirty=parsed.dirty,

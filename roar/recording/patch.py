@@ -30,29 +30,29 @@ class PatchInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 async def tracked_diff(git: GitState) -> bytes:
     """``git diff HEAD --binary`` when tracked files differ from HEAD (before the job runs)."""
-    if not git.repo_root or not git.commit or not git.dirty:
+    if not git.repo or not git.commit or not git.dirty:
         return b""
     code, out = await run_git_bytes(
-        git.repo_root, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"
+        git.repo, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"
     )
     return out if code == 0 else b""
 
 
 async def untracked_inputs(git: GitState, inputs: Iterable[str], written: set[str]) -> list[str]:
     """Repo-relative paths of inputs that git does not track and does not ignore."""
-    if not git.repo_root:
+    if not git.repo:
         return []
     candidates = []
     for path in inputs:
         if path in written:
             continue
-        rel = os.path.relpath(path, git.repo_root)
+        rel = os.path.relpath(path, git.repo)
         if not rel.startswith(".."):
             candidates.append(rel)
     if not candidates:
         return []
     code, out = await run_git(
-        Path(git.repo_root), "ls-files", "--others", "--exclude-standard", "-z", "--", *candidates
+        Path(git.repo), "ls-files", "--others", "--exclude-standard", "-z", "--", *candidates
     )
     return sorted(p for p in out.split("\0") if p) if code == 0 else []
 
@@ -84,9 +84,9 @@ async def store_patch(
     git: GitState, diff: bytes, untracked: list[str], patches_dir: Path, project_root: Path
 ) -> PatchInfo | None:
     """Write the patch (content-addressed) and describe it; None when the tree was clean."""
-    if not git.repo_root or (not diff and not untracked):
+    if not git.repo or (not diff and not untracked):
         return None
-    patch = diff + await _new_files_diff(git.repo_root, untracked)
+    patch = diff + await _new_files_diff(git.repo, untracked)
     if not patch:
         return None
     digest = blake3.blake3(patch).hexdigest()

@@ -183,7 +183,7 @@ def git_info(state: GitState) -> GitInfo:
         commit=state.commit,
         branch=state.branch,
         dirty=state.dirty,
-        repo=state.repo_root,
+        repo=state.repo,
         remote_url=redact_text(state.remote_url) if state.remote_url else None,
     )
 
@@ -338,10 +338,10 @@ async def record_command(
                     f"{patch.hash[:12]} ({patch.path}); 'git apply' recreates them"
                 )
             sources = await input_sources(ctx, git, inputs, produced)
-            if patch is not None and git.repo_root:
+            if patch is not None and git.repo:
                 covered = set(patch.untracked_files) | set(patch.tracked_changes)
                 for path, source in sources.items():
-                    rel = os.path.relpath(ctx.project.absolute(path), git.repo_root)
+                    rel = os.path.relpath(ctx.project.absolute(path), git.repo)
                     if source is None and rel in covered:
                         sources[path] = f"patch:{patch.hash}"
             environment["runtime"]["env_vars"] = env_vars_read(
@@ -427,8 +427,8 @@ async def input_sources(
     if not inputs:
         return {}
     tracked: set[str] = set()
-    if git.repo_root and git.commit:
-        code, out = await run_git(Path(git.repo_root), "ls-files", "-z")
+    if git.repo and git.commit:
+        code, out = await run_git(Path(git.repo), "ls-files", "-z")
         if code == 0:
             tracked = set(out.split("\0")) - set(git.changed_paths)
     sources: dict[str, str | None] = {}
@@ -439,7 +439,7 @@ async def input_sources(
             sources[f.path] = f"job:{produced[f.hash]}"
             continue
         absolute = ctx.project.absolute(f.path)
-        rel = os.path.relpath(absolute, git.repo_root) if git.repo_root else None
+        rel = os.path.relpath(absolute, git.repo) if git.repo else None
         if rel is not None and rel in tracked:
             sources[f.path] = "git"
         elif is_config_file(absolute, config_files, str(ctx.project.root), home):

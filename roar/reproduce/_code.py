@@ -80,15 +80,13 @@ async def in_place_checkout(cwd: Path, plan: Plan) -> tuple[Path | None, str]:
     """(the checkout root, "") when ``cwd`` can be used in place, else (None, why not); the
     reason is empty when ``cwd`` is not in a git repository at all."""
     state = await read_git_state(cwd)
-    if not state.repo_root:
+    if not state.repo:
         return None, ""
     same = bool(
         state.remote_url
         and plan.remote_url
         and normalize_remote(state.remote_url) == normalize_remote(plan.remote_url)
-    ) or bool(
-        plan.repo_path and os.path.realpath(state.repo_root) == os.path.realpath(plan.repo_path)
-    )
+    ) or bool(plan.repo_path and os.path.realpath(state.repo) == os.path.realpath(plan.repo_path))
     if not same:
         return None, "this git repository is not the recorded one"
     if len(plan.commits) != 1:
@@ -100,7 +98,7 @@ async def in_place_checkout(cwd: Path, plan: Plan) -> tuple[Path | None, str]:
         return None, f"HEAD is {head}, not the recorded {plan.commits[0][:12]}"
     if state.dirty:
         return None, "the checkout has uncommitted changes"
-    return Path(state.repo_root), ""
+    return Path(state.repo), ""
 
 
 async def has_commit(repo: Path, commit: str) -> bool:

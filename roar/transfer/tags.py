@@ -14,10 +14,10 @@ async def tag_commit(ctx: RoarContext) -> str | None:
     from roar.core.git import git_process, read_git_state
 
     state = await read_git_state(Path.cwd(), ctx.project.roar_dir)
-    if not state.repo_root or not state.commit:
+    if not state.repo or not state.commit:
         return None
     name = f"roar/{state.commit[:12]}"
-    repo = Path(state.repo_root)
+    repo = Path(state.repo)
     code, _, _ = await git_process(repo, "rev-parse", "-q", "--verify", f"refs/tags/{name}")
     if code != 0:
         code, _, err = await git_process(repo, "tag", name, state.commit)
