@@ -1,55 +1,58 @@
-"""Recording one traced job: run it, hash what it touched, store it, report it.
+"""Recording one traced job, in named phases: prepare, trace, settle digests, attribute sources,
+build the job, store it.
 
-The loop does four things at once while the command runs: the tracer's events stream in and are
-decoded in batches, the access model is updated, and every new input is hashed on worker threads
-right away (so its digest is taken before the job can overwrite it, and most hashing is done when
-the command exits).
+While the command runs (the *trace* phase) the loop does four things at once: the tracer's events
+stream in and are decoded in batches, the access model is updated, and every new input is hashed
+on worker threads right away (so its digest is taken before the job can overwrite it, and most
+hashing is done when the command exits). Each later phase is a function of what the phases
+before it produced, so each can be exercised on its own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import secrets
 import shlex
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.to_thread
 import msgspec
 
 from roar.core.context import RoarContext
-from roar.core.git import GitState, read_git_state, run_git
+from roar.core.git import GitState, read_git_state
 from roar.core.leftovers import mark_owner
 from roar.core.leftovers import sweep as sweep_leftovers
 from roar.errors import CommandNotFoundError, TracerError
-from roar.hashing import Hasher, HashResult, file_key
-from roar.hashing._progress import show_progress
+from roar.hashing import Hasher, HashResult
 from roar.lineage.identity import step_identity
 from roar.models import FileDigest, GitInfo, Job, NewJob
+from roar.recording.digests import collect_digests, to_files
+from roar.recording.env_probe import INJECT_DIR, env_vars_read, probe_env
 from roar.recording.environment import capture as capture_environment
 from roar.recording.filters import (
+    FilterOutcome,
     FilterSettings,
     apply_filters,
-    is_config_file,
     python_prefixes,
     read_reason,
     tracer_skip_reads,
     write_reason,
 )
-from roar.recording.patch import store_patch, tracked_diff, untracked_inputs
+from roar.recording.patch import PatchInfo, store_patch, tracked_diff, untracked_inputs
 from roar.recording.s3 import s3_edges
-from roar.recording.secrets import REDACTED, redact_argv, redact_env, redact_text
+from roar.recording.secrets import redact_argv, redact_env, redact_text
 from roar.recording.semantics import Accesses, AccessModel
-from roar.store import require_writable
-from roar.tracing.base import EventBatch, EventSink, TraceOutcome
+from roar.recording.sources import input_sources
+from roar.recording.warnings import RecordWarning
+from roar.store import Store, require_writable
+from roar.tracing.base import Backend, EventBatch, EventSink, TraceOutcome
 from roar.tracing.select import choose_backend
 
 if TYPE_CHECKING:
@@ -66,7 +69,7 @@ class RunReport:
     job: Job | None
     outcome: TraceOutcome
     backend: str
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
     dropped: list[tuple[str, str, str]] = field(default_factory=list)
     discarded_writes: tuple[str, ...] = ()
     bookkeeping_seconds: float = 0.0  # from the command's end to the job being stored
@@ -87,91 +90,6 @@ def resolve_program(argv0: str, env: dict[str, str], cwd: Path) -> str:
     return found
 
 
-INJECT_DIR = str(Path(__file__).resolve().parent.parent / "_inject")
-
-
-def _child_env(ctx: RoarContext, job_uid: str, env_log: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(ctx.config.env)
-    env["ROAR_JOB_ID"] = job_uid
-    env["ROAR_PROJECT_DIR"] = str(ctx.project.root)
-    # The environment-read probe for Python programs (roar/_inject/sitecustomize.py).
-    env["ROAR_ENV_LOG"] = str(env_log)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, env.get("PYTHONPATH")) if p)
-    return env
-
-
-# Variables roar itself set or changed for the command: not the program's to read.
-_HIDDEN_ENV = frozenset({"PYTHONPATH", "LD_PRELOAD"})  # the Python probe / the preload shim
-
-
-def env_vars_read(
-    env_log: Path,
-    launched_with: Mapping[str, str],
-    looked_up: Mapping[str, str] | None = None,
-    cut: Collection[str] = (),
-) -> dict[str, str | None]:
-    """Variables the job read: name -> value it saw (None: unset; secret-looking names and values
-    hidden).
-
-    Two sources. Python code's reads through ``os.environ``: roar's probe
-    (``roar/_inject/sitecustomize.py``) logs each under ``env_log`` with the value the process
-    saw at its first read (``python_env_reads``); a name logged without a value falls back to
-    the environment roar launched (``launched_with``). And ``looked_up``: what any dynamically
-    linked program found with C ``getenv`` (ENV records, preload backend only), set variables
-    only, with the value the process saw. Where both saw a value, getenv's (the first process's)
-    is kept. ``cut`` names those whose value was cut to fit a record: the launched value is used
-    when it starts with the cut one, else the cut value is kept.
-    """
-    values: dict[str, str | None] = {}
-    for name, (state, value) in python_env_reads(env_log).items():
-        if state == "seen":
-            values[name] = value
-        elif state == "withheld":
-            values[name] = REDACTED  # set, and a credential by its name
-        else:
-            values[name] = launched_with.get(name)
-    for name, value in (looked_up or {}).items():
-        launched = launched_with.get(name)
-        if name in cut and launched is not None and launched.startswith(value):
-            value = launched
-        values[name] = value
-    return {
-        _text(n): None if v is None else redact_env({n: _text(v)})[n]
-        for n, v in sorted(values.items())
-        if n not in _HIDDEN_ENV and not n.startswith("ROAR_")
-    }
-
-
-def python_env_reads(env_log: Path) -> dict[str, tuple[str, str | None]]:
-    """The probe's logs: name -> ("seen", value), ("unset", None) or ("withheld", None) -- a
-    credential-looking variable that was set, whose value the probe never writes down. The first
-    process to log a name wins (logs are read in pid order, which is start order but for wraps)."""
-    reads: dict[str, tuple[str, str | None]] = {}
-    try:
-        entries = sorted(os.scandir(env_log), key=lambda e: (len(e.name), e.name))
-    except OSError:
-        return reads
-    for entry in entries:
-        try:
-            with open(entry.path, "rb") as handle:
-                data = handle.read()
-        except OSError:
-            continue
-        for record in data.split(b"\0"):
-            if not record:
-                continue
-            name, sep, value = record.partition(b"=")
-            if sep:
-                parsed: tuple[str, str | None] = ("seen", os.fsdecode(value))
-            elif name.endswith(b"\x01"):
-                name, parsed = name[:-1], ("withheld", None)
-            else:
-                parsed = ("unset", None)
-            reads.setdefault(os.fsdecode(name), parsed)
-    return reads
-
-
 def _text(value: str) -> str:
     """``value`` storable as JSON: bytes that were not UTF-8 (surrogate escapes) become U+FFFD."""
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -186,6 +104,338 @@ def git_info(state: GitState) -> GitInfo:
         repo=state.repo,
         remote_url=redact_text(state.remote_url) if state.remote_url else None,
     )
+
+
+# -- phase 1: prepare --------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """Everything decided before the command starts."""
+
+    job_uid: str
+    argv: list[str]
+    cwd: Path
+    scratch: Path  # the job's scratch directory (snapshots, the probe's logs); removed after
+    env: dict[str, str]
+    launched_with: dict[str, str]  # the environment as roar launched the command
+    backend: Backend
+    settings: FilterSettings
+    git: GitState  # read before the command can change the tree
+    diff: bytes  # the tracked changes against HEAD, at the same moment
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.scratch / "snapshots"
+
+    @property
+    def env_log(self) -> Path:
+        return self.scratch / "env"
+
+
+async def prepare(
+    ctx: RoarContext, argv: Sequence[str], *, backend_name: str | None, cwd: Path
+) -> Prepared:
+    """Choose the tracer, build the environment, make the scratch space, read git."""
+    job_uid = secrets.token_hex(4)
+    scratch = ctx.project.roar_dir / "tmp" / job_uid
+    env = probe_env(ctx, job_uid, scratch / "env")
+    launched_with = dict(env)
+    resolve_program(argv[0], env, cwd)
+    backend = choose_backend(ctx.config, backend_name, argv=argv, env=env, cwd=cwd)
+    settings = FilterSettings.from_config(
+        ctx.config, str(ctx.project.root), package_roots=_own_python_roots()
+    )
+    require_writable(ctx.project.db_path)
+    # Scratch space of runs that were killed (kill -9, OOM) goes before this run adds its own.
+    sweep_leftovers(scratch.parent)
+    scratch.mkdir(parents=True, exist_ok=True)
+    mark_owner(scratch)
+    (scratch / "snapshots").mkdir(parents=True, exist_ok=True)
+    (scratch / "env").mkdir(parents=True, exist_ok=True)
+    git = await read_git_state(cwd, ctx.project.roar_dir)
+    diff = await tracked_diff(git)
+    return Prepared(
+        job_uid, list(argv), cwd, scratch, env, launched_with, backend, settings, git, diff
+    )
+
+
+# -- phase 2: trace ----------------------------------------------------------------------------
+
+
+@dataclass
+class Traced:
+    """The command's run: how it ended, what it touched, and what was hashed meanwhile."""
+
+    outcome: TraceOutcome
+    accesses: Accesses
+    started_at: float
+    duration: float
+    ended: float  # time.monotonic() when the command ended
+    early: dict[str, HashResult]  # inputs, hashed when first opened
+    closed: dict[str, HashResult]  # outputs, hashed when closed
+    proxy_events: list[Any] | None  # the job's S3 proxy events, when it had one
+
+
+async def trace(
+    ctx: RoarContext, prepared: Prepared, hasher: Hasher, observe: EventSink | None = None
+) -> Traced:
+    """Run the command under the tracer, hashing inputs and closed outputs as they come."""
+    settings, backend, env = prepared.settings, prepared.backend, prepared.env
+    model = AccessModel()
+    early: dict[str, HashResult] = {}
+    closed: dict[str, HashResult] = {}
+    pending_closed: list[str] = []
+
+    async def hash_early(paths: list[str]) -> None:
+        early.update(await hasher.hash_many(paths))
+
+    async def hash_closed(paths: list[str]) -> None:
+        closed.update(await hasher.hash_many(paths, remember=False))
+
+    started_at = time.time()
+    clock = time.monotonic()
+    # Leaving the task group waits for what is being hashed while the command runs.
+    async with anyio.create_task_group() as tg:
+
+        def sink(batch: EventBatch) -> None:
+            if observe is not None:
+                observe(batch)
+            fresh = model.feed(batch)
+            wanted = [p for p in fresh if read_reason(p, settings, False) is None]
+            if wanted:
+                tg.start_soon(hash_early, wanted)
+            pending_closed.extend(
+                p for p in model.drain_closed() if write_reason(p, settings) is None
+            )
+            if len(pending_closed) >= CLOSED_BATCH:
+                tg.start_soon(hash_closed, pending_closed[:])
+                pending_closed.clear()
+
+        async with _job_proxy(ctx, prepared.job_uid, env) as proxy:
+            if proxy is not None:
+                env.update(proxy.env)
+            try:
+                outcome = await backend.trace(
+                    prepared.argv,
+                    env=env,
+                    cwd=prepared.cwd,
+                    sink=sink,
+                    snapshot_dir=prepared.snapshot_dir,
+                    skip_reads=tracer_skip_reads(settings),
+                )
+            except OSError as exc:
+                raise TracerError(
+                    f"the {backend.name} tracer failed: {exc.strerror or exc}"
+                    f"{f' ({exc.filename})' if exc.filename else ''}; nothing was recorded"
+                ) from exc
+        ended = time.monotonic()
+    if not model.ended and not outcome.interrupted:
+        raise TracerError(
+            f"the {backend.name} tracer stopped before the command finished "
+            f"(tracer exit status {outcome.tracer_exit_code}); nothing was recorded"
+        )
+    return Traced(
+        outcome=replace(outcome, wait_status=model.root_status),
+        accesses=model.result(),
+        started_at=started_at,
+        duration=ended - clock,
+        ended=ended,
+        early=early,
+        closed=closed,
+        proxy_events=list(proxy.events) if proxy is not None else None,
+    )
+
+
+# -- phase 3: settle digests -------------------------------------------------------------------
+
+
+@dataclass
+class Settled:
+    """The job's files with their digests, and the environment it ran in."""
+
+    filtered: FilterOutcome
+    inputs: list[FileDigest]
+    outputs: list[FileDigest]
+    s3_deleted: list[str]
+    environment: dict[str, Any]
+    settings: FilterSettings  # with the interpreters the job ran as package roots
+
+
+async def settle(
+    ctx: RoarContext,
+    prepared: Prepared,
+    traced: Traced,
+    hasher: Hasher,
+    warnings: list[RecordWarning],
+) -> Settled:
+    """Filter the accesses, hash what is left to hash, capture the environment meanwhile."""
+    accesses = traced.accesses
+    settings = replace(
+        prepared.settings,
+        package_roots=prepared.settings.package_roots + tuple(python_prefixes(accesses.programs)),
+    )
+    filtered = apply_filters(accesses.inputs, accesses.outputs, settings)
+    # The environment depends only on what was read and run: it is captured while the last
+    # digests are settled, not after.
+    environment: dict[str, Any] = {}
+
+    async def capture() -> None:
+        environment.update(
+            await capture_environment(accesses.inputs, accesses.programs, ctx.project.roar_dir)
+        )
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(capture)
+        digests = await collect_digests(
+            hasher, traced.early, traced.closed, filtered.inputs, filtered.outputs, accesses,
+            warnings, progress=ctx.verbosity >= 0,
+        )  # fmt: skip
+    inputs = to_files(ctx, filtered.inputs, digests, accesses, warnings, kind="input")
+    outputs = to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
+    s3_deleted: list[str] = []
+    if traced.proxy_events is not None:
+        s3_inputs, s3_outputs, s3_deleted = s3_edges(traced.proxy_events)
+        inputs += s3_inputs
+        outputs += s3_outputs
+    environment["runtime"]["env_vars"] = env_vars_read(
+        prepared.env_log, prepared.launched_with, accesses.env_reads, accesses.env_cut
+    )
+    return Settled(filtered, inputs, outputs, s3_deleted, environment, settings)
+
+
+# -- phase 4: attribute sources ----------------------------------------------------------------
+
+
+@dataclass
+class Attribution:
+    """Where each input can be had again, and the patch of uncommitted changes it may need."""
+
+    git: GitState  # dirty when a patch was recorded
+    patch: PatchInfo | None
+    sources: dict[str, str | None]
+
+
+async def attribute(
+    ctx: RoarContext,
+    store: Store,
+    prepared: Prepared,
+    traced: Traced,
+    settled: Settled,
+    warnings: list[RecordWarning],
+) -> Attribution:
+    git = prepared.git
+    # Content a recorded job produced is sourced by that job, not by the patch.
+    produced = await store.producers([f.hash for f in settled.inputs])
+    from_jobs = {ctx.project.absolute(f.path) for f in settled.inputs if f.hash in produced}
+    written = set(traced.accesses.outputs) | from_jobs
+    loose = await untracked_inputs(git, settled.filtered.inputs, written)
+    patch = await store_patch(
+        git, prepared.diff, loose, ctx.project.roar_dir / "patches", ctx.project.root
+    )
+    if patch is not None:
+        git = msgspec.structs.replace(git, dirty=True)
+        warnings.append(
+            RecordWarning(
+                "dirty-tree",
+                f"the git tree is dirty: recorded the uncommitted changes as patch "
+                f"{patch.hash[:12]} ({patch.path}); 'git apply' recreates them",
+            )
+        )
+    sources = await input_sources(ctx, git, settled.inputs, produced)
+    if patch is not None and git.repo:
+        covered = set(patch.untracked_files) | set(patch.tracked_changes)
+        for path, source in sources.items():
+            rel = os.path.relpath(ctx.project.absolute(path), git.repo)
+            if source is None and rel in covered:
+                sources[path] = f"patch:{patch.hash}"
+    for path, source in sources.items():
+        if source is None:
+            warnings.append(
+                RecordWarning(
+                    "unsourced-input",
+                    f"input {path} is unsourced: no recorded job produced it and git does not "
+                    "cover it (commit it, or fetch it under roar run, e.g. roar run wget URL)",
+                    path,
+                )
+            )
+    return Attribution(git, patch, sources)
+
+
+# -- phase 5: build the job --------------------------------------------------------------------
+
+
+def build_job(
+    ctx: RoarContext,
+    job_type: str,
+    prepared: Prepared,
+    traced: Traced,
+    settled: Settled,
+    attribution: Attribution,
+    hasher: Hasher,
+    warnings: list[RecordWarning],
+) -> NewJob:
+    """The record, with credentials scrubbed from the command and the variables."""
+    recorded_argv = redact_argv(prepared.argv)
+    if recorded_argv != prepared.argv:
+        warnings.append(
+            RecordWarning(
+                "credential-redacted",
+                "a credential on the command line was recorded as [REDACTED]",
+            )
+        )
+    command = shlex.join(recorded_argv)
+    git, patch, accesses, outcome = (
+        attribution.git,
+        attribution.patch,
+        traced.accesses,
+        traced.outcome,
+    )
+    return NewJob(
+        job_uid=prepared.job_uid,
+        job_type=job_type,
+        command=command,
+        argv=recorded_argv,
+        cwd=ctx.project.display_path(str(prepared.cwd.resolve())),
+        started_at=traced.started_at,
+        duration_seconds=round(traced.duration, 6),
+        exit_code=outcome.exit_code,
+        signal=outcome.signal,
+        git=git_info(git),
+        inputs=settled.inputs,
+        outputs=settled.outputs,
+        step_identity=step_identity(
+            [ctx.project.absolute(f.path) for f in settled.inputs],
+            [ctx.project.absolute(f.path) for f in settled.outputs],
+            command,
+            str(ctx.project.root),
+            os.path.expanduser("~"),
+        ),
+        tracer=prepared.backend.name,
+        env=redact_env(ctx.config.env),
+        metadata={
+            "processes": accesses.process_count,
+            "programs": [ctx.project.display_path(p) for p in accesses.programs[:50]],
+            "interrupted": outcome.interrupted,
+            "input_sources": attribution.sources,
+            "s3_deleted": settled.s3_deleted,
+            "roar_version": _version(),
+            "hashing": {
+                "algorithms": list(hasher.algorithms),
+                "hashed_bytes": hasher.hashed_bytes,
+                "cache_hits": hasher.cache_hits,
+            },
+            "git": {
+                "remote_url": redact_text(git.remote_url) if git.remote_url else None,
+                "changed_paths": list(git.changed_paths),
+                "patch": msgspec.to_builtins(patch) if patch else None,
+            },
+            **settled.environment,
+        },
+    )
+
+
+# -- all phases, then store ----------------------------------------------------------------------
 
 
 async def record_command(
@@ -203,348 +453,41 @@ async def record_command(
     ``observe`` sees every batch of decoded tracer records as it arrives (on the loop: it
     must not block), before the recorder applies it.
     """
-    cwd = cwd or Path.cwd()
-    job_uid = secrets.token_hex(4)
-    scratch = ctx.project.roar_dir / "tmp" / job_uid
-    snapshot_dir = scratch / "snapshots"
-    env_log = scratch / "env"
-    env = _child_env(ctx, job_uid, env_log)
-    launched_with = dict(env)
-    resolve_program(argv[0], env, cwd)
-    backend = choose_backend(ctx.config, backend_name, argv=argv, env=env, cwd=cwd)
-    root = str(ctx.project.root)
-    settings = FilterSettings.from_config(ctx.config, root, package_roots=_own_python_roots())
-
-    require_writable(ctx.project.db_path)
-    # Scratch space of runs that were killed (kill -9, OOM) goes before this run adds its own.
-    sweep_leftovers(scratch.parent)
-    scratch.mkdir(parents=True, exist_ok=True)
-    mark_owner(scratch)
-    snapshot_dir.mkdir(parents=True, exist_ok=True)
-    env_log.mkdir(parents=True, exist_ok=True)
+    prepared = await prepare(ctx, argv, backend_name=backend_name, cwd=cwd or Path.cwd())
     try:
         async with ctx.store() as store:
-            # Git state is read before the command can change the tree.
-            git = await read_git_state(cwd, ctx.project.roar_dir)
-            diff = await tracked_diff(git)
             hasher = Hasher(
                 store, [*ctx.config.get_list("hash.run"), *_primary(ctx), *hash_algorithms]
             )
-            model = AccessModel()
-            early: dict[str, HashResult] = {}
-            closed_results: dict[str, HashResult] = {}
-            pending_closed: list[str] = []
-
-            async def hash_early(paths: list[str]) -> None:
-                early.update(await hasher.hash_many(paths))
-
-            async def hash_closed(paths: list[str]) -> None:
-                closed_results.update(await hasher.hash_many(paths, remember=False))
-
-            started_at = time.time()
-            clock = time.monotonic()
-            # Leaving the task group waits for what is being hashed while the command runs:
-            # inputs as soon as they are opened, outputs as soon as they are closed.
-            async with anyio.create_task_group() as tg:
-
-                def sink(batch: EventBatch) -> None:
-                    if observe is not None:
-                        observe(batch)
-                    fresh = model.feed(batch)
-                    wanted = [p for p in fresh if read_reason(p, settings, False) is None]
-                    if wanted:
-                        tg.start_soon(hash_early, wanted)
-                    pending_closed.extend(
-                        p for p in model.drain_closed() if write_reason(p, settings) is None
-                    )
-                    if len(pending_closed) >= CLOSED_BATCH:
-                        tg.start_soon(hash_closed, pending_closed[:])
-                        pending_closed.clear()
-
-                async with _job_proxy(ctx, job_uid, env) as proxy:
-                    if proxy is not None:
-                        env.update(proxy.env)
-                    try:
-                        outcome = await backend.trace(
-                            argv,
-                            env=env,
-                            cwd=cwd,
-                            sink=sink,
-                            snapshot_dir=snapshot_dir,
-                            skip_reads=tracer_skip_reads(settings),
-                        )
-                    except OSError as exc:
-                        raise TracerError(
-                            f"the {backend.name} tracer failed: {exc.strerror or exc}"
-                            f"{f' ({exc.filename})' if exc.filename else ''}; nothing was recorded"
-                        ) from exc
-                command_done = time.monotonic()
-                duration = command_done - clock
-            accesses = model.result()
-
-            if not model.ended and not outcome.interrupted:
-                raise TracerError(
-                    f"the {backend.name} tracer stopped before the command finished "
-                    f"(tracer exit status {outcome.tracer_exit_code}); nothing was recorded"
-                )
-            outcome = replace(outcome, wait_status=model.root_status)
-            if not accesses.programs:
+            traced = await trace(ctx, prepared, hasher, observe)
+            if not traced.accesses.programs:
                 # The program never started (exec failed): there is no job to record.
-                return RunReport(outcome.exit_code, None, outcome, backend.name)
-
-            settings = replace(
-                settings,
-                package_roots=settings.package_roots + tuple(python_prefixes(accesses.programs)),
-            )
-            filtered = apply_filters(accesses.inputs, accesses.outputs, settings)
-            warnings = list(accesses.warnings)
-            # The environment depends only on what was read and run: it is captured while the
-            # last digests are settled, not after.
-            environment: dict[str, Any] = {}
-
-            async def capture() -> None:
-                environment.update(
-                    await capture_environment(
-                        accesses.inputs, accesses.programs, ctx.project.roar_dir
-                    )
+                return RunReport(
+                    traced.outcome.exit_code, None, traced.outcome, prepared.backend.name
                 )
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(capture)
-                digests = await _collect_digests(
-                    hasher, early, closed_results, filtered.inputs, filtered.outputs, accesses,
-                    warnings, progress=ctx.verbosity >= 0,
-                )  # fmt: skip
-            inputs = _to_files(ctx, filtered.inputs, digests, accesses, warnings, kind="input")
-            outputs = _to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
-            s3_deleted: list[str] = []
-            if proxy is not None:
-                s3_inputs, s3_outputs, s3_deleted = s3_edges(proxy.events)
-                inputs += s3_inputs
-                outputs += s3_outputs
-            if outcome.interrupted:
-                warnings.append("the run was aborted; its record may be incomplete")
-            # Content a recorded job produced is sourced by that job, not by the patch.
-            produced = await store.producers([f.hash for f in inputs])
-            from_jobs = {ctx.project.absolute(f.path) for f in inputs if f.hash in produced}
-            loose = await untracked_inputs(git, filtered.inputs, set(accesses.outputs) | from_jobs)
-            patch = await store_patch(
-                git, diff, loose, ctx.project.roar_dir / "patches", ctx.project.root
-            )
-            if patch is not None:
-                git = msgspec.structs.replace(git, dirty=True)
+            warnings = [RecordWarning("tracer", w) for w in traced.accesses.warnings]
+            settled = await settle(ctx, prepared, traced, hasher, warnings)
+            if traced.outcome.interrupted:
                 warnings.append(
-                    f"the git tree is dirty: recorded the uncommitted changes as patch "
-                    f"{patch.hash[:12]} ({patch.path}); 'git apply' recreates them"
+                    RecordWarning("aborted", "the run was aborted; its record may be incomplete")
                 )
-            sources = await input_sources(ctx, git, inputs, produced)
-            if patch is not None and git.repo:
-                covered = set(patch.untracked_files) | set(patch.tracked_changes)
-                for path, source in sources.items():
-                    rel = os.path.relpath(ctx.project.absolute(path), git.repo)
-                    if source is None and rel in covered:
-                        sources[path] = f"patch:{patch.hash}"
-            environment["runtime"]["env_vars"] = env_vars_read(
-                env_log, launched_with, accesses.env_reads, accesses.env_cut
-            )
-            for path, source in sources.items():
-                if source is None:
-                    warnings.append(
-                        f"input {path} is unsourced: no recorded job produced it and git does not "
-                        "cover it (commit it, or fetch it under roar run, e.g. roar run wget URL)"
-                    )
-
-            # Credentials never reach the store: the recorded command is the scrubbed one.
-            recorded_argv = redact_argv(argv)
-            if recorded_argv != list(argv):
-                warnings.append("a credential on the command line was recorded as [REDACTED]")
-            command = shlex.join(recorded_argv)
-            new = NewJob(
-                job_uid=job_uid,
-                job_type=job_type,
-                command=command,
-                argv=recorded_argv,
-                cwd=ctx.project.display_path(str(cwd.resolve())),
-                started_at=started_at,
-                duration_seconds=round(duration, 6),
-                exit_code=outcome.exit_code,
-                signal=outcome.signal,
-                git=git_info(git),
-                inputs=inputs,
-                outputs=outputs,
-                step_identity=step_identity(
-                    [ctx.project.absolute(f.path) for f in inputs],
-                    [ctx.project.absolute(f.path) for f in outputs],
-                    command,
-                    root,
-                    os.path.expanduser("~"),
-                ),
-                tracer=backend.name,
-                env=redact_env(ctx.config.env),
-                metadata={
-                    "processes": accesses.process_count,
-                    "programs": [ctx.project.display_path(p) for p in accesses.programs[:50]],
-                    "interrupted": outcome.interrupted,
-                    "input_sources": sources,
-                    "s3_deleted": s3_deleted,
-                    "roar_version": _version(),
-                    "hashing": {
-                        "algorithms": list(hasher.algorithms),
-                        "hashed_bytes": hasher.hashed_bytes,
-                        "cache_hits": hasher.cache_hits,
-                    },
-                    "git": {
-                        "remote_url": redact_text(git.remote_url) if git.remote_url else None,
-                        "changed_paths": list(git.changed_paths),
-                        "patch": msgspec.to_builtins(patch) if patch else None,
-                    },
-                    **environment,
-                },
-            )
+            attribution = await attribute(ctx, store, prepared, traced, settled, warnings)
+            new = build_job(ctx, job_type, prepared, traced, settled, attribution, hasher, warnings)
             job = await store.record_job(new)
-            bookkeeping = time.monotonic() - command_done
+            bookkeeping = time.monotonic() - traced.ended
     finally:
         # Snapshots exist only to be hashed; the digests are what is kept.
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(prepared.scratch, ignore_errors=True)
     return RunReport(
-        exit_code=outcome.exit_code,
+        exit_code=traced.outcome.exit_code,
         job=job,
-        outcome=outcome,
-        backend=backend.name,
+        outcome=traced.outcome,
+        backend=prepared.backend.name,
         warnings=warnings,
-        dropped=filtered.dropped,
-        discarded_writes=accesses.discarded_writes,
+        dropped=settled.filtered.dropped,
+        discarded_writes=traced.accesses.discarded_writes,
         bookkeeping_seconds=bookkeeping,
     )
-
-
-async def input_sources(
-    ctx: RoarContext, git: GitState, inputs: list[FileDigest], produced: dict[str, str]
-) -> dict[str, str | None]:
-    """Where each input can be had again: ``job:<uid>`` (a recorded job wrote this content),
-    ``git`` (tracked and unmodified at the recorded commit), ``config`` (tool configuration,
-    ``filters.config_files``: shown, not required), or None (unsourced)."""
-    if not inputs:
-        return {}
-    tracked: set[str] = set()
-    if git.repo and git.commit:
-        code, out = await run_git(Path(git.repo), "ls-files", "-z")
-        if code == 0:
-            tracked = set(out.split("\0")) - set(git.changed_paths)
-    sources: dict[str, str | None] = {}
-    config_files = ctx.config.get_list("filters.config_files")
-    home = os.path.expanduser("~")
-    for f in inputs:
-        if f.hash in produced:
-            sources[f.path] = f"job:{produced[f.hash]}"
-            continue
-        absolute = ctx.project.absolute(f.path)
-        rel = os.path.relpath(absolute, git.repo) if git.repo else None
-        if rel is not None and rel in tracked:
-            sources[f.path] = "git"
-        elif is_config_file(absolute, config_files, str(ctx.project.root), home):
-            sources[f.path] = "config"
-        else:
-            sources[f.path] = None
-    return sources
-
-
-async def _collect_digests(
-    hasher: Hasher,
-    early_results: dict[str, HashResult],
-    closed_results: dict[str, HashResult],
-    inputs: list[str],
-    outputs: list[str],
-    accesses: Accesses,
-    warnings: list[str],
-    *,
-    progress: bool = False,
-) -> dict[tuple[str, str], HashResult]:
-    """Digests keyed by (kind, path): inputs as first read, outputs as left on disk."""
-    written = set(outputs)
-    late: dict[str, str] = {}  # input path -> where to read its content now
-    for path in inputs:
-        res = early_results.get(path)
-        if path in accesses.snapshots:
-            # The tracer saved the content before the job changed it: that is the input.
-            late[path] = accesses.snapshots[path]
-        elif res is None or res.error:
-            # A moved input's unchanged content now lives at its destination.
-            late[path] = accesses.moved_inputs.get(path, path)
-            if path in written:
-                warnings.append(f"the digest of input {path} was taken after the job rewrote it")
-    # Outputs hashed when they were closed count if the file is still exactly as it was then
-    # (a stat each: on a worker thread, while the environment is captured on the loop).
-    settled = await anyio.to_thread.run_sync(_unchanged_since_closed, outputs, closed_results)
-    remaining = [*late.values(), *(p for p in outputs if p not in settled)]
-    total = 0
-    for path in remaining:
-        with contextlib.suppress(OSError):
-            total += os.stat(path).st_size
-    start_bytes = hasher.hashed_bytes
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(
-            functools.partial(
-                show_progress, total, lambda: hasher.hashed_bytes - start_bytes, enabled=progress
-            )
-        )
-        fresh = await hasher.hash_many(remaining)
-        tg.cancel_scope.cancel()
-    if settled:
-        await hasher.remember(settled.values())
-    fresh.update(settled)
-    result = {("input", p): early_results[p] for p in inputs if p not in late}
-    result.update({("input", p): fresh[src] for p, src in late.items()})
-    result.update({("output", p): fresh[p] for p in outputs})
-    return result
-
-
-def _unchanged_since_closed(
-    outputs: list[str], closed_results: dict[str, HashResult]
-) -> dict[str, HashResult]:
-    settled: dict[str, HashResult] = {}
-    for path in outputs:
-        res = closed_results.get(path)
-        if res is not None and res.key is not None:
-            try:
-                if file_key(os.stat(path)) == res.key:
-                    settled[path] = res
-            except OSError:
-                pass
-    return settled
-
-
-def _to_files(
-    ctx: RoarContext,
-    paths: list[str],
-    digests: dict[tuple[str, str], HashResult],
-    accesses: Accesses,
-    warnings: list[str],
-    *,
-    kind: str,
-) -> list[FileDigest]:
-    files: list[FileDigest] = []
-    for path in paths:
-        res = digests.get((kind, path))
-        if res is None or res.error:
-            if (
-                res is not None
-                and res.error != "not a regular file"
-                and kind == "input"
-                and path not in accesses.outputs
-            ):
-                warnings.append(f"could not hash input {path}: {res.error}")
-            continue
-        files.append(
-            FileDigest(
-                path=ctx.project.display_path(path),
-                hash=res.digests["blake3"],
-                size=res.size,
-                hashes=dict(sorted(res.digests.items())),
-            )
-        )
-    files.sort(key=lambda f: f.path)
-    return files
 
 
 @contextlib.asynccontextmanager

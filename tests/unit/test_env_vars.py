@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from roar.recording import secrets
-from roar.recording.recorder import INJECT_DIR, env_vars_read, python_env_reads
+from roar.recording.env_probe import INJECT_DIR, env_vars_read, python_env_reads
 from tests.conftest import gen
 
 
