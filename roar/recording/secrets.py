@@ -8,7 +8,7 @@ whose name ends in a credential word (``--aws-secret-access-key``, ``--client-se
 ``--hf_token``, ``--wandb-key``, ``--private-key=``, ``--password``...), the password of
 ``-u user:pw`` / ``--user=user:pw``, mysql's ``-pPW``, ``NAME=value`` assignments whose name
 denotes a credential, passwords in URLs (``https://user:pw@host``), presigned-URL signatures, and
-PEM private keys. ``tests/unit/test_secrets.py`` holds the table of forms.
+PEM private keys. ``tests/unit/recording/test_secrets.py`` holds the table of forms.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pure-Python event decoder: the executable specification of ``roar.tracing._decoder``.
 
 ``ext/decoder/_decoder.pyx`` is the same class compiled with Cython; ``roar.tracing.decoder``
-picks one of the two.  ``tests/unit/test_decoder.py`` runs every test on both, so whatever this
+picks one of the two.  ``tests/unit/tracing/test_decoder.py`` runs every test on both, so whatever this
 module does is what the compiled one must do.
 """
 

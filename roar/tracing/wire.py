@@ -8,7 +8,7 @@ code never hard-codes a number.  Names map one to one by dropping the ``ROAR_`` 
     ROAR_EVT_MAX_RECORD  -> EVT_MAX_RECORD     ROAR_FORK_THREAD   -> FORK_THREAD
     ROAR_OPEN_CREATED    -> OPEN_CREATED
 
-``tests/unit/test_wire_constants.py`` parses the header and fails if any value differs.
+``tests/unit/tracing/test_wire_constants.py`` parses the header and fails if any value differs.
 
 A record is a 32-byte header (``HEADER_FORMAT``) followed by ``len1`` bytes of path1 and
 ``len2`` bytes of path2, in host byte order.  :func:`encode_record` builds one (tests, and the

@@ -10,7 +10,7 @@ import pytest
 
 from roar.tracing import wire
 
-EVENTS_H = Path(__file__).resolve().parents[2] / "ext" / "events.h"
+EVENTS_H = Path(__file__).resolve().parents[3] / "ext" / "events.h"
 DEFINE = re.compile(
     r"^#define\s+ROAR_(EV[KFT]_\w+|FORK_\w+|OPEN_\w+)\s+(0x[0-9A-Fa-f]+|\d+)\b", re.M
 )

@@ -34,10 +34,13 @@ PROGRAMS = REPO / "tests" / "programs"
 O_ACCMODE = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
 CREATE_TRUNC = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "aarch64"),
-    reason="roar-ptrace runs on Linux x86_64/aarch64",
-)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "aarch64"),
+        reason="roar-ptrace runs on Linux x86_64/aarch64",
+    ),
+]
 
 
 def _ptrace_scope() -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from roar.cli._app import COMMANDS
 
-ROAR = Path(__file__).resolve().parents[2] / "roar"
+ROAR = Path(__file__).resolve().parents[3] / "roar"
 # Commands the reference system has that a message could name; prose like "roar put there"
 # is not a command, so only these words count.
 _REFERENCE_COMMANDS = ("get", "put", "register", "login", "logout", "whoami", "server", "diff")
