@@ -656,6 +656,14 @@ def _start_driver(shim: Path, data: Path, command: str) -> subprocess.Popen[str]
     )
 
 
+def _state(pid: int) -> str:
+    """A process's state letter from /proc (``Z`` a zombie), or ``""`` once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 def _wait_for(path: Path, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -664,16 +672,21 @@ def _wait_for(path: Path, timeout: float = 20) -> None:
 
 
 def test_second_interrupt_kills_the_tree(shim: Path, data: Path) -> None:
-    # The command ignores SIGINT and leaves a background child that outlives it.
+    # The command survives SIGINT (its trap notes it) and leaves a background child that
+    # outlives it (background jobs of a script ignore SIGINT).
     driver = _start_driver(
-        shim, data, "trap '' INT; (sleep 60; touch too-late) & touch started; wait"
+        shim,
+        data,
+        "trap 'touch got-int' INT; (sleep 60; touch too-late) & touch started; wait; wait",
     )
     try:
         _wait_for(data / "started")
-        driver.send_signal(signal.SIGINT)
-        time.sleep(0.3)
+        # Ctrl-C as a terminal sends it: to roar and the command together (one process group).
+        os.killpg(driver.pid, signal.SIGINT)
+        # The command has had it (its trap ran), and roar is still waiting.
+        _wait_for(data / "got-int")
         assert driver.poll() is None, "one Ctrl-C only counts"
-        driver.send_signal(signal.SIGINT)
+        os.killpg(driver.pid, signal.SIGINT)
         out, _ = driver.communicate(timeout=20)
     finally:
         if driver.poll() is None:
@@ -699,10 +712,15 @@ def test_sigterm_is_forwarded_to_the_command(shim: Path, data: Path) -> None:
 
 def test_sigterm_reaches_what_the_command_left_behind(shim: Path, data: Path) -> None:
     # The root exits at once; roar waits for its background child, which SIGTERM then ends.
-    driver = _start_driver(shim, data, "sleep 60 & touch started")
+    driver = _start_driver(shim, data, "echo $$ > root.pid; sleep 60 & touch started")
     try:
         _wait_for(data / "started")
-        time.sleep(0.5)
+        root = int((data / "root.pid").read_text())
+        # Once the root is gone, roar is still there: waiting for what it left behind.
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{root}").exists() and _state(root) != "Z":
+            assert time.monotonic() < deadline, "the root shell never exited"
+            time.sleep(0.02)
         assert driver.poll() is None, "roar waits for the background process"
         driver.send_signal(signal.SIGTERM)
         out, _ = driver.communicate(timeout=20)
