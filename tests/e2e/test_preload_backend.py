@@ -54,14 +54,22 @@ def _cc() -> str:
 @pytest.fixture(scope="session")
 def shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The installed shim, unless the sources next to these tests are newer (an in-place build
-    from before the last edit): then one compiled here with setup.py's flags."""
+    from before the last edit): then one compiled here with setup.py's flags.
+
+    ROAR_TEST_SANITIZE=1 always compiles it, with UBSan (ASan cannot be preloaded into arbitrary
+    programs without preloading libasan first), so undefined behaviour aborts the test."""
+    sanitize = (
+        ["-g", "-fno-omit-frame-pointer", "-fsanitize=undefined", "-fno-sanitize-recover=undefined"]
+        if os.environ.get("ROAR_TEST_SANITIZE")
+        else []
+    )
     installed = native_binary("libroar_preload.so")
     source_dir = REPO / "ext" / "preload"
     newest = max(
         (p.stat().st_mtime for p in [*source_dir.glob("*.[ch]"), *(REPO / "ext").glob("*.h")]),
         default=0.0,
     )
-    if installed.is_file() and installed.stat().st_mtime >= newest:
+    if not sanitize and installed.is_file() and installed.stat().st_mtime >= newest:
         return installed
     out = tmp_path_factory.mktemp("shim") / "libroar_preload.so"
     sources = sorted(str(p) for p in source_dir.glob("*.c"))
@@ -69,6 +77,7 @@ def shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [
             _cc(),
             *SHIM_FLAGS,
+            *sanitize,
             "-shared",
             "-I",
             str(REPO / "ext"),
