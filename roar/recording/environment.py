@@ -26,9 +26,10 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from roar.tracing.programs import is_python_program
+
 _SITE = re.compile(r"^(?P<site>.*/(?:site|dist)-packages)/(?P<rest>[^/]+)(?:/(?P<cached>[^/]+))?")
 _SHARED_LIB = re.compile(r"\.so(\.\d+)*$")
-_PYTHON = re.compile(r"python\d*(\.\d+)?t?$")
 OWN_DISTRIBUTIONS = frozenset({"roar"})
 
 
@@ -248,11 +249,6 @@ class DpkgCache:
             if name and version:
                 versions[name.split(":")[0]] = version
         return versions
-
-
-def is_python_program(path: str) -> bool:
-    """Whether a program path names a Python interpreter (python, python3, python3.11, ...)."""
-    return bool(_PYTHON.fullmatch(os.path.basename(path)))
 
 
 def interpreters(programs: Iterable[str]) -> list[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from roar.core.config import Config
 from roar.tracing.base import SKIP_NOTHING, SkipReads
+from roar.tracing.programs import is_python_program
 
 SYSTEM_PREFIXES = (
     "/proc/", "/sys/", "/dev/", "/run/", "/etc/", "/usr/", "/bin/", "/sbin/", "/lib/", "/lib32/",
@@ -212,8 +213,7 @@ def python_prefixes(programs: Iterable[str]) -> list[str]:
     code, wherever the interpreter lives: pyenv, conda, a venv)."""
     roots: list[str] = []
     for program in programs:
-        name = os.path.basename(program)
-        if re.fullmatch(r"python\d*(\.\d+)?t?", name):
+        if is_python_program(program):
             bin_dir = os.path.dirname(program)
             if os.path.basename(bin_dir) == "bin":
                 roots.append(os.path.dirname(bin_dir))

@@ -7,13 +7,12 @@ Each failed item says what to do about it; none of them blocks a reproduction.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 
 from roar.reproduce._model import CheckItem, PlannedStep, RemoteFacts, StepInput
+from roar.tracing.programs import is_python_program
 
-_PYTHON_PROGRAM = re.compile(r"python\d*(\.\d+)?t?$")
 _SCP_REMOTE = re.compile(r"^[\w.-]+@[\w.-]+:")
 
 
@@ -137,7 +136,7 @@ def _ran_python(step: PlannedStep) -> bool:
     programs = step.job.metadata.get("programs")
     if not isinstance(programs, list):
         return False
-    return any(_PYTHON_PROGRAM.search(os.path.basename(str(p))) for p in programs)
+    return any(is_python_program(str(p)) for p in programs)
 
 
 def _runtime(steps: Sequence[PlannedStep]) -> CheckItem:

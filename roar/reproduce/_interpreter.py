@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from roar.recording.environment import is_python_program
+from roar.tracing.programs import is_python_program
 
 # bin/ directories of the system itself: their programs are the machine's, not a venv's.
 SYSTEM_PREFIXES = ("/usr", "/usr/local", "/", "")

@@ -1,8 +1,8 @@
 """Pure-Python event decoder: the executable specification of ``roar.tracing._decoder``.
 
 ``ext/decoder/_decoder.pyx`` is the same class compiled with Cython; ``roar.tracing.decoder``
-picks one of the two.  ``tests/unit/tracing/test_decoder.py`` runs every test on both, so whatever this
-module does is what the compiled one must do.
+picks one of the two.  ``tests/unit/tracing/test_decoder.py`` runs every test on both, so
+whatever this module does is what the compiled one must do.
 """
 
 from __future__ import annotations

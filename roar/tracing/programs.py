@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+_PYTHON = re.compile(r"python\d*(\.\d+)?t?")
 _ELF_MAGIC = b"\x7fELF"
 _PT_INTERP = 3
 _HEAD_SIZE = 4096
@@ -206,3 +207,9 @@ def _executable(path: str, head: bytes, info: os.stat_result) -> ExecutableInfo:
         is_static=interp is False,
         is_setid=interp is not None and bool(info.st_mode & (stat.S_ISUID | stat.S_ISGID)),
     )
+
+
+def is_python_program(path: str) -> bool:
+    """Whether a program path (or name) is a Python interpreter: python, python3, python3.11,
+    python3.13t. The one rule roar uses, for recording, reproducing and its checklist."""
+    return bool(_PYTHON.fullmatch(os.path.basename(path)))
