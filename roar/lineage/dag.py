@@ -10,11 +10,14 @@ Linear in the number of recorded edges.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
 
 import msgspec
 
 from roar.models import Job
+
+K = TypeVar("K", bound=Hashable)
 
 
 class NodeMetrics(msgspec.Struct, frozen=True):
@@ -70,13 +73,19 @@ class LabelSet(msgspec.Struct, frozen=True, kw_only=True):
     artifacts: dict[str, dict[str, object]] = {}
 
 
-def _representatives(jobs: Sequence[Job]) -> dict[int, Job]:
-    latest: dict[int, Job] = {}
-    for job in jobs:  # oldest first: later executions replace earlier ones
-        current = latest.get(job.step_number)
+def latest_execution(jobs: Iterable[Job], key: Callable[[Job], K]) -> dict[K, Job]:
+    """The latest execution of each step, the step being what ``key`` says (its number, or its
+    session and number): the one rule for "which execution of a step counts now"."""
+    latest: dict[K, Job] = {}
+    for job in jobs:  # a later start replaces an earlier one; on a tie, the later in the list
+        current = latest.get(key(job))
         if current is None or job.started_at >= current.started_at:
-            latest[job.step_number] = job
-    return dict(sorted(latest.items()))
+            latest[key(job)] = job
+    return latest
+
+
+def _representatives(jobs: Sequence[Job]) -> dict[int, Job]:
+    return dict(sorted(latest_execution(jobs, lambda j: j.step_number).items()))
 
 
 def project_dag(

@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from roar.lineage.dag import latest_execution
 from roar.models import Job
 from roar.reproduce._checklist import evaluate_checklist, is_local_remote
 from roar.reproduce._model import (
@@ -97,26 +98,18 @@ def session_builds(jobs: Sequence[Job], chosen: Iterable[Job]) -> list[Job]:
         return []
     sessions = {j.session_hash for j in chosen}
     last = max(j.started_at for j in chosen)
-    latest: dict[tuple[str, int], Job] = {}
-    for job in jobs:
-        if job.job_type != "build" or job.session_hash not in sessions or job.started_at > last:
-            continue
-        key = (job.session_hash, job.step_number)
-        if key not in latest or _order_key(job) >= _order_key(latest[key]):
-            latest[key] = job
-    return list(latest.values())
+    builds = [
+        j
+        for j in jobs
+        if j.job_type == "build" and j.session_hash in sessions and j.started_at <= last
+    ]
+    return list(latest_execution(builds, lambda j: (j.session_hash, j.step_number)).values())
 
 
 def session_closure(jobs: Sequence[Job]) -> list[Job]:
     """A whole session: the latest execution of every step (the current DAG's nodes)."""
-    latest: dict[int, Job] = {}
-    for job in jobs:
-        if job.job_type not in REPLAYABLE:
-            continue
-        current = latest.get(job.step_number)
-        if current is None or _order_key(job) >= _order_key(current):
-            latest[job.step_number] = job
-    return list(latest.values())
+    replayable = [j for j in jobs if j.job_type in REPLAYABLE]
+    return list(latest_execution(replayable, lambda j: j.step_number).values())
 
 
 def order_steps(jobs: Sequence[Job]) -> list[Job]:
