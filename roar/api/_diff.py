@@ -57,7 +57,7 @@ async def diff(store: Store, ctx: RoarContext, a_ref: str, b_ref: str) -> DiffRe
 
 
 async def _job_for(store: Store, ctx: RoarContext, ref: str) -> Job:
-    from roar.lineage.queries import resolve_artifact, resolve_job
+    from roar.api._queries import resolve_artifact, resolve_job
 
     try:
         return await resolve_job(store, ref)

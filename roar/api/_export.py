@@ -40,8 +40,8 @@ async def export_text(store: Store, ctx: RoarContext, ref: str | None, fmt: Expo
 async def jobs_for(store: Store, ctx: RoarContext, ref: str | None) -> list[Job]:
     """No ref: the active session. A session hash: that session. A job or an artifact: it and
     everything upstream of it (the jobs that made what it read, transitively)."""
+    from roar.api._queries import resolve_artifact, resolve_job, resolve_session
     from roar.lineage.export import upstream_jobs
-    from roar.lineage.queries import resolve_artifact, resolve_job, resolve_session
 
     if ref is None:
         session = await store.active_session()

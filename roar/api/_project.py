@@ -154,8 +154,8 @@ class Project:
     async def set_labels(self, entity: str, ref: str, values: dict[str, Any]) -> None:
         """Merge ``values`` into the current labels of a job (``entity="job"``, ``ref`` its
         uid or ``@N``)."""
+        from roar.api._queries import resolve_job
         from roar.lineage import labels
-        from roar.lineage.queries import resolve_job
 
         async with self._ctx.store() as store:
             job = await resolve_job(store, ref)
@@ -168,7 +168,7 @@ class Project:
 
     async def dag(self, *, expanded: bool = False, show_artifacts: bool = False) -> DagView:
         """The active session's pipeline DAG (``roar dag --json`` is this, encoded)."""
-        from roar.lineage.queries import current_dag
+        from roar.api._queries import current_dag
 
         async with self._ctx.store() as store:
             return await current_dag(store, expanded=expanded, show_artifacts=show_artifacts)

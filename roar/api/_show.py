@@ -31,7 +31,7 @@ class Shown(msgspec.Struct, frozen=True, kw_only=True):
 
 async def show(store: Store, ctx: RoarContext, ref: str | None) -> Shown:
     """Resolve ``ref`` as a job, then an artifact (path or hash prefix), then a session."""
-    from roar.lineage.queries import current_dag, resolve_artifact, resolve_job, resolve_session
+    from roar.api._queries import current_dag, resolve_artifact, resolve_job, resolve_session
 
     if ref is None:
         session = await store.active_session()

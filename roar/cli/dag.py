@@ -55,8 +55,8 @@ async def _dag(
     output: Path | None,
 ) -> int:
     from roar.api import Project
+    from roar.cli import _dag_render as render
     from roar.core.context import RoarContext
-    from roar.lineage import render
 
     pictures = fmt in {"dot", "mermaid", "svg"}
     view = await Project(RoarContext.load()).dag(

@@ -18,8 +18,8 @@ def command(ref: str | None, which: str | None, as_json: bool) -> int:
 
 
 async def _inputs(ref: str | None, which: str | None, as_json: bool) -> int:
+    from roar.api._queries import resolve_job
     from roar.core.context import RoarContext
-    from roar.lineage.queries import resolve_job
 
     ctx = RoarContext.load()
     async with ctx.store() as store:

@@ -69,8 +69,8 @@ async def _current(store: Any, entity: str, target_id: int) -> dict[str, Any]:
 
 
 async def _update(entity: str, target: str, change: Any) -> int:
+    from roar.api._queries import resolve_label_target
     from roar.core.context import RoarContext
-    from roar.lineage.queries import resolve_label_target
 
     ctx = RoarContext.load()
     async with ctx.store() as store:
@@ -85,9 +85,9 @@ async def _update(entity: str, target: str, change: Any) -> int:
 
 
 async def _show(entity: str, target: str, as_json: bool) -> int:
+    from roar.api._queries import resolve_label_target
     from roar.core.context import RoarContext
     from roar.lineage import labels
-    from roar.lineage.queries import resolve_label_target
 
     ctx = RoarContext.load()
     async with ctx.store() as store:
@@ -102,10 +102,10 @@ async def _show(entity: str, target: str, as_json: bool) -> int:
 
 
 async def _history(entity: str, target: str, as_json: bool) -> int:
+    from roar.api._queries import resolve_label_target
     from roar.cli._format import local_time
     from roar.core.context import RoarContext
     from roar.lineage import labels
-    from roar.lineage.queries import resolve_label_target
 
     ctx = RoarContext.load()
     async with ctx.store() as store:
@@ -123,9 +123,9 @@ async def _history(entity: str, target: str, as_json: bool) -> int:
 
 
 async def _copy(src_entity: str, src: str, dst_entity: str, dst: str) -> int:
+    from roar.api._queries import resolve_label_target
     from roar.core.context import RoarContext
     from roar.lineage import labels
-    from roar.lineage.queries import resolve_label_target
 
     ctx = RoarContext.load()
     async with ctx.store() as store:

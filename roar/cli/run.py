@@ -202,7 +202,7 @@ def _print_report(report: RunResult, verbose: int) -> None:
 
 async def _rerun_argv(ctx: RoarContext, argv: list[str], job_type: str, quiet: bool) -> list[str]:
     """The recorded command of step ``argv[0]`` with ``argv[1:]`` applied as overrides."""
-    from roar.lineage.queries import current_dag, resolve_job
+    from roar.api._queries import current_dag, resolve_job
     from roar.lineage.rerun import apply_overrides, parse_overrides
 
     overrides = parse_overrides(argv[1:])

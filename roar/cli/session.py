@@ -142,8 +142,8 @@ def show_command(session_hash: str | None, as_json: bool) -> int:
 
 async def _show(session_hash: str | None, as_json: bool) -> int:
     from roar.api import job_json
+    from roar.api._queries import resolve_session
     from roar.core.context import RoarContext
-    from roar.lineage.queries import resolve_session
 
     ctx = RoarContext.load()
     async with ctx.store() as store:
@@ -186,8 +186,8 @@ def switch_command(session_hash: str) -> int:
 
 
 async def _switch(session_hash: str) -> int:
+    from roar.api._queries import resolve_session
     from roar.core.context import RoarContext
-    from roar.lineage.queries import resolve_session
 
     ctx = RoarContext.load()
     async with ctx.store() as store:

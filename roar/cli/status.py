@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import anyio
 import click
 
 from roar.cli._format import json_text
@@ -24,121 +20,36 @@ def command(untracked_dirs: bool, as_json: bool) -> int:
 
 
 async def _status(untracked_dirs: bool, as_json: bool) -> int:
+    from roar.api._status import session_status
     from roar.cli._format import local_time
     from roar.core.context import RoarContext
-    from roar.core.git import GitState, read_git_state, run_git
-    from roar.hashing import Hasher
-    from roar.lineage.queries import current_dag
 
-    ctx = RoarContext.load()
-    git = GitState()
-    latest = None
-    job_count = 0
-
-    async def ask_git() -> None:
-        nonlocal git
-        git = await read_git_state(ctx.project.root, ctx.project.roar_dir)
-
-    # git and the store answer at the same time: status is asked often and should feel instant.
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(ask_git)
-        async with ctx.store() as store:
-            session = await store.active_session()
-            if session is not None:
-                job_count = await store.session_job_count(session.id)
-                newest = await store.recent_jobs(1, with_edges=False, metadata_keys=())
-                latest = newest[-1] if newest else None
-            view = await current_dag(store, show_artifacts=True)
-            on_disk = {
-                a.path: ctx.project.absolute(a.path)
-                for a in view.artifacts
-                if not a.path.startswith("s3://")
-            }
-            # The hash cache answers for every file unchanged since roar last hashed it.
-            digests = await Hasher(store).hash_many(on_disk.values())
-
-    present: list[str] = []
-    missing: list[str] = []
-    modified: list[str] = []
-    checked: set[str] = set()
-    for artifact in view.artifacts:
-        path = on_disk.get(artifact.path)
-        if path is None or artifact.path in checked:
-            continue
-        checked.add(artifact.path)
-        # A path is compared with what the newest job that wrote it left there.
-        expected = artifact.superseded_by or artifact.hash
-        result = digests[path]
-        if result.error:
-            missing.append(artifact.path)
-        elif result.digests["blake3"] == expected:
-            present.append(artifact.path)
-        else:
-            modified.append(artifact.path)
-
-    loose_dirs: list[str] = []
-    if untracked_dirs and git.repo:
-        code, out = await run_git(Path(git.repo), "ls-files", "-z")
-        tracked_dirs = {os.path.dirname(p) for p in out.split("\0") if p} if code == 0 else set()
-        tracked_dirs |= {os.path.dirname(d) for d in list(tracked_dirs)}
-        for artifact in view.artifacts:
-            path = ctx.project.absolute(artifact.path)
-            rel_dir = os.path.dirname(os.path.relpath(path, git.repo))
-            if rel_dir and not rel_dir.startswith("..") and rel_dir not in tracked_dirs:
-                loose_dirs.append(rel_dir)
-        loose_dirs = sorted(set(loose_dirs))
-
-    builds = sum(1 for n in view.nodes if n.is_build)
-    payload = {
-        "session_hash": session.hash if session else None,
-        "git": {
-            "repo": git.repo,
-            "commit": git.commit,
-            "branch": git.branch,
-            "dirty": git.dirty,
-            "changed_paths": list(git.changed_paths),
-            "ready": bool(git.commit) and not git.dirty,
-        },
-        "steps": {
-            "total": view.total_steps,
-            "build": builds,
-            "run": view.total_steps - builds,
-            "stale": view.stale_count,
-            "jobs": job_count,
-        },
-        "latest_job": None
-        if latest is None
-        else {
-            "step_ref": latest.step_ref,
-            "job_uid": latest.job_uid,
-            "command": latest.command,
-            "exit_code": latest.exit_code,
-            "started_at": latest.started_at,
-        },
-        "artifacts": {"present": present, "missing": missing, "modified": modified},
-        "untracked_dirs": loose_dirs,
-    }
+    payload = await session_status(RoarContext.load(), untracked_dirs=untracked_dirs)
     if as_json:
         click.echo(json_text(payload))
         return 0
-    click.echo(f"Session: {session.hash if session else '(none yet)'}")
-    if git.repo is None:
+    git, steps, latest = payload["git"], payload["steps"], payload["latest_job"]
+    artifacts = payload["artifacts"]
+    click.echo(f"Session: {payload['session_hash'] or '(none yet)'}")
+    if git["repo"] is None:
         click.echo("Git:     not a git repository (code is not captured by a commit)")
     else:
-        state = "clean" if not git.dirty else f"dirty ({len(git.changed_paths)} changed)"
-        ready = "ready" if git.commit and not git.dirty else "not ready: commit your changes"
+        state = "clean" if not git["dirty"] else f"dirty ({len(git['changed_paths'])} changed)"
+        ready = "ready" if git["ready"] else "not ready: commit your changes"
         click.echo(
-            f"Git:     {git.branch or 'detached'} @ {(git.commit or '-')[:12]}, {state}; {ready}"
+            f"Git:     {git['branch'] or 'detached'} @ {(git['commit'] or '-')[:12]}, "
+            f"{state}; {ready}"
         )
     click.echo(
-        f"Steps:   {view.total_steps} ({builds} build, {view.total_steps - builds} run), "
-        f"{job_count} jobs, {view.stale_count} stale"
+        f"Steps:   {steps['total']} ({steps['build']} build, {steps['run']} run), "
+        f"{steps['jobs']} jobs, {steps['stale']} stale"
     )
     if latest is not None:
         click.echo(
-            f"Latest:  {latest.step_ref} {latest.command} (exit {latest.exit_code}, "
-            f"{local_time(latest.started_at)})"
+            f"Latest:  {latest['step_ref']} {latest['command']} (exit {latest['exit_code']}, "
+            f"{local_time(latest['started_at'])})"
         )
+    present, missing, modified = artifacts["present"], artifacts["missing"], artifacts["modified"]
     click.echo(
         f"Artifacts: {len(present)} present, {len(missing)} missing, {len(modified)} modified"
     )
@@ -147,9 +58,9 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
     for path in modified:
         click.echo(f"  modified {path}")
     if untracked_dirs:
-        if loose_dirs:
+        if payload["untracked_dirs"]:
             click.echo("Output directories with no tracked file (add a .gitkeep):")
-            for directory in loose_dirs:
+            for directory in payload["untracked_dirs"]:
                 click.echo(f"  {directory}/")
         else:
             click.echo("Every output directory is tracked by git")

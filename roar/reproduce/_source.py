@@ -78,7 +78,7 @@ class LocalStoreSource:
         return f"local store {self.project.db_path}"
 
     async def artifact(self, ref: str) -> Lineage | None:
-        from roar.lineage.queries import resolve_artifact
+        from roar.api._queries import resolve_artifact
 
         async with Store.open(self.project.db_path) as store:
             try:
@@ -136,7 +136,7 @@ class LocalStoreSource:
         return sorted(jobs.values(), key=lambda j: (j.started_at, j.job_uid))
 
     async def session(self, ref: str) -> Lineage | None:
-        from roar.lineage.queries import resolve_session
+        from roar.api._queries import resolve_session
 
         async with Store.open(self.project.db_path) as store:
             try:

@@ -56,7 +56,7 @@ async def _sources(ctx: RoarContext, src: str | None) -> tuple[list[Upload], Pat
     """The files to upload, and the directory when SRC is one (a composite)."""
     project = ctx.project
     if src is None or src.startswith("@"):
-        from roar.lineage.queries import resolve_job
+        from roar.api._queries import resolve_job
 
         async with ctx.store() as store:
             if src is None:

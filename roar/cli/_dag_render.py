@@ -1,4 +1,5 @@
-"""The text view of a DAG: one line per step with what it depends on."""
+"""Drawing a DAG view for the terminal and other tools (text, Graphviz dot, Mermaid): the CLI's
+rendering, styled with click."""
 
 from __future__ import annotations
 
