@@ -7,7 +7,6 @@ makes its DAG and step numbers current again.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -32,17 +31,17 @@ def reset_command(yes: bool) -> int:
 
 
 async def _reset(yes: bool) -> int:
+    from roar.api._sessions import active_session, start_session
     from roar.core.context import RoarContext
 
     ctx = RoarContext.load()
-    async with ctx.store() as store:
-        current = await store.active_session()
-        if current is not None and not _confirm(
-            f"Start a new session? (session {current.hash[:12]} is kept)", yes
-        ):
-            click.echo("Nothing changed")
-            return 1
-        session = await store.start_new_session()
+    current = await active_session(ctx)
+    if current is not None and not _confirm(
+        f"Start a new session? (session {current.hash[:12]} is kept)", yes
+    ):
+        click.echo("Nothing changed")
+        return 1
+    session = await start_session(ctx)
     click.echo(f"New session {session.hash[:12]}")
     return 0
 
@@ -54,34 +53,21 @@ def pop_command(yes: bool) -> int:
 
 
 async def _pop(yes: bool) -> int:
+    from roar.api._sessions import newest_job, pop_job
     from roar.core.context import RoarContext
-    from roar.hashing import digest_file
 
     ctx = RoarContext.load()
-    async with ctx.store() as store:
-        jobs = await store.recent_jobs(1)
-        if not jobs:
-            raise UsageError("no jobs in this session to pop")
-        job = jobs[0]
-        if not _confirm(f"Remove {job.step_ref} ({job.job_uid}): {job.command}?", yes):
-            click.echo("Nothing changed")
-            return 1
-        await store.delete_job(job.job_uid)
+    job = await newest_job(ctx)
+    if not _confirm(f"Remove {job.step_ref} ({job.job_uid}): {job.command}?", yes):
+        click.echo("Nothing changed")
+        return 1
+    outputs = await pop_job(ctx, job)
     click.echo(f"Removed {job.step_ref} ({job.job_uid})")
-    for out in job.outputs:
-        path = ctx.project.absolute(out.path)
-        # Only delete what is still exactly what this job wrote, and only inside the project.
-        if out.path.startswith(("/", "s3://")) or not os.path.isfile(path):
-            continue
-        try:
-            _, digests = digest_file(path)
-        except OSError:
-            continue
-        if digests["blake3"] == out.hash:
-            os.unlink(path)
-            click.echo(f"  deleted {out.path}")
+    for output in outputs:
+        if output.deleted:
+            click.echo(f"  deleted {output.path}")
         else:
-            click.echo(f"  kept {out.path} (changed since the job wrote it)")
+            click.echo(f"  kept {output.path} (changed since the job wrote it)")
     return 0
 
 
@@ -101,34 +87,21 @@ def list_command(as_json: bool) -> int:
 
 
 async def _list(as_json: bool) -> int:
+    from roar.api._sessions import list_sessions
     from roar.cli._format import local_time
     from roar.core.context import RoarContext
 
-    ctx = RoarContext.load()
-    async with ctx.store() as store:
-        sessions = await store.all_sessions()
+    sessions = await list_sessions(RoarContext.load())
     if as_json:
-        click.echo(
-            json_text(
-                [
-                    {
-                        "session_hash": s.hash,
-                        "created_at": s.created_at,
-                        "is_active": s.is_active,
-                        "jobs": jobs,
-                        "steps": steps,
-                    }
-                    for s, jobs, steps in sessions
-                ]
-            )
-        )
+        click.echo(json_text(sessions))
         return 0
     if not sessions:
         click.echo("No sessions yet (roar run starts one)")
-    for s, jobs, steps in sessions:
-        mark = "*" if s.is_active else " "
+    for s in sessions:
+        mark = "*" if s["is_active"] else " "
         click.echo(
-            f"{mark} {s.hash[:12]}  {local_time(s.created_at)}  {steps} step(s), {jobs} job(s)"
+            f"{mark} {s['session_hash'][:12]}  {local_time(s['created_at'])}  "
+            f"{s['steps']} step(s), {s['jobs']} job(s)"
         )
     return 0
 
@@ -142,18 +115,10 @@ def show_command(session_hash: str | None, as_json: bool) -> int:
 
 async def _show(session_hash: str | None, as_json: bool) -> int:
     from roar.api import job_json
-    from roar.api._queries import resolve_session
+    from roar.api._sessions import session_jobs
     from roar.core.context import RoarContext
 
-    ctx = RoarContext.load()
-    async with ctx.store() as store:
-        if session_hash is None:
-            session = await store.active_session()
-            if session is None:
-                raise UsageError("no active session (roar run starts one)")
-        else:
-            session = await resolve_session(store, session_hash)
-        jobs = await store.session_jobs(session.id)
+    session, jobs = await session_jobs(RoarContext.load(), session_hash)
     if as_json:
         click.echo(
             json_text(
@@ -186,16 +151,12 @@ def switch_command(session_hash: str) -> int:
 
 
 async def _switch(session_hash: str) -> int:
-    from roar.api._queries import resolve_session
+    from roar.api._sessions import switch_session
     from roar.core.context import RoarContext
 
-    ctx = RoarContext.load()
-    async with ctx.store() as store:
-        session = await resolve_session(store, session_hash)
-        if session.is_active:
-            click.echo(f"Session {session.hash[:12]} is already active")
-            return 0
-        await store.activate_session(session.id)
-        jobs = await store.session_job_count(session.id)
+    session, jobs, was_active = await switch_session(RoarContext.load(), session_hash)
+    if was_active:
+        click.echo(f"Session {session.hash[:12]} is already active")
+        return 0
     click.echo(f"Switched to session {session.hash[:12]} ({jobs} jobs)")
     return 0
