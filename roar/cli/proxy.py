@@ -133,6 +133,7 @@ def start_command(port: int | None, upstream: str | None, with_credentials: bool
         port=configured_port if port is None else port,
         upstream=chosen,
         ingest_interval=interval,
+        log_level=ctx.config.get_str("logging.level") or "warning",
     )
     click.echo(f"Proxy daemon started (pid={info.pid}, port={info.port}).", err=True)
     click.echo(f"Forwarding to {info.upstream}; log in .roar/proxy.log.", err=True)

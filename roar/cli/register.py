@@ -82,8 +82,10 @@ async def _register(target: str | None, dry_run: bool, yes: bool, scope: str | N
         f"Registered {outcome.jobs} job(s), {outcome.artifacts} new artifact(s), "
         f"{outcome.links} edge(s) with {url} ({scope}, {identity})"
     )
+    # Where to browse it: the registry's own page, or `glaas.web_url` when it says elsewhere.
+    web = ctx.config.get_str("glaas.web_url") if ctx.config.is_set("glaas.web_url") else None
     for local, remote in outcome.published.items():
-        shown = outcome.urls.get(local) or remote
+        shown = f"{web.rstrip('/')}/sessions/{remote}" if web else outcome.urls.get(local) or remote
         click.echo(f"Session {local[:16]} published as {remote[:16]}: {shown}")
     for line in await _receipt(ctx, target, jobs):
         click.echo(line)

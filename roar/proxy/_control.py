@@ -159,6 +159,7 @@ def start_daemon(
     region: str | None = None,
     ingest_interval: int = 10,
     timeout: float = 60.0,
+    log_level: str = "warning",
 ) -> DaemonInfo:
     """Start a detached daemon for ``project`` and wait until it listens (or says why not).
 
@@ -174,6 +175,7 @@ def start_daemon(
         )
     argv = [sys.executable, "-c", _BOOT, _import_root(), "--project", str(project.root)]
     argv += ["--port", str(port), "--ingest-interval", str(ingest_interval)]
+    argv += ["--log-level", log_level]
     if upstream:
         argv += ["--upstream", upstream]
     if region:

@@ -72,13 +72,16 @@ class _RedactingFormatter(logging.Formatter):
         return f"{type(exc).__name__}: {exc}" if exc is not None else ""
 
 
-def _configure_logging() -> None:
+def _configure_logging(level: str = "warning") -> None:
+    """proxy.log: what happened at ``level`` (``logging.level``: debug shows aiohttp's and
+    asyncio's own diagnostics too), plus, always, the proxy's one line per request."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("roar.proxy").setLevel(logging.INFO)
+    root.setLevel(getattr(logging, level.upper(), logging.WARNING))
+    # The request log is the daemon's access log, not a diagnostic: it is kept at any level.
+    logging.getLogger("roar.proxy").setLevel(min(logging.INFO, root.level))
 
 
 def _handshake(line: str) -> None:
@@ -268,13 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default=None)
     parser.add_argument("--session-id", default=None)
     parser.add_argument("--ingest-interval", type=float, default=10.0)  # 0: only at stop
+    parser.add_argument(
+        "--log-level", default="warning", choices=("debug", "info", "warning", "error")
+    )
     args = parser.parse_args(argv)
     # aiohttp and asyncio would otherwise ignore SIGPIPE only partly; a vanished client must not
     # kill the daemon.
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _raise_open_files_limit()
-    _configure_logging()
+    _configure_logging(args.log_level)
     try:
         return run(_serve(args))
     except Exception as exc:  # the handshake must always come

@@ -61,6 +61,16 @@ def choose_backend(
     """
     name = requested or config.get_str("tracer.default") or "auto"
     built = backends()
+    if (
+        requested is None
+        and name in built
+        and config.get_bool("tracer.fallback_enabled")
+        and not (status := built[name].availability()).usable
+    ):
+        # A configured default that cannot run here falls through to what can (an explicit
+        # --tracer is honoured or refused, never swapped).
+        _notice(f"the {name} tracer cannot run here ({status.reason}); choosing another")
+        name = "auto"
     if name == "auto":
         reasons = []
         blind_spot: str | None = None

@@ -222,3 +222,19 @@ def test_shell_completion_scripts(workspace: Workspace, shell: str) -> None:
         [roar_executable()], env=env, capture_output=True, text=True, check=True, timeout=60
     )
     assert "_ROAR_COMPLETE" in proc.stdout and proc.stderr == ""
+
+
+def test_a_configured_tracer_that_cannot_run_falls_through_unless_told_not_to(
+    project: Workspace,
+) -> None:
+    project.env["ROAR_LIBROAR_PRELOAD.SO_BIN"] = str(project.root / "no-such-shim.so")
+    project.roar("config", "set", "tracer.default", "preload")
+    ran = project.roar("run", "true")
+    assert "the preload tracer cannot run here" in ran.stderr
+    assert project.roar("show", "@1", "--json").json()["tracer"] == "ptrace"
+    # An explicit --tracer is honoured or refused, never swapped.
+    refused = project.roar("run", "--tracer", "preload", "true", check=False)
+    assert refused.returncode != 0 and "cannot run here" in refused.stderr
+    project.roar("config", "set", "tracer.fallback_enabled", "false")
+    refused = project.roar("run", "true", check=False)
+    assert refused.returncode != 0 and "the preload tracer cannot run here" in refused.stderr
