@@ -62,6 +62,7 @@ HASH_ALGORITHMS = ("blake3", "sha256", "sha512", "md5")
 TRACER_BACKENDS = ("auto", "ptrace", "preload", "ebpf")
 
 KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("output.track_repo_files", "bool", False, "Include repo files in provenance"),
     ConfigKey("output.quiet", "bool", False, "Suppress the written-files report after a run"),
     ConfigKey(
         "filters.ignore_system_reads",
@@ -372,11 +373,6 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-# Keys that were listed but never did anything, removed: roar always records the repository's
-# files a job reads (the run cache and reproduce depend on them).
-RETIRED_KEYS = frozenset({"output.track_repo_files"})
-
-
 def load(path: Path) -> Config:
     """Read and validate a config file; a missing file means every key at its default."""
     try:
@@ -399,8 +395,6 @@ def load(path: Path) -> Config:
     values: dict[str, ConfigValue] = {}
     for name, value in _flatten(data).items():
         key = KEYS_BY_NAME.get(name)
-        if key is None and name in RETIRED_KEYS:
-            continue  # a key roar no longer has: an old file still loads
         if key is None:
             raise ConfigError(f"{path}: unknown config key {name}")
         values[name] = validate(key, value)

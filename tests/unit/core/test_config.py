@@ -108,11 +108,3 @@ def test_load_rejects_bad_files(tmp_path: Path) -> None:
     path.write_text("[[[")
     with pytest.raises(ConfigError, match="not valid TOML"):
         cfg.load(path)
-
-
-def test_a_retired_key_in_an_old_file_still_loads(tmp_path: Path) -> None:
-    from roar.core.config import load
-
-    path = tmp_path / "config.toml"
-    path.write_text("[output]\ntrack_repo_files = true\n[hash]\nprimary = 'blake3'\n")
-    assert load(path).get_str("hash.primary") == "blake3"
