@@ -1,23 +1,29 @@
 """Typed configuration keys and the `.roar/config.toml` file that holds them.
 
-The key table below is the single source of truth: it gives each key its type, default, allowed
-values and the description that `roar config list` prints and `roar init` writes as a comment.
-Reading uses :mod:`tomllib`. `roar init` writes the whole commented file from the table; later
-writes edit the user's file in place with tomlkit (their comments and layout survive), values only
-ever come from validated keys, and a failed ``set`` never touches the file.
+The keys are the msgspec Structs of :mod:`roar.core.config_schema`, the single source of truth:
+each field's type, default, allowed values and description. :data:`KEYS` is derived from them
+(what `roar config list` prints and `roar init` writes as comments). Reading validates the whole
+file with one ``msgspec.convert``; `roar init` writes the whole commented file; later writes edit
+the user's file in place with tomlkit (their comments and layout survive), values only ever come
+from validated keys, and a failed ``set`` never touches the file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 import tomllib
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from roar.core import config_schema as schema
 from roar.errors import ConfigError
 
 ConfigValue = bool | int | str | list[str] | None
@@ -34,6 +40,7 @@ class ConfigKey:
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
+    annotation: Any = None  # the schema field's type, what values are converted to
 
     @property
     def section(self) -> str:
@@ -58,185 +65,62 @@ class ConfigKey:
         }.get(self.type, self.type)
 
 
-HASH_ALGORITHMS = ("blake3", "sha256", "sha512", "md5")
-TRACER_BACKENDS = ("auto", "ptrace", "preload", "ebpf")
+HASH_ALGORITHMS = typing.get_args(schema.HashAlgorithm)
+TRACER_BACKENDS = typing.get_args(schema.TracerBackend)
 
-KEYS: tuple[ConfigKey, ...] = (
-    ConfigKey("output.track_repo_files", "bool", False, "Include repo files in provenance"),
-    ConfigKey("output.quiet", "bool", False, "Suppress the written-files report after a run"),
-    ConfigKey(
-        "filters.ignore_system_reads",
-        "bool",
-        True,
-        "Ignore reads under /sys, /etc, /usr, /proc ...",
-    ),
-    ConfigKey(
-        "filters.ignore_package_reads", "bool", True, "Ignore reads of installed Python packages"
-    ),
-    ConfigKey("filters.ignore_torch_cache", "bool", True, "Ignore the torch/triton kernel caches"),
-    ConfigKey(
-        "filters.ignore_library_caches", "bool", True, "Ignore ~/.cache of pip, huggingface, ..."
-    ),
-    ConfigKey("filters.ignore_tmp_files", "bool", True, "Ignore /tmp files the job itself wrote"),
-    ConfigKey(
-        "filters.ignore_paths",
-        "list",
-        [],
-        "Extra path prefixes to ignore (absolute or repo-relative)",
-    ),
-    ConfigKey(
-        "filters.config_files",
-        "list",
-        [
-            "~/.gitconfig",
-            "~/.config/*",
-            "~/.netrc",
-            "~/.condarc",
-            "~/.npmrc",
-            "~/.pypirc",
-            "~/.pip/*",
-            "~/.aws/config",
-            "~/.keras/*",
-            "~/.matplotlib/*",
-            "/etc/*",
-            ".dvc/config",
-            ".dvc/config.local",
-            "*/.dvc/config",
-            "*/.dvc/config.local",
-        ],
-        "Tool configuration read by libraries: inputs shown as 'config', never required to "
-        "reproduce (globs; ~ is $HOME, relative ones are under the project)",
-    ),
-    ConfigKey(
-        "cache.enabled",
-        "bool",
-        False,
-        "Keep job outputs in .roar/cache/ so `roar run @N` and `roar reproduce` restore them "
-        "without running",
-    ),
-    ConfigKey(
-        "cache.type",
-        "list",
-        ["reflink", "copy"],
-        "How outputs go into and out of the cache, first that works (reflink, hardlink, copy)",
-        choices=("reflink", "hardlink", "copy"),
-    ),
-    ConfigKey(
-        "openlineage.url",
-        "optional-str",
-        None,
-        "Post each recorded job's OpenLineage RunEvents here (a Marquez-compatible endpoint)",
-    ),
-    ConfigKey("glaas.url", "str", "https://api.glaas.ai", "GLaaS (lineage registry) server URL"),
-    ConfigKey("glaas.web_url", "str", "https://glaas.ai", "GLaaS web UI URL"),
-    ConfigKey(
-        "glaas.key",
-        "optional-str",
-        None,
-        "SSH private key that signs registry requests (default: ~/.ssh/id_ed25519, id_rsa, "
-        "id_ecdsa)",
-    ),
-    ConfigKey(
-        "scope.mode",
-        "str",
-        "anonymous",
-        "How roar register publishes: anonymous (public, unattributed), public (attributed) "
-        "or private (only you); roar login turns the default into private",
-        choices=("anonymous", "public", "private"),
-    ),
-    ConfigKey("registration.omit.enabled", "bool", True, "Filter secrets out of registrations"),
-    ConfigKey(
-        "registration.omit.patterns",
-        "list",
-        [],
-        "Extra regular expressions whose matches are redacted before registering",
-    ),
-    ConfigKey(
-        "registration.omit.secrets.values",
-        "list",
-        [],
-        "Literal strings never sent to a registry (redacted wherever they appear)",
-    ),
-    ConfigKey(
-        "registration.omit.env_vars.names",
-        "list",
-        [
-            "WANDB_API_KEY",
-            "OPENAI_API_KEY",
-            "ANTHROPIC_API_KEY",
-            "GITHUB_TOKEN",
-            "DATABASE_URL",
-            "AWS_SECRET_ACCESS_KEY",
-            "HF_TOKEN",
-            "HUGGING_FACE_HUB_TOKEN",
-        ],
-        "Variables whose values (here and in each job) are never sent to a registry",
-    ),
-    ConfigKey(
-        "registration.omit.allowlist.patterns",
-        "list",
-        [],
-        "Regular expressions whose matches are never redacted (false positives)",
-    ),
-    ConfigKey("hash.primary", "str", "blake3", "Primary hash algorithm", choices=HASH_ALGORITHMS),
-    ConfigKey(
-        "hash.run",
-        "list",
-        [],
-        "Extra hash algorithms computed for run/build jobs",
-        choices=HASH_ALGORITHMS,
-    ),
-    ConfigKey(
-        "hash.get",
-        "list",
-        ["sha256"],
-        "Extra hash algorithms computed for files `roar get` downloads",
-        choices=HASH_ALGORITHMS,
-    ),
-    ConfigKey(
-        "hash.put",
-        "list",
-        [],
-        "Extra hash algorithms computed for files `roar put` uploads",
-        choices=HASH_ALGORITHMS,
-    ),
-    ConfigKey(
-        "logging.level",
-        "str",
-        "warning",
-        "Log level",
-        choices=("debug", "info", "warning", "error"),
-    ),
-    ConfigKey(
-        "tracer.default", "str", "auto", "Tracer backend for run/build", choices=TRACER_BACKENDS
-    ),
-    ConfigKey(
-        "tracer.fallback_enabled", "bool", True, "Let auto fall through to the next usable backend"
-    ),
-    ConfigKey("proxy.enabled", "bool", False, "Start the S3 proxy for every `roar run`"),
-    ConfigKey(
-        "proxy.port",
-        "int",
-        0,
-        "Listen port of the standalone proxy daemon (0: a free port, chosen at start)",
-        minimum=0,
-        maximum=65535,
-    ),
-    ConfigKey(
-        "proxy.upstream_endpoint",
-        "optional-str",
-        None,
-        "S3 endpoint the proxy forwards to (default: AWS for the region)",
-    ),
-    ConfigKey(
-        "proxy.ingest_interval",
-        "int",
-        10,
-        "Seconds between the daemon's moves of its S3 events into the store (0: at stop only)",
-        minimum=0,
-        maximum=86400,
-    ),
-)
+
+def _described(hint: Any) -> tuple[Any, str, int | None, int | None]:
+    """(the bare type, description, ge, le) of an ``Annotated`` field type."""
+    description, low, high = "", None, None
+    while typing.get_origin(hint) is typing.Annotated:
+        hint, *metas = typing.get_args(hint)
+        for meta in metas:
+            if isinstance(meta, msgspec.Meta):
+                description = meta.description or description
+                low = int(meta.ge) if meta.ge is not None else low
+                high = int(meta.le) if meta.le is not None else high
+    return hint, description, low, high
+
+
+def _kind(bare: Any) -> tuple[str, tuple[str, ...]]:
+    """The key's type name and its closed set of values, if any."""
+    origin, args = typing.get_origin(bare), typing.get_args(bare)
+    if bare is bool:
+        return "bool", ()
+    if bare is int:
+        return "int", ()
+    if bare is str:
+        return "str", ()
+    if origin is typing.Literal:
+        return "str", tuple(str(a) for a in args)
+    if origin is list:
+        item = args[0]
+        return "list", tuple(typing.get_args(item)) if typing.get_origin(
+            item
+        ) is typing.Literal else ()
+    if set(args) == {str, type(None)}:
+        return "optional-str", ()
+    raise TypeError(f"config schema: unsupported type {bare!r}")
+
+
+def _keys(table: type[msgspec.Struct], prefix: str = "") -> list[ConfigKey]:
+    hints = typing.get_type_hints(table, include_extras=True)
+    keys: list[ConfigKey] = []
+    for field in msgspec.structs.fields(table):
+        hint = hints[field.name]
+        if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
+            keys += _keys(hint, f"{prefix}{field.name}.")
+            continue
+        bare, description, low, high = _described(hint)
+        kind, choices = _kind(bare)
+        default = field.default_factory() if field.default is msgspec.NODEFAULT else field.default
+        keys.append(
+            ConfigKey(f"{prefix}{field.name}", kind, default, description, choices, low, high, hint)
+        )
+    return keys
+
+
+KEYS: tuple[ConfigKey, ...] = tuple(_keys(schema.RoarConfig))
 
 KEYS_BY_NAME: dict[str, ConfigKey] = {k.name: k for k in KEYS}
 
@@ -282,32 +166,30 @@ def parse_value(key: ConfigKey, text: str) -> ConfigValue:
 
 def validate(key: ConfigKey, value: object) -> ConfigValue:
     """Check a value read from TOML (or parsed from the command line) against the key's type."""
-    if key.type == "bool":
-        if isinstance(value, bool):
-            return value
-    elif key.type == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            if key.minimum is not None and value < key.minimum:
-                raise ConfigError(f"{key.name} must be at least {key.minimum}, got {value}")
-            if key.maximum is not None and value > key.maximum:
-                raise ConfigError(f"{key.name} must be at most {key.maximum}, got {value}")
-            return value
-    elif key.type == "list":
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            unknown = [v for v in value if key.choices and v not in key.choices]
-            if unknown:
-                raise ConfigError(
-                    f"{key.name}: unknown value {unknown[0]!r} (choose from "
-                    f"{', '.join(key.choices)})"
-                )
-            return list(value)
-    elif key.type == "optional-str" and value is None:
-        return None
-    elif isinstance(value, str):
-        if key.choices and value not in key.choices:
-            raise ConfigError(f"{key.name} must be one of {', '.join(key.choices)}, got {value!r}")
-        return value
-    raise ConfigError(f"{key.name} expects {key.type_label}, got {value!r}")
+    try:
+        converted = msgspec.convert(value, key.annotation)
+    except msgspec.ValidationError:
+        raise ConfigError(_explain(key, value)) from None
+    assert converted is None or isinstance(converted, bool | int | str | list)
+    return converted
+
+
+def _explain(key: ConfigKey, value: object) -> str:
+    """Why ``value`` does not fit ``key``, in words a user acts on."""
+    if key.type == "int" and isinstance(value, int) and not isinstance(value, bool):
+        if key.minimum is not None and value < key.minimum:
+            return f"{key.name} must be at least {key.minimum}, got {value}"
+        if key.maximum is not None and value > key.maximum:
+            return f"{key.name} must be at most {key.maximum}, got {value}"
+    if key.type == "list" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        unknown = [v for v in value if key.choices and v not in key.choices]
+        if unknown:
+            return (
+                f"{key.name}: unknown value {unknown[0]!r} (choose from {', '.join(key.choices)})"
+            )
+    if key.choices and key.type == "str" and isinstance(value, str):
+        return f"{key.name} must be one of {', '.join(key.choices)}, got {value!r}"
+    return f"{key.name} expects {key.type_label}, got {value!r}"
 
 
 class Config:
@@ -392,13 +274,46 @@ def load(path: Path) -> Config:
     env_table = data.pop("env", {})
     if not isinstance(env_table, dict) or not all(isinstance(v, str) for v in env_table.values()):
         raise ConfigError(f"{path}: [env] must map names to string values")
-    values: dict[str, ConfigValue] = {}
-    for name, value in _flatten(data).items():
-        key = KEYS_BY_NAME.get(name)
-        if key is None:
-            raise ConfigError(f"{path}: unknown config key {name}")
-        values[name] = validate(key, value)
+    try:
+        model = msgspec.convert(data, schema.RoarConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {_file_error(str(exc), data)}") from None
+    values = {key.name: _at(model, key.name) for key in KEYS}
     return Config(values, env_table)
+
+
+def _at(model: object, name: str) -> ConfigValue:
+    for part in name.split("."):
+        model = getattr(model, part)
+    assert model is None or isinstance(model, bool | int | str | list)
+    return model
+
+
+_ERROR_PATH = re.compile(r" - at `\$((?:\.[A-Za-z0-9_\-]+)*)(?:\[\d+\])?`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `([^`]+)`")
+
+
+def _file_error(message: str, data: dict[str, Any]) -> str:
+    """msgspec's complaint about a config file, said in the file's own dotted key names."""
+    found = _ERROR_PATH.search(message)
+    where = found.group(1).lstrip(".") if found else ""
+    unknown = _UNKNOWN.match(message)
+    if unknown:
+        name = f"{where}.{unknown.group(1)}" if where else unknown.group(1)
+        raw: Any = data
+        for part in name.split("."):
+            raw = raw.get(part) if isinstance(raw, dict) else None
+        while isinstance(raw, dict) and raw:  # an unknown table: name its first key
+            first = next(iter(raw))
+            name, raw = f"{name}.{first}", raw[first]
+        return f"unknown config key {name}"
+    key = KEYS_BY_NAME.get(where)
+    if key is None:
+        return f"[{where}] must be a table of keys" if where else message
+    raw = data
+    for part in where.split("."):
+        raw = raw.get(part) if isinstance(raw, dict) else None
+    return _explain(key, raw)
 
 
 def _toml_value(value: ConfigValue) -> str:
@@ -465,15 +380,30 @@ def _edited(text: str, config: Config) -> str:
     from tomlkit.items import Table
 
     document = tomlkit.parse(text)
+
+    def section(dotted: str, create: bool) -> Table | None:
+        # `[registration.omit.secrets]` is nested tables, never one table named with dots.
+        node: Any = document
+        for depth, part in enumerate(parts := dotted.split(".")):
+            child = node.get(part)
+            if not isinstance(child, Table):
+                if not create:
+                    return None
+                child = tomlkit.table(is_super_table=depth < len(parts) - 1)
+                node[part] = child
+            node = child
+        assert isinstance(node, Table)
+        return node
+
     for key, value in config.items():
-        table = document.get(key.section)
+        table = section(key.section, create=False)
         if config.is_set(key.name) and value is not None:
-            if not isinstance(table, Table):
-                table = tomlkit.table()
-                document[key.section] = table
+            if table is None:
+                table = section(key.section, create=True)
+                assert table is not None
             if table.get(key.field) != value:
                 table[key.field] = value
-        elif isinstance(table, Table) and key.field in table:
+        elif table is not None and key.field in table:
             del table[key.field]  # back to the default
     env = document.get("env")
     if not isinstance(env, Table):

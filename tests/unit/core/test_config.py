@@ -108,3 +108,27 @@ def test_load_rejects_bad_files(tmp_path: Path) -> None:
     path.write_text("[[[")
     with pytest.raises(ConfigError, match="not valid TOML"):
         cfg.load(path)
+
+
+def test_nested_keys_are_written_as_nested_tables(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[hash]\nprimary = "sha256"  # kept\n')
+    config = cfg.load(path).with_value("registration.omit.secrets.values", ["abcdefgh"])
+    cfg.save(path, config.with_value("registration.omit.enabled", False))
+    text = path.read_text()
+    assert "[registration.omit.secrets]" in text and '"registration.omit' not in text
+    assert "# kept" in text
+    again = cfg.load(path)
+    assert again.get("registration.omit.secrets.values") == ["abcdefgh"]
+    assert again.get("registration.omit.enabled") is False
+    assert tomllib.loads(text)["registration"]["omit"]["secrets"]["values"] == ["abcdefgh"]
+
+
+def test_keys_come_from_the_schema_structs() -> None:
+    from roar.core import config_schema
+
+    assert cfg.KEYS_BY_NAME["proxy.port"].maximum == 65535
+    assert cfg.KEYS_BY_NAME["hash.run"].choices == ("blake3", "sha256", "sha512", "md5")
+    assert cfg.KEYS_BY_NAME["glaas.key"].type == "optional-str"
+    defaults = config_schema.RoarConfig()
+    assert all(cfg.Config.defaults().get(k.name) == cfg._at(defaults, k.name) for k in cfg.KEYS)
