@@ -1,7 +1,7 @@
 /*
- * files.c -- wrappers for calls that open, move, remove, truncate and copy files, for close and
- * dup (CLOSE records, and keeping the connection's descriptor out of the program's reach), and
- * for chdir.
+ * files.c -- wrappers for the calls that open files (the open family and stdio), and the record
+ * helpers every file wrapper uses (declared in files.h; changes.c has the calls that move,
+ * remove, truncate and copy files, close/dup and chdir).
  *
  * Why stdio and the fortified variants are wrapped too: inside libc, fopen, freopen, remove and
  * fclose call the internal __open/__unlink/__close directly, never through the PLT, so wrapping
@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "shim.h"
+#include "files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,17 +27,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef O_TMPFILE
-#define O_TMPFILE (020000000 | O_DIRECTORY)
-#endif
-#ifndef RENAME_EXCHANGE
-#define RENAME_EXCHANGE (1 << 1)
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
-#define FDTAB_SCAN_LIMIT 65535u
 
 /* ---- reporting helpers ------------------------------------------------------------------------ */
 
@@ -129,13 +119,13 @@ static void report_namespace(uint8_t kind, int32_t arg0, int64_t arg1, const cha
     emit(kind, 0, arg0, arg1, 0, p1, p2);
 }
 
-static void unresolved(const char *what)
+void unresolved(const char *what)
 {
     emit_warn(1, "%s succeeded but its path could not be resolved", what);
 }
 
-static void report_rename(int olddir, const char *oldpath, int newdir, const char *newpath,
-                          unsigned flags)
+void report_rename(int olddir, const char *oldpath, int newdir, const char *newpath,
+                   unsigned flags)
 {
     char p1[SHIM_PATH], p2[SHIM_PATH];
     if (path_resolve_at(olddir, oldpath, p1, 0) < 0 || path_resolve_at(newdir, newpath, p2, 0) < 0) {
@@ -148,8 +138,8 @@ static void report_rename(int olddir, const char *oldpath, int newdir, const cha
     report_namespace(ROAR_EVK_RENAME, (int32_t)flags, 0, p1, p2);
 }
 
-static void report_link(int olddir, const char *oldpath, int newdir, const char *newpath,
-                        int flags)
+void report_link(int olddir, const char *oldpath, int newdir, const char *newpath,
+                 int flags)
 {
     char p1[SHIM_PATH], p2[SHIM_PATH];
     if (path_resolve_at(olddir, oldpath, p1, (flags & AT_EMPTY_PATH) != 0) < 0 ||
@@ -166,7 +156,7 @@ static void report_link(int olddir, const char *oldpath, int newdir, const char 
     report_namespace(ROAR_EVK_LINK, 0, 0, p1, p2);
 }
 
-static void report_unlink(int dirfd, const char *path)
+void report_unlink(int dirfd, const char *path)
 {
     char p[SHIM_PATH];
     if (path_resolve_at(dirfd, path, p, 0) < 0) {
@@ -177,7 +167,7 @@ static void report_unlink(int dirfd, const char *path)
     report_namespace(ROAR_EVK_UNLINK, 0, 0, p, NULL);
 }
 
-static void report_truncate_path(const char *path, int64_t length)
+void report_truncate_path(const char *path, int64_t length)
 {
     char p[SHIM_PATH];
     if (path_resolve_at(AT_FDCWD, path, p, 0) < 0) {
@@ -189,7 +179,7 @@ static void report_truncate_path(const char *path, int64_t length)
     report_namespace(ROAR_EVK_TRUNCATE, 0, length, p, NULL);
 }
 
-static void report_truncate_fd(int fd, int64_t length)
+void report_truncate_fd(int fd, int64_t length)
 {
     char p[SHIM_PATH];
     int kind = path_of_fd(fd, p);
@@ -204,7 +194,7 @@ static void report_truncate_fd(int fd, int64_t length)
     report_namespace(ROAR_EVK_TRUNCATE, 0, length, p, NULL);
 }
 
-static void report_fd_data(uint8_t kind, unsigned cls, int fd)
+void report_fd_data(uint8_t kind, unsigned cls, int fd)
 {
     char p[SHIM_PATH];
     if (path_of_fd(fd, p) != 0)
@@ -284,7 +274,7 @@ static inline uint32_t before_open(int dirfd, const char *path, int flags)
 }
 
 /* Before a call that removes or replaces the name `path` (unlink, rename over, truncate). */
-static inline void before_change(int dirfd, const char *path, int follow, enum snapshot_how how)
+void before_change(int dirfd, const char *path, int follow, enum snapshot_how how)
 {
     if (!snapshot_enabled() || !path)
         return;
@@ -512,367 +502,5 @@ SHIM_API int fclose(FILE *stream)
         shim_leave();
     }
     errno = saved;
-    return r;
-}
-
-/* ---- rename, link, unlink, truncate ----------------------------------------------------------- */
-
-REAL_DECL(int, rename, (const char *, const char *));
-REAL_DECL(int, renameat, (int, const char *, int, const char *));
-REAL_DECL(int, renameat2, (int, const char *, int, const char *, unsigned));
-REAL_DECL(int, link, (const char *, const char *));
-REAL_DECL(int, linkat, (int, const char *, int, const char *, int));
-REAL_DECL(int, unlink, (const char *));
-REAL_DECL(int, unlinkat, (int, const char *, int));
-REAL_DECL(int, remove, (const char *));
-REAL_DECL(int, truncate, (const char *, off_t));
-REAL_DECL(int, truncate64, (const char *, off64_t));
-REAL_DECL(int, ftruncate, (int, off_t));
-REAL_DECL(int, ftruncate64, (int, off64_t));
-
-/* ftruncate: the descriptor's file is about to change in place. */
-static void before_fd_change(int fd)
-{
-    if (!snapshot_enabled())
-        return;
-    int saved = errno;
-    if (shim_enter()) {
-        char p[SHIM_PATH];
-        if (path_of_fd(fd, p) == 0) {
-            path_normalize(p);
-            snapshot_before_change(p, SNAPSHOT_COPY, 0);
-        }
-        shim_leave();
-    }
-    errno = saved;
-}
-
-#define REPORT_IF_OK(r, call)                                                                     \
-    do {                                                                                          \
-        if ((r) == 0) {                                                                           \
-            int saved_ = errno;                                                                   \
-            if (shim_enter()) {                                                                   \
-                call;                                                                             \
-                shim_leave();                                                                     \
-            }                                                                                     \
-            errno = saved_;                                                                       \
-        }                                                                                         \
-    } while (0)
-
-SHIM_API int rename(const char *oldpath, const char *newpath)
-{
-    before_change(AT_FDCWD, newpath, 0, SNAPSHOT_LINK);
-    int r = REAL(rename)(oldpath, newpath);
-    REPORT_IF_OK(r, report_rename(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0));
-    return r;
-}
-
-SHIM_API int renameat(int olddir, const char *oldpath, int newdir, const char *newpath)
-{
-    before_change(newdir, newpath, 0, SNAPSHOT_LINK);
-    int r = REAL(renameat)(olddir, oldpath, newdir, newpath);
-    REPORT_IF_OK(r, report_rename(olddir, oldpath, newdir, newpath, 0));
-    return r;
-}
-
-SHIM_API int renameat2(int olddir, const char *oldpath, int newdir, const char *newpath,
-                       unsigned flags)
-{
-    if (!REAL(renameat2)) {
-        errno = ENOSYS;
-        return -1;
-    }
-    if (!(flags & RENAME_EXCHANGE)) /* an exchange keeps both files */
-        before_change(newdir, newpath, 0, SNAPSHOT_LINK);
-    int r = real_renameat2(olddir, oldpath, newdir, newpath, flags);
-    REPORT_IF_OK(r, report_rename(olddir, oldpath, newdir, newpath, flags));
-    return r;
-}
-
-SHIM_API int link(const char *oldpath, const char *newpath)
-{
-    int r = REAL(link)(oldpath, newpath);
-    REPORT_IF_OK(r, report_link(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0));
-    return r;
-}
-
-SHIM_API int linkat(int olddir, const char *oldpath, int newdir, const char *newpath, int flags)
-{
-    int r = REAL(linkat)(olddir, oldpath, newdir, newpath, flags);
-    REPORT_IF_OK(r, report_link(olddir, oldpath, newdir, newpath, flags));
-    return r;
-}
-
-SHIM_API int unlink(const char *path)
-{
-    before_change(AT_FDCWD, path, 0, SNAPSHOT_LINK);
-    int r = REAL(unlink)(path);
-    REPORT_IF_OK(r, report_unlink(AT_FDCWD, path));
-    return r;
-}
-
-SHIM_API int unlinkat(int dirfd, const char *path, int flags)
-{
-    if (!(flags & AT_REMOVEDIR))
-        before_change(dirfd, path, 0, SNAPSHOT_LINK);
-    int r = REAL(unlinkat)(dirfd, path, flags);
-    if (!(flags & AT_REMOVEDIR)) /* rmdir: no file content goes away */
-        REPORT_IF_OK(r, report_unlink(dirfd, path));
-    return r;
-}
-
-SHIM_API int remove(const char *path)
-{
-    /* remove(3) unlinks a file or removes an empty directory; only the first is an UNLINK. */
-    struct stat st;
-    int saved = errno;
-    int is_dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-    errno = saved;
-    if (!is_dir)
-        before_change(AT_FDCWD, path, 0, SNAPSHOT_LINK);
-    int r = REAL(remove)(path);
-    if (!is_dir)
-        REPORT_IF_OK(r, report_unlink(AT_FDCWD, path));
-    return r;
-}
-
-SHIM_API int truncate(const char *path, off_t length)
-{
-    before_change(AT_FDCWD, path, 1, SNAPSHOT_COPY);
-    int r = REAL(truncate)(path, length);
-    REPORT_IF_OK(r, report_truncate_path(path, (int64_t)length));
-    return r;
-}
-
-SHIM_API int truncate64(const char *path, off64_t length)
-{
-    before_change(AT_FDCWD, path, 1, SNAPSHOT_COPY);
-    int r = REAL(truncate64)(path, length);
-    REPORT_IF_OK(r, report_truncate_path(path, (int64_t)length));
-    return r;
-}
-
-SHIM_API int ftruncate(int fd, off_t length)
-{
-    before_fd_change(fd);
-    int r = REAL(ftruncate)(fd, length);
-    REPORT_IF_OK(r, report_truncate_fd(fd, (int64_t)length));
-    return r;
-}
-
-SHIM_API int ftruncate64(int fd, off64_t length)
-{
-    before_fd_change(fd);
-    int r = REAL(ftruncate64)(fd, length);
-    REPORT_IF_OK(r, report_truncate_fd(fd, (int64_t)length));
-    return r;
-}
-
-/* ---- data copied between descriptors ---------------------------------------------------------- */
-
-REAL_DECL(ssize_t, copy_file_range, (int, off64_t *, int, off64_t *, size_t, unsigned));
-REAL_DECL(ssize_t, sendfile, (int, int, off_t *, size_t));
-REAL_DECL(ssize_t, sendfile64, (int, int, off64_t *, size_t));
-REAL_DECL(ssize_t, splice, (int, off64_t *, int, off64_t *, size_t, unsigned));
-
-static void after_copy(ssize_t r, int in_fd, int out_fd)
-{
-    if (r < 0)
-        return;
-    int saved = errno;
-    if (shim_enter()) {
-        report_fd_data(ROAR_EVK_READ, DEDUPE_FD_READ, in_fd);
-        report_fd_data(ROAR_EVK_WRITE, DEDUPE_FD_WRITE, out_fd);
-        shim_leave();
-    }
-    errno = saved;
-}
-
-SHIM_API ssize_t copy_file_range(int in_fd, off64_t *in_off, int out_fd, off64_t *out_off,
-                                 size_t len, unsigned flags)
-{
-    if (!REAL(copy_file_range)) {
-        errno = ENOSYS;
-        return -1;
-    }
-    ssize_t r = real_copy_file_range(in_fd, in_off, out_fd, out_off, len, flags);
-    after_copy(r, in_fd, out_fd);
-    return r;
-}
-
-SHIM_API ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
-{
-    ssize_t r = REAL(sendfile)(out_fd, in_fd, offset, count);
-    after_copy(r, in_fd, out_fd);
-    return r;
-}
-
-SHIM_API ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
-{
-    ssize_t r = REAL(sendfile64)(out_fd, in_fd, offset, count);
-    after_copy(r, in_fd, out_fd);
-    return r;
-}
-
-SHIM_API ssize_t splice(int in_fd, off64_t *in_off, int out_fd, off64_t *out_off, size_t len,
-                        unsigned flags)
-{
-    ssize_t r = REAL(splice)(in_fd, in_off, out_fd, out_off, len, flags);
-    after_copy(r, in_fd, out_fd);
-    return r;
-}
-
-/* ---- close and dup: CLOSE records, and the connection stays ours ------------------------------ */
-
-REAL_DECL(int, close, (int));
-REAL_DECL(int, dup2, (int, int));
-REAL_DECL(int, dup3, (int, int, int));
-REAL_DECL(int, close_range, (unsigned, unsigned, int));
-REAL_DECL(void, closefrom, (int));
-
-static int is_conn(int fd)
-{
-    return shim_ready && fd >= 0 && fd == transport_fd();
-}
-
-SHIM_API int close(int fd)
-{
-    if (is_conn(fd)) {
-        errno = EBADF; /* as if it were not open: the program never opened it */
-        return -1;
-    }
-    int r = REAL(close)(fd);
-    if (!(r < 0 && errno == EBADF) && fdtab_has(fd) && !shim_in_hookless_child()) {
-        int saved = errno;
-        if (shim_enter()) {
-            report_close(fd);
-            shim_leave();
-        }
-        errno = saved;
-    }
-    return r;
-}
-
-static void before_dup_over(int oldfd, int newfd)
-{
-    if (oldfd == newfd || !shim_ready || shim_in_hookless_child())
-        return; /* a vfork child: its descriptors are its own, our bookkeeping is the parent's */
-    int saved = errno;
-    if (is_conn(newfd))
-        transport_evacuate(newfd);
-    if (fdtab_has(newfd) && fcntl(oldfd, F_GETFD) >= 0 && shim_enter()) {
-        report_close(newfd); /* dup2 closes newfd first */
-        shim_leave();
-    }
-    errno = saved;
-}
-
-SHIM_API int dup2(int oldfd, int newfd)
-{
-    before_dup_over(oldfd, newfd);
-    return REAL(dup2)(oldfd, newfd);
-}
-
-SHIM_API int dup3(int oldfd, int newfd, int flags)
-{
-    before_dup_over(oldfd, newfd);
-    return REAL(dup3)(oldfd, newfd, flags);
-}
-
-static int raw_close_range(unsigned lo, unsigned hi, int flags)
-{
-    if (lo > hi)
-        return 0;
-    if (REAL(close_range))
-        return real_close_range(lo, hi, flags);
-#ifdef SYS_close_range
-    return (int)syscall(SYS_close_range, lo, hi, flags);
-#else
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
-static void close_records(unsigned lo, unsigned hi)
-{
-    if (hi > FDTAB_SCAN_LIMIT)
-        hi = FDTAB_SCAN_LIMIT;
-    int saved = errno;
-    if (lo <= hi && !shim_in_hookless_child() && shim_enter()) {
-        for (unsigned fd = lo; fd <= hi; fd++) {
-            if (fdtab_has((int)fd))
-                report_close((int)fd);
-        }
-        shim_leave();
-    }
-    errno = saved;
-}
-
-SHIM_API int close_range(unsigned lo, unsigned hi, int flags)
-{
-    int conn = shim_ready ? transport_fd() : -1;
-    int r;
-    if (conn >= 0 && (unsigned)conn >= lo && (unsigned)conn <= hi) {
-        /* Leave a hole for the connection. */
-        int r1 = (unsigned)conn > lo ? raw_close_range(lo, (unsigned)conn - 1, flags) : 0;
-        int e1 = errno;
-        int r2 = (unsigned)conn < hi ? raw_close_range((unsigned)conn + 1, hi, flags) : 0;
-        if (r1 < 0) {
-            errno = e1;
-            r = r1;
-        } else {
-            r = r2;
-        }
-    } else {
-        r = raw_close_range(lo, hi, flags);
-    }
-    if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
-        close_records(lo, hi);
-    return r;
-}
-
-SHIM_API void closefrom(int lo)
-{
-    int conn = shim_ready ? transport_fd() : -1;
-    if (lo < 0)
-        lo = 0;
-    if (conn >= lo) {
-        int saved = errno;
-        raw_close_range((unsigned)lo, (unsigned)conn - 1, 0);
-        raw_close_range((unsigned)conn + 1, ~0U, 0);
-        errno = saved;
-    } else if (REAL(closefrom)) {
-        real_closefrom(lo);
-    } else {
-        raw_close_range((unsigned)lo, ~0U, 0);
-    }
-    close_records((unsigned)lo, ~0U);
-}
-
-/* ---- working directory ------------------------------------------------------------------------ */
-
-REAL_DECL(int, chdir, (const char *));
-REAL_DECL(int, fchdir, (int));
-
-static void report_chdir(void)
-{
-    char cwd[SHIM_PATH];
-    if (getcwd(cwd, sizeof cwd) && cwd[0] == '/')
-        emit(ROAR_EVK_CHDIR, 0, 0, 0, 0, cwd, NULL);
-    else
-        unresolved("chdir");
-}
-
-SHIM_API int chdir(const char *path)
-{
-    int r = REAL(chdir)(path);
-    REPORT_IF_OK(r, report_chdir());
-    return r;
-}
-
-SHIM_API int fchdir(int fd)
-{
-    int r = REAL(fchdir)(fd);
-    REPORT_IF_OK(r, report_chdir());
     return r;
 }
