@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "shim.h"
+#include "path_normalize.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -47,37 +48,7 @@ char *fmt_long(char *buf, long v)
 
 void path_normalize(char *path)
 {
-    if (path[0] != '/')
-        return;
-    size_t o = 1; /* output length; path[0] stays '/' */
-    size_t i = 1;
-    while (path[i]) {
-        while (path[i] == '/')
-            i++;
-        if (!path[i])
-            break;
-        size_t start = i;
-        while (path[i] && path[i] != '/')
-            i++;
-        size_t len = i - start;
-        if (len == 1 && path[start] == '.')
-            continue;
-        if (len == 2 && path[start] == '.' && path[start + 1] == '.') {
-            if (o > 1) {
-                while (o > 0 && path[o - 1] != '/')
-                    o--;
-                o--; /* the separator before the component */
-                if (o == 0)
-                    o = 1;
-            }
-            continue;
-        }
-        if (o > 1)
-            path[o++] = '/';
-        memmove(path + o, path + start, len);
-        o += len;
-    }
-    path[o] = '\0';
+    roar_path_normalize(path);
 }
 
 static int copy_path(char *out, const char *in)

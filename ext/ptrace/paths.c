@@ -7,46 +7,12 @@
 #include <string.h>
 
 #include "config.h"
+#include "path_normalize.h"
 #include "paths.h"
 
 void path_normalize(char *path)
 {
-    /*
-     * Components are copied forward into the same buffer, each preceded by its '/'.  `out`
-     * never overtakes `in`, and a separator is never written at or past `in`, so the unread part
-     * (and its terminator) stays intact.
-     */
-    const char *in = path;
-    char *out = path;
-    if (*in != '/')
-        return; /* callers only pass absolute paths; leave anything else untouched */
-    while (*in) {
-        while (*in == '/')
-            in++;
-        if (!*in)
-            break;
-        const char *end = in;
-        while (*end && *end != '/')
-            end++;
-        size_t len = (size_t)(end - in);
-        if (len == 1 && in[0] == '.') {
-            /* skip */
-        } else if (len == 2 && in[0] == '.' && in[1] == '.') {
-            /* Drop the last component written, if any (".." at the root is the root). */
-            while (out > path && out[-1] != '/')
-                out--;
-            if (out > path)
-                out--;
-        } else {
-            *out++ = '/';
-            memmove(out, in, len);
-            out += len;
-        }
-        in = end;
-    }
-    if (out == path)
-        *out++ = '/';
-    *out = '\0';
+    roar_path_normalize(path);
 }
 
 int path_join(char *out, size_t size, const char *base, const char *rel)
