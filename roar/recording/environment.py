@@ -34,7 +34,9 @@ OWN_DISTRIBUTIONS = frozenset({"roar"})
 
 
 def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
 
 
 def _dist_dirs(site: str) -> dict[str, tuple[str, str, str]]:
@@ -52,23 +54,32 @@ def _dist_dirs(site: str) -> dict[str, tuple[str, str, str]]:
 
 
 def _top_levels(dist_info: str) -> set[str]:
-    """Importable top-level names a distribution installs (top_level.txt, else RECORD)."""
+    """Importable top-level names a distribution installs (top_level.txt, else its RECORD)."""
+    from importlib.metadata import PathDistribution
+
+    dist = PathDistribution(Path(dist_info))
+    listed = dist.read_text("top_level.txt")
+    if listed:
+        return {line.strip() for line in listed.splitlines() if line.strip()}
     tops: set[str] = set()
-    try:
-        with open(os.path.join(dist_info, "top_level.txt"), encoding="utf-8") as handle:
-            tops |= {line.strip() for line in handle if line.strip()}
-    except OSError:
-        pass
-    if not tops:
-        try:
-            with open(os.path.join(dist_info, "RECORD"), encoding="utf-8") as handle:
-                for line in handle:
-                    first = line.split(",", 1)[0].split("/", 1)[0]
-                    if first and not first.endswith((".dist-info", ".data")) and first != "..":
-                        tops.add(first.removesuffix(".py").split(".", 1)[0])
-        except OSError:
-            pass
+    for file in dist.files or []:
+        first = file.parts[0] if file.parts else ""
+        if first and not first.endswith((".dist-info", ".data")) and first != "..":
+            tops.add(first.removesuffix(".py").split(".", 1)[0])
     return tops
+
+
+def _identity(dist_info: str, fallback: tuple[str, str]) -> tuple[str, str]:
+    """The distribution's own name and version (its METADATA), not its directory's spelling."""
+    from importlib.metadata import PathDistribution
+
+    try:
+        metadata = PathDistribution(Path(dist_info)).metadata
+    except OSError:
+        return fallback
+    name = (metadata.get_all("Name") or [None])[0]
+    version = (metadata.get_all("Version") or [None])[0]
+    return (str(name), str(version)) if name and version else fallback
 
 
 def python_distributions(read_paths: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -107,22 +118,24 @@ def python_distributions_by_site(
     for site, tops in tops_by_site.items():
         dists = _dist_dirs(site)
         installed[site] = {name: version for name, version, _ in dists.values()}
-        owners: dict[str, tuple[str, str]] | None = None
+        owners: dict[str, tuple[str, str, str]] | None = None
         for top in tops:
             if top.endswith((".dist-info", ".pth")) or top in {"__pycache__", "_distutils_hack"}:
                 continue
             direct = dists.get(_normalise(top))
             if direct is not None:
-                imported[direct[0]] = direct[1]
+                name, version = _identity(direct[2], (direct[0], direct[1]))
+                imported[name] = version
                 continue
             if owners is None:  # only read top_level/RECORD files when a name does not match
                 owners = {}
                 for name, version, info in dists.values():
                     for owned in _top_levels(info):
-                        owners.setdefault(owned, (name, version))
+                        owners.setdefault(owned, (name, version, info))
             owner = owners.get(top)
             if owner is not None:
-                imported[owner[0]] = owner[1]
+                name, version = _identity(owner[2], (owner[0], owner[1]))
+                imported[name] = version
     for own in OWN_DISTRIBUTIONS:
         imported.pop(own, None)
     return dict(sorted(imported.items())), installed
