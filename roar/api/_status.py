@@ -31,7 +31,9 @@ async def session_status(ctx: RoarContext, *, untracked_dirs: bool = False) -> d
         tg.start_soon(ask_git)
         async with ctx.store() as store:
             session = await store.active_session()
+            registrations: list[dict[str, object]] = []
             if session is not None:
+                registrations = await store.publications(session.id)
                 job_count = await store.session_job_count(session.id)
                 newest = await store.recent_jobs(1, with_edges=False, metadata_keys=())
                 latest = newest[-1] if newest else None
@@ -104,5 +106,6 @@ async def session_status(ctx: RoarContext, *, untracked_dirs: bool = False) -> d
         },
         "artifacts": {"present": present, "missing": missing, "modified": modified},
         "untracked_dirs": loose_dirs,
+        "registrations": registrations,
     }
     return payload

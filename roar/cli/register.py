@@ -84,6 +84,9 @@ async def _register(target: str | None, dry_run: bool, yes: bool, scope: str | N
     )
     # Where to browse it: the registry's own page, or `glaas.web_url` when it says elsewhere.
     web = ctx.config.get_str("glaas.web_url") if ctx.config.is_set("glaas.web_url") else None
+    async with ctx.store() as store:
+        for local, remote in outcome.published.items():
+            await store.record_publication(local, url, remote, outcome.urls.get(local), scope)
     for local, remote in outcome.published.items():
         shown = f"{web.rstrip('/')}/sessions/{remote}" if web else outcome.urls.get(local) or remote
         click.echo(f"Session {local[:16]} published as {remote[:16]}: {shown}")

@@ -49,6 +49,11 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
             f"Latest:  {latest['step_ref']} {latest['command']} (exit {latest['exit_code']}, "
             f"{local_time(latest['started_at'])})"
         )
+    for published in payload["registrations"]:
+        click.echo(
+            f"Registered: {published['remote_hash'][:16]} on {published['registry']} "
+            f"({published['scope']}, {local_time(published['published_at'])})"
+        )
     present, missing, modified = artifacts["present"], artifacts["missing"], artifacts["modified"]
     click.echo(
         f"Artifacts: {len(present)} present, {len(missing)} missing, {len(modified)} modified"

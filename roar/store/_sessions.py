@@ -72,3 +72,27 @@ class SessionStore(StoreCore):
             "SELECT COUNT(*) FROM jobs WHERE session_id = ?", (session_id,)
         )
         return int(row[0]) if row else 0
+
+    async def record_publication(
+        self, session_hash: str, registry: str, remote_hash: str, url: str | None, scope: str
+    ) -> None:
+        """Remember that ``session_hash`` was registered with ``registry`` (the latest wins)."""
+        async with self._transaction():
+            await self._conn.execute(
+                """INSERT INTO publications (session_id, registry, remote_hash, url, scope,
+                       published_at)
+                   SELECT id, ?, ?, ?, ?, ? FROM sessions WHERE hash = ?
+                   ON CONFLICT (session_id, registry) DO UPDATE SET
+                       remote_hash = excluded.remote_hash, url = excluded.url,
+                       scope = excluded.scope, published_at = excluded.published_at""",
+                (registry, remote_hash, url, scope, time.time(), session_hash),
+            )
+
+    async def publications(self, session_id: int) -> list[dict[str, object]]:
+        rows = await self._conn.fetchall(
+            "SELECT registry, remote_hash, url, scope, published_at FROM publications "
+            "WHERE session_id = ? ORDER BY published_at",
+            (session_id,),
+        )
+        keys = ("registry", "remote_hash", "url", "scope", "published_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -152,5 +152,19 @@ CREATE TABLE job_composites (
 CREATE INDEX job_composites_artifact ON job_composites(artifact_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2)
+# Where each session was registered (`roar register`): the registry, the hash it published the
+# lineage under (a registration session's hash is the server's), the page, the scope.
+MIGRATION_3 = """
+CREATE TABLE publications (
+    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    registry TEXT NOT NULL,
+    remote_hash TEXT NOT NULL,
+    url TEXT,
+    scope TEXT NOT NULL,
+    published_at REAL NOT NULL,
+    PRIMARY KEY (session_id, registry)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -224,6 +224,11 @@ def test_labels_travel_with_a_registration_and_have_history(
     published = re.search(r"/sessions/([0-9a-f]{64})", registered)
     assert published, registered
     session = published.group(1)
+    # The project remembers where its session went.
+    (remembered,) = project.roar("status", "--json").json()["registrations"]
+    assert remembered["remote_hash"] == session and remembered["registry"] == registry.url
+    assert remembered["scope"] == "anonymous"
+    assert f"Registered: {session[:16]} on {registry.url}" in project.roar("status").stdout
     query = f"entity_type=dag&session_hash={session}"
     status, label = registry.call(f"/api/v1/labels/current?{query}")
     assert status == 200
