@@ -10,7 +10,7 @@ from typing import Literal
 
 import msgspec
 
-JOB_TYPES = ("run", "build", "get", "put")
+JOB_TYPES = ("run", "build", "get", "put", "ray_task")
 # ``FileDigest.hash`` of an S3 object whose bytes roar never saw whole (a ranged read, a multipart
 # upload): its ETag, marked so it is never mistaken for a BLAKE3 digest.
 ETAG_PREFIX = "etag:"

@@ -175,6 +175,16 @@ void dedupe_forget(const char *path)
     pthread_mutex_unlock(&dd_lock);
 }
 
+void dedupe_reset(void)
+{
+    pthread_mutex_lock(&dd_lock);
+    if (dd_tab)
+        munmap(dd_tab, dd_cap * sizeof(struct dd_entry));
+    dd_tab = NULL;
+    dd_cap = dd_used = 0;
+    pthread_mutex_unlock(&dd_lock);
+}
+
 void dedupe_after_fork(void)
 {
     pthread_mutex_init(&dd_lock, NULL);

@@ -83,6 +83,8 @@ void report_open(int fd, int flags, uint32_t open_info, int dirfd, const char *p
         forget_written_fd(fd);
         return;
     }
+    if (shim_reset_under_len && strncmp(buf, shim_reset_under, shim_reset_under_len) == 0)
+        dedupe_reset(); /* a unit of work (a Ray task) begins or ends here */
     if (dedupe_first(open_class(flags), buf))
         emit(ROAR_EVK_OPEN, 0, flags, fd, open_info, buf, NULL);
     if (snapshot_enabled()) {

@@ -36,6 +36,8 @@ char shim_self_path[SHIM_PATH];
 const char *shim_keep_env[SHIM_KEEP_MAX];
 int shim_keep_count;
 struct roar_skip_reads shim_skip_reads;
+char shim_reset_under[SHIM_PATH];
+size_t shim_reset_under_len;
 
 void *shim_real(const char *name)
 {
@@ -153,6 +155,18 @@ __attribute__((constructor)) static void shim_init(void)
     keep_env(ENV_SKIP_UNDER);
     keep_env(ENV_KEEP_UNDER);
     keep_env(ENV_KEEP_CONTAINING);
+    keep_env(ENV_DEDUPE_RESET_UNDER);
+    const char *reset = getenv(ENV_DEDUPE_RESET_UNDER);
+    if (reset && reset[0] == '/') {
+        size_t n = strlen(reset);
+        if (n + 2 < sizeof shim_reset_under) {
+            memcpy(shim_reset_under, reset, n);
+            if (shim_reset_under[n - 1] != '/')
+                shim_reset_under[n++] = '/';
+            shim_reset_under[n] = '\0';
+            shim_reset_under_len = n;
+        }
+    }
     snapshot_init();
     skip_reads_init();
     transport_init(sock);

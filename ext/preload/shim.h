@@ -57,6 +57,11 @@
 #define ENV_SKIP_UNDER "ROAR_PRELOAD_SKIP_READS_UNDER"
 #define ENV_KEEP_UNDER "ROAR_PRELOAD_KEEP_READS_UNDER"
 #define ENV_KEEP_CONTAINING "ROAR_PRELOAD_KEEP_READS_CONTAINING"
+/*
+ * A directory: opening a file under it starts the process's dedupe afresh (dedupe_reset), so
+ * what the next unit of work (a Ray task, marked by such an open) reads is reported again.
+ */
+#define ENV_DEDUPE_RESET_UNDER "ROAR_PRELOAD_DEDUPE_RESET_UNDER"
 
 /* ---- init.c ----------------------------------------------------------------------------------- */
 
@@ -71,6 +76,9 @@ extern const char *shim_keep_env[SHIM_KEEP_MAX];
 extern int shim_keep_count;
 /* The reads not to report (ENV_SKIP_UNDER & co.), fixed once the constructor has run. */
 extern struct roar_skip_reads shim_skip_reads;
+/* ENV_DEDUPE_RESET_UNDER with a trailing '/', or "" (length 0). */
+extern char shim_reset_under[SHIM_PATH];
+extern size_t shim_reset_under_len;
 
 static inline int shim_enter(void)
 {
@@ -201,6 +209,8 @@ int dedupe_first(unsigned cls, const char *path);
 int dedupe_seen(unsigned cls, const char *path);
 /* Forget path in every class (it was renamed, unlinked or truncated). */
 void dedupe_forget(const char *path);
+/* Forget everything this process reported: a new unit of work begins. */
+void dedupe_reset(void);
 void dedupe_after_fork(void);
 
 /* Descriptors opened for writing, for CLOSE records. */

@@ -101,6 +101,13 @@ try:  # noqa: SIM105 - contextlib would be one more import in every traced Pytho
     _install()
 except Exception:
     pass
+try:
+    if os.environ.get("ROAR_RAY_MARKERS"):  # `roar run` with ray.enabled: see _roar_ray.py
+        import _roar_ray  # type: ignore[import-not-found]
+
+        _roar_ray.install()
+except Exception:
+    pass
 try:  # noqa: SIM105
     _chain_user_sitecustomize()
 except Exception:

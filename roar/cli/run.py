@@ -209,6 +209,15 @@ async def _rerun_argv(ctx: RoarContext, argv: list[str], job_type: str, quiet: b
     async with ctx.store() as store:
         job = await resolve_job(store, argv[0])
         view = await current_dag(store)
+    if job.job_type == "ray_task":
+        from roar.reproduce._plan import ray_parent
+
+        async with ctx.store() as store:
+            script = await store.job_by_uid(ray_parent(job) or "")
+        raise UsageError(
+            f"{job.step_ref} is a Ray task of {script.step_ref}: re-run its script with "
+            f"roar run {script.step_ref}"
+        )
     if (job.job_type == "build") != (job_type == "build"):
         kind = "roar build" if job.job_type == "build" else "roar run"
         raise UsageError(f"{job.step_ref} is a {job.job_type} step: re-run it with {kind}")

@@ -195,6 +195,17 @@ class Proxy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
     ] = 10
 
 
+class Ray(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    enabled: Annotated[
+        bool,
+        _doc("Record each Ray task and actor method call of a traced script as its own job"),
+    ] = True
+    actor_attribution: Annotated[
+        Literal["per_call", "per_actor"],
+        _doc("per_call: one job per actor method call; per_actor: one job per actor"),
+    ] = "per_call"
+
+
 class RoarConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """The whole file but ``[env]`` (the variables injected into runs, kept apart)."""
 
@@ -209,3 +220,4 @@ class RoarConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     logging: Logging = msgspec.field(default_factory=Logging)
     tracer: Tracer = msgspec.field(default_factory=Tracer)
     proxy: Proxy = msgspec.field(default_factory=Proxy)
+    ray: Ray = msgspec.field(default_factory=Ray)

@@ -46,6 +46,7 @@ from roar.recording.filters import (
     write_reason,
 )
 from roar.recording.patch import PatchInfo, store_patch, tracked_diff, untracked_inputs
+from roar.recording.ray_tasks import RayTask, TaskRouter
 from roar.recording.s3 import s3_edges
 from roar.recording.secrets import redact_argv, redact_env, redact_text
 from roar.recording.semantics import Accesses, AccessModel
@@ -123,6 +124,7 @@ class Prepared:
     settings: FilterSettings
     git: GitState  # read before the command can change the tree
     diff: bytes  # the tracked changes against HEAD, at the same moment
+    router: TaskRouter | None = None  # Ray tasks told apart (ray.enabled)
 
     @property
     def snapshot_dir(self) -> Path:
@@ -153,10 +155,21 @@ async def prepare(
     mark_owner(scratch)
     (scratch / "snapshots").mkdir(parents=True, exist_ok=True)
     (scratch / "env").mkdir(parents=True, exist_ok=True)
+    router = None
+    if ctx.config.get_bool("ray.enabled"):
+        # Ray's own session files are its business, not the job's inputs or outputs.
+        ray_noise = ("/tmp/ray", os.path.expanduser("~/.ray"))
+        settings = replace(settings, ignore_paths=settings.ignore_paths + ray_noise)
+        router = TaskRouter(str(scratch / "ray"))
+        (scratch / "ray").mkdir()
+        env["ROAR_RAY_MARKERS"] = str(scratch / "ray")
+        # Each task reports what it reads, even what an earlier task in its worker read.
+        env["ROAR_PRELOAD_DEDUPE_RESET_UNDER"] = str(scratch / "ray")
+        env["ROAR_RAY_ACTOR_ATTRIBUTION"] = ctx.config.get_str("ray.actor_attribution") or ""
     git = await read_git_state(cwd, ctx.project.roar_dir)
     diff = await tracked_diff(git)
     return Prepared(
-        job_uid, list(argv), cwd, scratch, env, launched_with, backend, settings, git, diff
+        job_uid, list(argv), cwd, scratch, env, launched_with, backend, settings, git, diff, router
     )
 
 
@@ -175,6 +188,7 @@ class Traced:
     early: dict[str, HashResult]  # inputs, hashed when first opened
     closed: dict[str, HashResult]  # outputs, hashed when closed
     proxy_events: list[Any] | None  # the job's S3 proxy events, when it had one
+    tasks: list[RayTask] = field(default_factory=list)  # its Ray tasks, in the order they began
 
 
 async def trace(
@@ -201,13 +215,21 @@ async def trace(
         def sink(batch: EventBatch) -> None:
             if observe is not None:
                 observe(batch)
+            routed: dict[RayTask, list[Any]] = {}
+            if prepared.router is not None:
+                batch, routed = prepared.router.split(batch)
             fresh = model.feed(batch)
+            models = [model]
+            for task, events in routed.items():
+                fresh += task.model.feed(events)
+                models.append(task.model)
             wanted = [p for p in fresh if read_reason(p, settings, False) is None]
             if wanted:
                 tg.start_soon(hash_early, wanted)
-            pending_closed.extend(
-                p for p in model.drain_closed() if write_reason(p, settings) is None
-            )
+            for each in models:
+                pending_closed.extend(
+                    p for p in each.drain_closed() if write_reason(p, settings) is None
+                )
             if len(pending_closed) >= CLOSED_BATCH:
                 tg.start_soon(hash_closed, pending_closed[:])
                 pending_closed.clear()
@@ -244,6 +266,7 @@ async def trace(
         early=early,
         closed=closed,
         proxy_events=list(proxy.events) if proxy is not None else None,
+        tasks=prepared.router.in_order() if prepared.router is not None else [],
     )
 
 
@@ -268,8 +291,10 @@ async def settle(
     traced: Traced,
     hasher: Hasher,
     warnings: list[RecordWarning],
+    environment: dict[str, Any] | None = None,
 ) -> Settled:
-    """Filter the accesses, hash what is left to hash, capture the environment meanwhile."""
+    """Filter the accesses, hash what is left to hash, capture the environment meanwhile (or
+    take ``environment``: a Ray task ran in the job's)."""
     accesses = traced.accesses
     settings = replace(
         prepared.settings,
@@ -278,7 +303,8 @@ async def settle(
     filtered = apply_filters(accesses.inputs, accesses.outputs, settings)
     # The environment depends only on what was read and run: it is captured while the last
     # digests are settled, not after.
-    environment: dict[str, Any] = {}
+    given = environment is not None
+    environment = dict(environment or {})
 
     async def capture() -> None:
         environment.update(
@@ -286,7 +312,8 @@ async def settle(
         )
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(capture)
+        if not given:
+            tg.start_soon(capture)
         digests = await collect_digests(
             hasher, traced.early, traced.closed, filtered.inputs, filtered.outputs, accesses,
             warnings, progress=ctx.verbosity >= 0,
@@ -298,9 +325,10 @@ async def settle(
         s3_inputs, s3_outputs, s3_deleted = s3_edges(traced.proxy_events)
         inputs += s3_inputs
         outputs += s3_outputs
-    environment["runtime"]["env_vars"] = env_vars_read(
-        prepared.env_log, prepared.launched_with, accesses.env_reads, accesses.env_cut
-    )
+    if not given:
+        environment["runtime"]["env_vars"] = env_vars_read(
+            prepared.env_log, prepared.launched_with, accesses.env_reads, accesses.env_cut
+        )
     return Settled(filtered, inputs, outputs, s3_deleted, environment, settings)
 
 
@@ -473,7 +501,14 @@ async def record_command(
                 )
             attribution = await attribute(ctx, store, prepared, traced, settled, warnings)
             new = build_job(ctx, job_type, prepared, traced, settled, attribution, hasher, warnings)
+            if traced.tasks:
+                new = msgspec.structs.replace(
+                    new, metadata={**new.metadata, "ray": {"tasks": len(traced.tasks)}}
+                )
             job = await store.record_job(new)
+            for task in traced.tasks:
+                await record_task(ctx, store, job_type, prepared, traced, task, job, hasher,
+                                  settled.environment, warnings)  # fmt: skip
             bookkeeping = time.monotonic() - traced.ended
     finally:
         # Snapshots exist only to be hashed; the digests are what is kept.
@@ -483,11 +518,54 @@ async def record_command(
         job=job,
         outcome=traced.outcome,
         backend=prepared.backend.name,
-        warnings=warnings,
+        # Ray tasks share the job's tree: the same patch, said once.
+        warnings=list({w.message: w for w in warnings}.values()),
         dropped=settled.filtered.dropped,
         discarded_writes=traced.accesses.discarded_writes,
         bookkeeping_seconds=bookkeeping,
     )
+
+
+async def record_task(
+    ctx: RoarContext,
+    store: Store,
+    job_type: str,
+    prepared: Prepared,
+    traced: Traced,
+    task: RayTask,
+    parent: Job,
+    hasher: Hasher,
+    environment: dict[str, Any],
+    warnings: list[RecordWarning],
+) -> Job:
+    """A Ray task of ``parent`` as a job of its own (``ray_task``): its files, the same phases."""
+    runtime = {k: v for k, v in environment.items() if k in ("runtime", "packages", "machine")}
+    task_prepared = replace(
+        prepared, job_uid=secrets.token_hex(4), argv=[f"ray_task:{task.name}"], router=None
+    )
+    task_traced = replace(
+        traced,
+        accesses=task.model.result(),
+        started_at=task.started_at,
+        duration=task.duration,
+        proxy_events=None,
+        tasks=[],
+    )
+    settled = await settle(ctx, task_prepared, task_traced, hasher, warnings, runtime)
+    attribution = await attribute(ctx, store, task_prepared, task_traced, settled, warnings)
+    new = build_job(
+        ctx, "ray_task", task_prepared, task_traced, settled, attribution, hasher, warnings
+    )
+    ray_facts = {
+        "task_id": task.task_id,
+        "name": task.name,
+        "parent_job_uid": parent.job_uid,
+        "parent_job_type": job_type,
+        "workers": sorted(task.workers),
+        "completed": task.ended_at is not None,
+    }
+    new = msgspec.structs.replace(new, metadata={**new.metadata, "ray": ray_facts})
+    return await store.record_job(new)
 
 
 @contextlib.asynccontextmanager

@@ -15,6 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import msgspec
+
 from roar.lineage.dag import latest_execution
 from roar.models import Job
 from roar.reproduce._checklist import evaluate_checklist, is_local_remote
@@ -59,6 +61,47 @@ def producer_before(
     same_path = [c for c in candidates if c[1] == path]
     pool = same_path or candidates
     return max(pool, key=lambda c: _order_key(c[0]))[0]
+
+
+def ray_parent(job: Job) -> str | None:
+    """The uid of the job whose script ran this Ray task (None for any other job)."""
+    ray = job.metadata.get("ray") if job.job_type == "ray_task" else None
+    parent = ray.get("parent_job_uid") if isinstance(ray, dict) else None
+    return str(parent) if parent else None
+
+
+def fold_ray_tasks(jobs: Sequence[Job]) -> list[Job]:
+    """Ray tasks folded into the job that ran their script: a task is not a command of its own,
+    re-running the script re-runs it. The script's job takes on what its tasks wrote, and what
+    they read that none of them (nor it) wrote. Tasks whose script job is absent are dropped."""
+    present = {j.job_uid for j in jobs}
+    tasks_of: dict[str, list[Job]] = {}
+    for job in jobs:
+        parent = ray_parent(job)
+        if parent in present:
+            tasks_of.setdefault(str(parent), []).append(job)
+    folded: list[Job] = []
+    for job in jobs:
+        if job.job_type == "ray_task":
+            continue
+        tasks = sorted(tasks_of.get(job.job_uid, []), key=lambda t: t.started_at)
+        if tasks:
+            outputs = {f.path: f for f in job.outputs}
+            for task in tasks:
+                outputs.update({f.path: f for f in task.outputs})
+            made = {f.hash for f in outputs.values()}
+            inputs = {f.path: f for f in job.inputs}
+            for task in tasks:
+                for f in task.inputs:
+                    if f.hash not in made:
+                        inputs.setdefault(f.path, f)
+            job = msgspec.structs.replace(
+                job,
+                inputs=sorted(inputs.values(), key=lambda f: f.path),
+                outputs=sorted(outputs.values(), key=lambda f: f.path),
+            )
+        folded.append(job)
+    return folded
 
 
 def artifact_closure(
@@ -276,10 +319,15 @@ def _first(values: Iterable[Any]) -> Any:
 def build_plan(lineage: Lineage, facts: RemoteFacts | None = None) -> Plan:
     """The recipe for ``lineage``'s target (pure; facts about the remote come from the caller)."""
     target = lineage.target
+    by_uid = {j.job_uid: j for j in lineage.jobs}
+    task = by_uid.get(target.producer or "")
+    if task is not None and ray_parent(task):
+        target = msgspec.structs.replace(target, producer=ray_parent(task))
+    jobs = fold_ray_tasks(lineage.jobs)
     if target.kind == "artifact":
-        chosen = artifact_closure(lineage.jobs, target.hash, target.producer)
+        chosen = artifact_closure(jobs, target.hash, target.producer)
     else:
-        chosen = session_closure(lineage.jobs)
+        chosen = session_closure(jobs)
     ordered = order_steps(chosen)
     steps = [
         PlannedStep(

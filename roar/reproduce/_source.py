@@ -23,6 +23,7 @@ from roar.hashing import digest_file
 from roar.models import Job
 from roar.recording.reuse import OutputCache
 from roar.reproduce._model import Lineage, Target
+from roar.reproduce._plan import ray_parent
 from roar.store import Store
 
 MAX_REFERENCE_BYTES = 1 << 20  # originals read back for a text diff
@@ -128,6 +129,12 @@ class LocalStoreSource:
                 job = await store.job_by_uid(uid)
                 jobs[uid] = job
                 todo.extend(i.hash for i in job.inputs if i.hash not in seen)
+                parent = ray_parent(job)
+                if parent and parent not in jobs:
+                    # A Ray task is re-created by the script that ran it.
+                    script = await store.job_by_uid(parent)
+                    jobs[parent] = script
+                    todo.extend(i.hash for i in script.inputs if i.hash not in seen)
         for session_hash in sorted({j.session_hash for j in jobs.values()}):
             for session in await store.sessions_by_hash_prefix(session_hash):
                 for job in await store.session_jobs(session.id):

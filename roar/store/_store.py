@@ -15,7 +15,7 @@ from pathlib import Path
 
 from roar.errors import SchemaTooNewError, StoreError
 from roar.store._artifacts import ArtifactStore
-from roar.store._db import connect
+from roar.store._db import Database, connect
 from roar.store._hash_cache import HashCacheStore
 from roar.store._jobs_write import JobWriter
 from roar.store._labels import LabelStore
@@ -25,7 +25,7 @@ from roar.store._rows import (
     StoredSession,
     _statements,
 )
-from roar.store.schema import MIGRATIONS, SCHEMA_VERSION
+from roar.store.schema import MIGRATIONS, SCHEMA_EDITS, SCHEMA_VERSION
 
 __all__ = ("LabelVersion", "Store", "StoredSession", "database_exists", "require_writable")
 
@@ -104,11 +104,29 @@ class Store(JobWriter, ArtifactStore, LabelStore, HashCacheStore):
             for number in range(current, SCHEMA_VERSION):
                 for statement in _statements(MIGRATIONS[number]):
                     await conn.execute(statement)
+                for table, old, new in SCHEMA_EDITS.get(number + 1, ()):
+                    await _edit_schema(conn, table, old, new)
             await conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     async def schema_version(self) -> int:
         row = await self._conn.fetchone("PRAGMA user_version")
         return int(row[0]) if row else 0
+
+
+async def _edit_schema(conn: Database, table: str, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in ``table``'s CREATE statement (inside the migration's
+    transaction); the schema cookie moves on so every connection reloads it."""
+    row = await conn.fetchone("PRAGMA schema_version")
+    cookie = int(row[0]) if row else 0
+    await conn.execute("PRAGMA writable_schema = ON")
+    try:
+        await conn.execute(
+            "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = ?",
+            (old, new, table),
+        )
+        await conn.execute(f"PRAGMA schema_version = {cookie + 1}")
+    finally:
+        await conn.execute("PRAGMA writable_schema = OFF")
 
 
 def database_exists(path: Path) -> bool:

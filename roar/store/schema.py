@@ -167,4 +167,19 @@ CREATE TABLE publications (
 """
 
 MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3)
+
+# Loosened CHECK constraints, by the migration (1-based) that loosens them: (table, old, new)
+# text of its CREATE statement. SQLite cannot ALTER a CHECK; a change that only admits more
+# values leaves every stored row valid, so it is made in the schema text (writable_schema, as
+# the SQLite documentation describes for such changes) instead of copying the table.
+SCHEMA_EDITS: dict[int, tuple[tuple[str, str, str], ...]] = {
+    # Migration 3: a Ray task of a traced script is a job of its own.
+    3: (
+        (
+            "jobs",
+            "job_type IN ('run', 'build', 'get', 'put')",
+            "job_type IN ('run', 'build', 'get', 'put', 'ray_task')",
+        ),
+    ),
+}
 SCHEMA_VERSION = len(MIGRATIONS)
