@@ -212,6 +212,20 @@ int dedupe_first(uint64_t instance, unsigned cls, const char *path)
     return 1;
 }
 
+void dedupe_forget_instance(uint64_t instance)
+{
+    for (size_t b = 0; b < nbuckets; b++) {
+        for (struct dentry *e = buckets[b]; e; e = e->next) {
+            for (size_t i = 0; i < e->n; i++) {
+                if (e->seen[i].instance == instance) {
+                    e->seen[i] = e->seen[--e->n];
+                    break; /* an instance appears once per path */
+                }
+            }
+        }
+    }
+}
+
 void dedupe_forget(const char *path)
 {
     if (!nbuckets)

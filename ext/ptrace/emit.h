@@ -58,5 +58,7 @@ int dedupe_first(uint64_t instance, unsigned cls, const char *path);
 
 /* Forget every entry for path (all instances, all classes). */
 void dedupe_forget(const char *path);
+/* Forget everything one process image reported: a new unit of work (a Ray task) begins. */
+void dedupe_forget_instance(uint64_t instance);
 
 #endif /* ROAR_PTRACE_EMIT_H */

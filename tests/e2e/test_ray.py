@@ -87,8 +87,9 @@ def _outputs(job: dict[str, Any]) -> set[str]:
     return {f["path"] for f in job["outputs"]}
 
 
-def test_each_task_and_actor_call_is_a_job(ray_project: Workspace) -> None:
-    run = ray_project.roar("run", sys.executable, "pipeline.py", timeout=300)
+@pytest.mark.parametrize("tracer", ["preload", "ptrace"])
+def test_each_task_and_actor_call_is_a_job(ray_project: Workspace, tracer: str) -> None:
+    run = ray_project.roar("run", "--tracer", tracer, sys.executable, "pipeline.py", timeout=300)
     assert run.stdout.strip().endswith("108")  # 3 bytes x (1 + 2 + ... + 8)
     jobs = _jobs(ray_project)
     (script,) = [j for j in jobs if j["job_type"] == "run"]
