@@ -17,10 +17,13 @@ import itertools
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
 _counter = itertools.count()
+_current = threading.local()  # .task: the task the thread is running, for S3 requests
+_botocore_hooked = False
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
@@ -35,6 +38,47 @@ def _mark(kind: str, task: str, name: str) -> None:
             pass
     except Exception:
         pass
+
+
+def _tag_s3_request(request: Any, **_: Any) -> None:
+    """An S3 request made inside a task names it (``Roar-Job-Id``, signed with the rest), so
+    roar's S3 proxy attributes the object to the task rather than to the script."""
+    task = getattr(_current, "task", None)
+    if task:
+        request.headers["Roar-Job-Id"] = f"ray-task:{task}"
+
+
+def _hook_botocore() -> None:
+    """Every botocore session made from now on tags the S3 requests of a running task."""
+    global _botocore_hooked
+    if _botocore_hooked:
+        return
+    _botocore_hooked = True
+    try:
+        import botocore.session  # type: ignore[import-untyped]
+    except Exception:
+        return
+    original = botocore.session.Session.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        with contextlib.suppress(Exception):
+            self.register("before-sign.s3", _tag_s3_request)
+
+    botocore.session.Session.__init__ = init
+
+
+def _begin(task: str, name: str) -> Any:
+    _hook_botocore()
+    previous = getattr(_current, "task", None)
+    _current.task = task
+    _mark("begin", task, name)
+    return previous
+
+
+def _end(task: str, name: str, previous: Any) -> None:
+    _mark("end", task, name)
+    _current.task = previous
 
 
 def _task_id() -> str:
@@ -66,22 +110,22 @@ def _wrap_function(fn: Any, name: str, ident: Callable[[], str] = _task_id) -> A
         @functools.wraps(fn)
         async def ray_task_async(*args: Any, **kwargs: Any) -> Any:
             task = ident()
-            _mark("begin", task, name)
+            previous = _begin(task, name)
             try:
                 return await fn(*args, **kwargs)
             finally:
-                _mark("end", task, name)
+                _end(task, name, previous)
 
         return ray_task_async
 
     @functools.wraps(fn)
     def ray_task(*args: Any, **kwargs: Any) -> Any:
         task = ident()
-        _mark("begin", task, name)
+        previous = _begin(task, name)
         try:
             return fn(*args, **kwargs)
         finally:
-            _mark("end", task, name)
+            _end(task, name, previous)
 
     return ray_task
 

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from roar.proxy.job import JobProxy
 
 CLOSED_BATCH = 256  # outputs closed during the run are hashed in batches of this many
+RAY_TASK_TAG = "ray-task:"  # the Roar-Job-Id of an S3 request made inside a Ray task
 
 
 @dataclass
@@ -322,7 +323,10 @@ async def settle(
     outputs = to_files(ctx, filtered.outputs, digests, accesses, warnings, kind="output")
     s3_deleted: list[str] = []
     if traced.proxy_events is not None:
-        s3_inputs, s3_outputs, s3_deleted = s3_edges(traced.proxy_events)
+        # What the script's Ray tasks did through the proxy is theirs (see record_task).
+        theirs = {f"{RAY_TASK_TAG}{task.task_id}" for task in traced.tasks}
+        own = [e for e in traced.proxy_events if e.job_id not in theirs]
+        s3_inputs, s3_outputs, s3_deleted = s3_edges(own)
         inputs += s3_inputs
         outputs += s3_outputs
     if not given:
@@ -548,7 +552,10 @@ async def record_task(
         accesses=task.model.result(),
         started_at=task.started_at,
         duration=task.duration,
-        proxy_events=None,
+        # What the task's S3 requests did (the probe tags them; see _roar_ray.py).
+        proxy_events=[
+            e for e in traced.proxy_events or [] if e.job_id == f"{RAY_TASK_TAG}{task.task_id}"
+        ],
         tasks=[],
     )
     settled = await settle(ctx, task_prepared, task_traced, hasher, warnings, runtime)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Workspace
+from tests.e2e.test_proxy_daemon import _client, aws_project, moto_process  # noqa: F401
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (scripts/test installs .[dev])")
 
@@ -154,3 +155,55 @@ def test_ray_instrumentation_can_be_switched_off(ray_project: Workspace) -> None
     ray_project.roar("run", "-q", sys.executable, "pipeline.py", timeout=300)
     (only,) = _jobs(ray_project)
     assert only["job_type"] == "run" and "total.txt" in _outputs(only)
+
+
+S3_PIPELINE = """
+import boto3, ray
+
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+
+@ray.remote
+def upload(i):
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket="ckpt", Key=f"part-{i}.bin", Body=open("data.txt", "rb").read() * i)
+
+@ray.remote
+def gather():
+    s3 = boto3.client("s3")
+    parts = [s3.get_object(Bucket="ckpt", Key=f"part-{i}.bin")["Body"].read() for i in (1, 2)]
+    open("gathered.bin", "wb").write(b"".join(parts))
+
+ray.get([upload.remote(i) for i in (1, 2)])
+ray.get(gather.remote())
+ray.shutdown()
+"""
+
+
+def test_s3_objects_a_task_moves_through_the_proxy_are_the_tasks(
+    aws_project: Workspace,  # noqa: F811
+    moto_process: str,  # noqa: F811
+) -> None:
+    aws_project.env["RAY_USAGE_STATS_ENABLED"] = "0"
+    aws_project.env["AWS_ENDPOINT_URL"] = moto_process  # the proxy chains to it
+    _client(moto_process).create_bucket(Bucket="ckpt")
+    aws_project.gen({"s3_pipeline.py": S3_PIPELINE, "data.txt": "abc",
+                     ".gitignore": ".roar/\ngathered.bin\n"})  # fmt: skip
+    aws_project.commit_all("s3 pipeline")
+    aws_project.roar("proxy", "enable")
+    aws_project.roar("run", "-q", sys.executable, "s3_pipeline.py", timeout=300)
+    jobs = _jobs(aws_project)
+    (script,) = [j for j in jobs if j["job_type"] == "run"]
+    uploads = [j for j in jobs if j["command"] == "ray_task:upload"]
+    (gather,) = [j for j in jobs if j["command"] == "ray_task:gather"]
+    assert sorted(o for j in uploads for o in _outputs(j)) == [
+        "s3://ckpt/part-1.bin",
+        "s3://ckpt/part-2.bin",
+    ]
+    assert {f["path"] for f in gather["inputs"]} >= {"s3://ckpt/part-1.bin", "s3://ckpt/part-2.bin"}
+    assert _outputs(gather) == {"gathered.bin"}
+    assert not [f for f in [*script["inputs"], *script["outputs"]] if "s3://" in f["path"]]
+    # Ordered by the objects they exchange: the uploads feed the gather.
+    dag = aws_project.roar("dag", "--json").json()
+    node = next(n for n in dag["nodes"] if n["command"] == "ray_task:gather")
+    steps = {n["step_number"]: n["command"] for n in dag["nodes"]}
+    assert sorted(steps[s] for s in node["dependencies"]) == ["ray_task:upload"] * 2
