@@ -45,7 +45,13 @@ async def _register(target: str | None, dry_run: bool, yes: bool, scope: str | N
     from roar.api._export import jobs_for
     from roar.core.context import RoarContext
     from roar.registry.client import connect, registry_url
-    from roar.registry.register import describe, prepare, publish, session_labels
+    from roar.registry.register import (
+        describe,
+        prepare,
+        publish,
+        session_composites,
+        session_labels,
+    )
 
     ctx = RoarContext.load()
     url = registry_url(ctx.config)
@@ -57,7 +63,9 @@ async def _register(target: str | None, dry_run: bool, yes: bool, scope: str | N
     async with ctx.store() as store:
         jobs = await jobs_for(store, ctx, target)
         labels = await session_labels(store, {j.session_hash for j in jobs})
+        composites = await session_composites(store, jobs)
     publication = prepare(ctx, jobs)
+    publication.composites = composites
     scope = scope or ctx.config.get_str("scope.mode") or "anonymous"
     click.echo(f"Registering {describe(publication)} with {url}", err=True)
     if publication.redactions:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from roar.models import FileDigest, GitInfo, Job
+from roar.models import Composite, FileDigest, GitInfo, Job
 
 
 def wire_job(
@@ -59,6 +59,33 @@ def wire_artifact(f: FileDigest, session_hash: str) -> dict[str, Any]:
         "session_hash": session_hash,
         "metadata": json.dumps({"source_url": f.path}) if source_type else None,
     }
+
+
+def wire_composite(c: Composite, session_hash: str | None) -> dict[str, Any]:
+    """The body of ``POST /artifacts/composites``: a dataset and its components."""
+    source_type = c.path.split("://", 1)[0] if "://" in c.path else None
+    body: dict[str, Any] = {
+        "hash": c.hash,
+        "hashes": [{"algorithm": "composite-blake3", "digest": c.hash}],
+        "size": c.size,
+        "source_type": source_type,
+        "metadata": json.dumps({"path": c.path}),
+        "component_count_total": len(c.components),
+        "components": [
+            {
+                "relative_path": part.relpath,
+                "leaf_kind": "file",
+                "component_algorithm": "blake3",
+                "component_digest": part.hash,
+                "component_size": part.size,
+                "component_type": "file",
+            }
+            for part in c.components
+        ],
+    }
+    if session_hash is not None:
+        body["session_hash"] = session_hash
+    return body
 
 
 def wire_link(f: FileDigest) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from roar.core.context import RoarContext
-from roar.models import FileDigest, Job
-from roar.registry._wire import wire_artifact, wire_job, wire_link
+from roar.models import Composite, FileDigest, Job
+from roar.registry._wire import wire_artifact, wire_composite, wire_job, wire_link
 from roar.registry.client import RegistryError
 from roar.registry.omit import Omit
 
@@ -36,6 +36,7 @@ class Publication:
     artifacts: list[tuple[FileDigest, str]]  # each with the first session that has it
     redactions: list[str] = field(default_factory=list)  # what the secret filter changed
     omit: Omit = field(default_factory=Omit)  # the filter, for what is sent later (labels)
+    composites: dict[str, list[Composite]] = field(default_factory=dict)  # per session
 
     @property
     def job_count(self) -> int:
@@ -138,6 +139,8 @@ async def _publish_legacy(client: Any, publication: Publication, scope: str) -> 
         if (request := scope_request(scope)) is not None:
             body["scope_request"] = request
         answer = await client.post("/api/v1/sessions", body)
+        for composite in publication.composites.get(digest, []):
+            await client.post("/api/v1/artifacts/composites", wire_composite(composite, digest))
         outcome.published[digest] = digest
         if isinstance(answer, dict) and answer.get("url"):
             outcome.urls[digest] = str(answer["url"])
@@ -191,6 +194,8 @@ async def _publish_staged(
         base = f"/api/v1/registration-sessions/{opened['registration_session_id']}"
         client.credentials.registration_token = opened.get("registration_session_token")
         try:
+            for composite in publication.composites.get(digest, []):
+                await client.post(f"{base}/artifacts/composites", wire_composite(composite, None))
             jobs_here = publication.jobs[digest]
             uid = {job.job_uid: remote_job_uid(digest, job.job_uid) for job, _ in jobs_here}
             jobs = [{**payload, "job_uid": uid[job.job_uid]} for job, payload in jobs_here]
@@ -336,3 +341,12 @@ async def session_labels(store: Any, session_hashes: set[str]) -> Labels:
         if exact:
             found[digest] = await store.session_label_documents(exact[0].id)
     return found
+
+
+async def session_composites(store: Any, jobs: list[Job]) -> dict[str, list[Composite]]:
+    """The datasets (composites) the jobs read or wrote whole, per session, each once."""
+    found: dict[str, dict[str, Composite]] = {}
+    for job in jobs:
+        for composite in await store.job_composites(job.job_uid):
+            found.setdefault(job.session_hash, {}).setdefault(composite.hash, composite)
+    return {session: list(by_hash.values()) for session, by_hash in found.items()}

@@ -387,3 +387,37 @@ def test_a_running_roar_server_is_the_default_registry(project: Workspace, tmp_p
     assert not note.exists()
     refused = project.roar("register", check=False)
     assert refused.returncode != 0 and "no registry configured" in refused.stderr
+
+
+def test_a_dataset_is_registered_with_its_components(
+    project: Workspace, registry: Registry, tmp_path: Path
+) -> None:
+    source = tmp_path / "dataset"
+    (source / "shards").mkdir(parents=True)
+    for i in range(3):
+        (source / "shards" / f"part-{i}.csv").write_text(f"row,{i}\n" * (i + 1))
+    project.env["GLAAS_URL"] = registry.url
+    got = project.roar("get", str(source), "data", "--json").json()
+    composite = got["composite"]["hash"]
+    project.gen(
+        {"count.py": "import os; open('n.txt','w').write(str(len(os.listdir('data/shards'))))\n"}
+    )
+    project.commit_all("count")
+    project.roar("run", "python", "count.py")
+    project.roar("register", "-y")
+    status, stored = registry.call(f"/api/v1/artifacts/{composite}/components")
+    assert status == 200, stored
+    parts = {c["relative_path"]: c for c in stored["data"]["components"]}
+    assert sorted(parts) == [f"shards/part-{i}.csv" for i in range(3)]
+    assert stored["data"]["component_count_total"] == 3
+    assert all(c["component_algorithm"] == "blake3" and len(c["component_digest"]) == 64
+               for c in parts.values())  # fmt: skip
+    assert stored["data"]["artifact"]["hash"] == composite
+    # Registering again changes nothing, and a composite without its composite hash is refused.
+    project.roar("register", "-y")
+    status, refused = registry.call(
+        "/api/v1/artifacts/composites",
+        "POST",
+        {"hashes": [{"algorithm": "blake3", "digest": "ab" * 32}], "components": []},
+    )
+    assert status == 400 and "composite-" in refused["detail"]

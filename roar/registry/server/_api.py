@@ -164,6 +164,32 @@ async def add_artifact(request: web.Request) -> web.Response:
     return ok({"created": bool(created)}, status=201 if created else 200)
 
 
+async def add_composite(request: web.Request) -> web.Response:
+    composite = check.composite(await check.read_body(request))
+    await _owned_sessions(request, [composite])
+    artifact_id, created = await registry(request).lineage.add_composite(composite)
+    return ok({"artifact_id": artifact_id, "created": created}, status=201 if created else 200)
+
+
+async def staged_composite(request: web.Request) -> web.Response:
+    row = await staged_session(request)
+    composite = check.composite(await check.read_body(request))
+    artifact_id, created = await registry(request).lineage.add_composite(
+        composite, session=row["session_hash"]
+    )
+    return ok({"artifact_id": artifact_id, "created": created}, status=201 if created else 200)
+
+
+async def get_components(request: web.Request) -> web.Response:
+    prefix = check.digest(request.match_info["prefix"], "prefix")
+    viewer = (await caller(request)).viewer
+    found = await registry(request).lineage.artifacts_by_prefix(prefix, viewer)
+    if len(found) != 1:
+        raise BadRequest(f"no artifact {prefix} (or the prefix is ambiguous)", 404)
+    stored = await registry(request).lineage.components(int(found[0]["id"]))
+    return ok({"artifact": found[0], **stored})
+
+
 def linker(direction: str, *, staged: bool = False) -> Any:
     async def handler(request: web.Request) -> web.Response:
         if staged:

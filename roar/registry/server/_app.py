@@ -54,10 +54,12 @@ def make_app(registry: Registry) -> web.Application:
     post(f"{API}/sessions/{{hash}}/jobs/{{job_uid}}/outputs", _api.linker("output"))
     post(f"{API}/artifacts", _api.add_artifact)
     post(f"{API}/artifacts/batch", _api.add_artifacts)
+    post(f"{API}/artifacts/composites", _api.add_composite)
     get(f"{API}/artifacts/{{prefix}}", _api.get_artifact)
     get(f"{API}/public/artifacts/{{prefix}}", _api.get_public_artifact)
     get(f"{API}/artifacts/{{prefix}}/dag", _api.get_dag)
     get(f"{API}/artifacts/{{prefix}}/lineage", _api.get_lineage)
+    get(f"{API}/artifacts/{{prefix}}/components", _api.get_components)
     get(f"{API}/public/sessions/{{hash}}/reproduction", _api.public_reproduction)
     # Registration sessions: staged, then finalized under the server's hash.
     rs = f"{API}/registration-sessions/{{rid}}"
@@ -65,6 +67,7 @@ def make_app(registry: Registry) -> web.Application:
     post(f"{rs}/jobs", _api.staged_jobs)
     post(f"{rs}/jobs/batch", _api.staged_jobs)
     post(f"{rs}/artifacts/batch", _api.staged_artifacts)
+    post(f"{rs}/artifacts/composites", _api.staged_composite)
     post(f"{rs}/jobs/{{job_uid}}/inputs", _api.linker("input", staged=True))
     post(f"{rs}/jobs/{{job_uid}}/outputs", _api.linker("output", staged=True))
     post(f"{rs}/finalize", _api.finalize)

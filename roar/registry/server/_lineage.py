@@ -173,6 +173,66 @@ class LineageStore:
                     )
         return created, existing
 
+    async def add_composite(
+        self, composite: dict[str, Any], session: str | None = None
+    ) -> tuple[int, bool]:
+        """A composite artifact and its components (replacing those stored before); returns its
+        id and whether it is new."""
+        entry = {**composite, "session_hash": session or composite.get("session_hash")}
+        created, _ = await self.add_artifacts([entry])
+        async with self.db.write() as tx:
+            row = await tx.fetchone(
+                "SELECT artifact_id FROM artifact_hashes WHERE algorithm = ? AND digest = ?",
+                (entry["hashes"][0]["algorithm"], entry["hashes"][0]["digest"]),
+            )
+            assert row is not None
+            artifact_id = int(row[0])
+            await tx.execute(
+                "DELETE FROM composite_components WHERE artifact_id = ?", (artifact_id,)
+            )
+            await tx.executemany(
+                "INSERT INTO composite_components (artifact_id, relative_path, leaf_kind, "
+                "component_algorithm, component_digest, component_size, component_type) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [
+                    (
+                        artifact_id,
+                        c["relative_path"],
+                        c.get("leaf_kind"),
+                        c["component_algorithm"],
+                        c["component_digest"],
+                        c.get("component_size"),
+                        c.get("component_type"),
+                    )
+                    for c in composite["components"]
+                ],
+            )
+            await tx.execute(
+                "INSERT INTO composite_membership (artifact_id, total_components, membership) "
+                "VALUES (?, ?, ?) ON CONFLICT (artifact_id) DO UPDATE SET "
+                "total_components = excluded.total_components, membership = excluded.membership",
+                (artifact_id, composite["component_count_total"], composite.get("membership")),
+            )
+        return artifact_id, bool(created)
+
+    async def components(self, artifact_id: int) -> dict[str, Any]:
+        rows = await self.db.fetchall(
+            "SELECT relative_path, leaf_kind, component_algorithm, component_digest, "
+            "component_size, component_type FROM composite_components WHERE artifact_id = ? "
+            "ORDER BY relative_path",
+            (artifact_id,),
+        )
+        total = await self.db.fetchone(
+            "SELECT total_components FROM composite_membership WHERE artifact_id = ?",
+            (artifact_id,),
+        )
+        keys = ("relative_path", "leaf_kind", "component_algorithm", "component_digest",
+                "component_size", "component_type")  # fmt: skip
+        return {
+            "component_count_total": int(total[0]) if total else len(rows),
+            "components": [dict(zip(keys, r, strict=True)) for r in rows],
+        }
+
     async def link(
         self, session: str, job_uid: str, direction: str, links: Sequence[dict[str, Any]]
     ) -> int | None:

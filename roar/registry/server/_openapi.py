@@ -198,6 +198,16 @@ def document() -> dict[str, Any]:
                     ],
                 }
             },
+            "/api/v1/artifacts/composites": {
+                "post": _op(
+                    "Register a composite artifact (a dataset) and its components",
+                    _COMPOSITE,
+                    "201",
+                )
+            },
+            "/api/v1/artifacts/{prefix}/components": {
+                "get": {**_op("A composite's stored components"), "parameters": [_param("prefix")]}
+            },
             "/api/v1/openapi.json": {"get": _op("This document")},
             "/api/v1/public/sessions/{hash}/reproduction": {
                 "get": {**_op("A public session's jobs, for reproduction"), "parameters": session}
@@ -235,6 +245,31 @@ def document() -> dict[str, Any]:
 
 
 _OBJECT = {"type": "object"}
+_COMPOSITE = {
+    **_ARTIFACT,
+    "required": ["hashes", "components"],
+    "properties": {
+        **_ARTIFACT["properties"],  # type: ignore[dict-item]
+        "hash": _HEX,
+        "component_count_total": {"type": "integer", "minimum": 0},
+        "membership_index": {"type": "object"},
+        "components": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["relative_path", "component_algorithm", "component_digest"],
+                "properties": {
+                    "relative_path": {"type": "string"},
+                    "leaf_kind": {"type": "string"},
+                    "component_algorithm": {"type": "string"},
+                    "component_digest": _HEX,
+                    "component_size": {"type": "integer", "minimum": 0},
+                    "component_type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
 
 
 def _body(*required: str, **properties: Any) -> dict[str, Any]:
@@ -268,6 +303,9 @@ def _registration_paths() -> dict[str, Any]:
                 ),
                 "parameters": rid,
             }
+        },
+        f"{base}/artifacts/composites": {
+            "post": {**_op("Stage a composite artifact", _COMPOSITE, "201"), "parameters": rid}
         },
         f"{base}/jobs/{{job_uid}}/inputs": {
             "post": {**_op("Link a staged job's inputs", _LINKS), "parameters": uid}

@@ -91,6 +91,17 @@ MIGRATIONS: list[list[str]] = [
             created_at {real} NOT NULL,
             UNIQUE (entity_type, session_hash, job_uid, artifact_hash, version))""",
     ],
+    # 3: composite artifacts (a dataset: a directory or an object prefix), their components.
+    [
+        """CREATE TABLE composite_components (
+            artifact_id {int} NOT NULL, relative_path TEXT NOT NULL, leaf_kind TEXT,
+            component_algorithm TEXT NOT NULL, component_digest TEXT NOT NULL,
+            component_size {int}, component_type TEXT,
+            PRIMARY KEY (artifact_id, relative_path))""",
+        "CREATE INDEX composite_components_digest ON composite_components(component_digest)",
+        """CREATE TABLE composite_membership (
+            artifact_id {int} PRIMARY KEY, total_components {int} NOT NULL, membership TEXT)""",
+    ],
 ]
 
 

@@ -174,3 +174,36 @@ def hash_or_etag(value: object) -> str:
     if isinstance(value, str) and value.startswith("etag:") and 5 < len(value) < 200:
         return storable(value, "hash")
     return digest(value)
+
+
+def composite(entry: object) -> dict[str, Any]:
+    """A composite artifact: the artifact fields, its components and how many there are."""
+    base = artifact(entry)
+    assert isinstance(entry, dict)
+    if not any(h["algorithm"].startswith("composite-") for h in base["hashes"]):
+        raise BadRequest("a composite needs a composite-* hash (composite-blake3)")
+    base["hashes"].sort(key=lambda h: not h["algorithm"].startswith("composite-"))
+    components = []
+    for item in items(entry, "components"):
+        if not isinstance(item, dict):
+            raise BadRequest("each component must be an object")
+        components.append(
+            {
+                "relative_path": text(item, "relative_path"),
+                "leaf_kind": text(item, "leaf_kind", required=False),
+                "component_algorithm": text(item, "component_algorithm"),
+                "component_digest": digest(item.get("component_digest"), "component_digest"),
+                "component_size": integer(item.get("component_size"), "component_size", minimum=0),
+                "component_type": text(item, "component_type", required=False),
+            }
+        )
+    total = integer(entry.get("component_count_total"), "component_count_total", minimum=0)
+    membership = entry.get("membership_index")
+    if membership is not None and not isinstance(membership, dict):
+        raise BadRequest("'membership_index' must be an object")
+    base["components"] = components
+    base["component_count_total"] = total if total is not None else len(components)
+    base["membership"] = (
+        storable(json.dumps(membership), "membership_index") if membership else None
+    )
+    return base
