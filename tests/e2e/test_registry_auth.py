@@ -80,6 +80,13 @@ def test_login_registers_privately_and_others_cannot_see_it(
     bob = registry.token_for("bob")
     assert registry.call(f"/api/v1/artifacts/{digest}", token=bob)[0] == 404
     assert registry.call(f"/artifacts/{digest}")[0] == 404  # the web page too
+    # Signed in on the web, the owner sees it there; the other user does not.
+    alice_cookie = _web_sign_in(registry, "alice")
+    status, page = _page(registry, f"/artifacts/{digest}", alice_cookie)
+    assert status == 200 and digest in page and "make.py" in page
+    assert _page(registry, f"/artifacts/{digest}", _web_sign_in(registry, "bob"))[0] == 404
+    _page(registry, "/logout", alice_cookie, method="POST")
+    assert _page(registry, f"/artifacts/{digest}", alice_cookie)[0] == 404  # revoked
 
     # Reproduce from the hash: the owner's login finds it, an anonymous machine does not.
     owner_elsewhere = Workspace(tmp_path / "owner-empty", dict(project.env))
@@ -99,6 +106,27 @@ def test_login_registers_privately_and_others_cannot_see_it(
     assert not auth.exists()
     assert registry.call(f"/api/v1/artifacts/{digest}", token=token)[0] == 401
     assert project.roar("whoami", check=False).returncode == 1
+
+
+def _web_sign_in(registry: Registry, user: str) -> str:
+    """The session cookie the web page's sign-in sets."""
+    data = urllib.parse.urlencode({"username": user, "password": PASSWORD}).encode()
+    with urllib.request.urlopen(registry.url + "/login", data=data, timeout=30) as response:
+        cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    return cookie.split(";", 1)[0]
+
+
+def _page(registry: Registry, path: str, cookie: str, method: str = "GET") -> tuple[int, str]:
+    request = urllib.request.Request(
+        registry.url + path, method=method, data=b"" if method == "POST" else None
+    )
+    request.add_header("Cookie", cookie)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def test_device_login_can_be_denied_and_bad_credentials_are_refused(

@@ -1,5 +1,7 @@
-"""The registry's web pages: search, artifact, job and session pages, device approval, and adding
-an SSH key. Pages show what anonymous readers may see (public lineage); every value is escaped."""
+"""The registry's web pages: search, artifact, job and session pages, signing in, device approval,
+and adding an SSH key. Pages show what their reader may see: public lineage, and once signed in
+(a session cookie, HttpOnly, holding an access token) their own private lineage too. Every value
+is escaped."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from aiohttp import web
 from roar.registry.server._context import base_url, registry
 from roar.registry.server._picture import upstream_svg
 from roar.registry.server._sshsig import BadSignature, fingerprint
-from roar.registry.server._viewer import ANONYMOUS
+from roar.registry.server._viewer import ANONYMOUS, Viewer
 
 _HEX = re.compile(r"^[0-9a-fA-F]{4,128}$")
 _STYLE = """
@@ -35,6 +37,7 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
         f"<style>{_STYLE}</style></head><body><header><a href='/'>roar registry</a>"
         "<form action='/search' method='get'><input name='q' id='q' size='40' "
         "placeholder='hash prefix or path'> <button type='submit'>Search</button></form>"
+        "<a href='/login' id='sign-in'>Sign in</a>"
         f"</header><main><h1>{escape(title)}</h1>{body}</main></body></html>"
     )
     return web.Response(text=html, content_type="text/html", status=status)
@@ -46,6 +49,18 @@ def error_page(status: int, detail: str) -> web.Response:
         f"<p class='error'>{escape(detail)}</p>",
         status,
     )
+
+
+SESSION_COOKIE = "roar_session"
+
+
+async def _viewer(request: web.Request) -> Viewer:
+    """Who reads the page: the user of a live session cookie, else anonymous."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return ANONYMOUS
+    found = await registry(request).accounts.token_user(token)
+    return found[0] if found else ANONYMOUS
 
 
 def _artifact_href(digest: str) -> str:
@@ -89,7 +104,7 @@ def _job_rows(jobs: list[dict[str, Any]]) -> str:
 
 
 async def home(request: web.Request) -> web.Response:
-    sessions = await registry(request).lineage.list_sessions(20, ANONYMOUS)
+    sessions = await registry(request).lineage.list_sessions(20, await _viewer(request))
     rows = "".join(
         f"<tr><td><a href='{_session_href(s['hash'])}'><code>{escape(s['hash'][:16])}</code></a>"
         f"</td><td>{escape(str(s.get('git_repo') or ''))}</td><td>{s['job_count']} job(s)</td></tr>"
@@ -107,11 +122,12 @@ async def home(request: web.Request) -> web.Response:
 async def search(request: web.Request) -> web.Response:
     query = request.query.get("q", "").strip()
     lineage = registry(request).lineage
+    viewer = await _viewer(request)
     if not query:
         raise web.HTTPFound("/")
     found = (
-        await lineage.artifacts_by_prefix(query, ANONYMOUS) if _HEX.match(query) else []
-    ) or await lineage.artifacts_by_path(query, ANONYMOUS)
+        await lineage.artifacts_by_prefix(query, viewer) if _HEX.match(query) else []
+    ) or await lineage.artifacts_by_path(query, viewer)
     if len(found) == 1:
         raise web.HTTPFound(_artifact_href(found[0]["hash"]))
     if not found:
@@ -128,16 +144,17 @@ async def search(request: web.Request) -> web.Response:
 async def artifact(request: web.Request) -> web.Response:
     prefix = request.match_info["hash"]
     lineage = registry(request).lineage
-    found = await lineage.artifacts_by_prefix(prefix, ANONYMOUS) if _HEX.match(prefix) else []
+    viewer = await _viewer(request)
+    found = await lineage.artifacts_by_prefix(prefix, viewer) if _HEX.match(prefix) else []
     if len(found) != 1:
-        return error_page(404, f"no public artifact {prefix}")
+        return error_page(404, f"no artifact you can see: {prefix}")
     item = found[0]
     digest = str(item["hash"])
     if prefix.lower() != digest:
         raise web.HTTPFound(_artifact_href(digest))
-    producers = await lineage.producers(digest, ANONYMOUS)
-    consumers = await lineage.consumers(digest, ANONYMOUS)
-    dag = await lineage.reproduction_dag(digest, ANONYMOUS)
+    producers = await lineage.producers(digest, viewer)
+    consumers = await lineage.consumers(digest, viewer)
+    dag = await lineage.reproduction_dag(digest, viewer)
     names = sorted({o["path"] for j in producers for o in j["outputs"] if o["hash"] == digest})
     title = names[0].rsplit("/", 1)[-1] if names else digest[:16]
     hashes = "".join(
@@ -167,12 +184,12 @@ async def artifact(request: web.Request) -> web.Response:
 async def session(request: web.Request) -> web.Response:
     digest = request.match_info["hash"]
     found = (
-        await registry(request).lineage.session(digest.lower(), ANONYMOUS)
+        await registry(request).lineage.session(digest.lower(), await _viewer(request))
         if _HEX.match(digest)
         else None
     )
     if found is None:
-        return error_page(404, f"no public session {digest}")
+        return error_page(404, f"no session you can see: {digest}")
     facts = "".join(
         f"<tr><th>{name}</th><td>{escape(str(found.get(key) or '-'))}</td></tr>"
         for name, key in (
@@ -190,9 +207,10 @@ async def session(request: web.Request) -> web.Response:
 
 async def job(request: web.Request) -> web.Response:
     session_hash, job_uid = request.match_info["hash"], request.match_info["uid"]
-    found = await registry(request).lineage.job(session_hash.lower(), job_uid, ANONYMOUS)
+    viewer = await _viewer(request)
+    found = await registry(request).lineage.job(session_hash.lower(), job_uid, viewer)
     if found is None:
-        return error_page(404, f"no public job {job_uid}")
+        return error_page(404, f"no job you can see: {job_uid}")
     try:
         metadata = json.loads(found.get("metadata") or "{}")
     except ValueError:
@@ -293,12 +311,64 @@ async def add_key(request: web.Request) -> web.Response:
     return _page("Key added", f"<p>Added <code>{escape(key_id)}</code>.</p>")
 
 
+async def login_page(request: web.Request) -> web.Response:
+    viewer = await _viewer(request)
+    if not viewer.anonymous:
+        return _page(
+            "Signed in",
+            f"<p id='signed-in'>Signed in as {escape(viewer.username or '')}.</p>"
+            "<form method='post' action='/logout'><button type='submit' id='sign-out'>"
+            "Sign out</button></form>",
+        )
+    return _page(
+        "Sign in",
+        _credentials_form("/login", "", "<button type='submit' id='submit'>Sign in</button>"),
+    )
+
+
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    accounts = registry(request).accounts
+    viewer = await accounts.check_password(
+        str(form.get("username", "")), str(form.get("password", ""))
+    )
+    if viewer is None or viewer.user_id is None:
+        return _page("Sign in", "<p class='error'>Wrong user or password.</p>", 401)
+    tokens = await accounts.issue_tokens(viewer.user_id)
+    response = _page(
+        "Signed in", f"<p id='signed-in'>Signed in as {escape(viewer.username or '')}.</p>"
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        tokens["access_token"],
+        httponly=True,
+        samesite="Lax",
+        max_age=int(tokens["expires_in"]),
+        path="/",
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    accounts = registry(request).accounts
+    found = await accounts.token_user(token) if token else None
+    if found is not None:
+        await accounts.revoke_family(found[1])
+    response = _page("Signed out", "<p id='signed-out'>Signed out.</p>")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", home)
     app.router.add_get("/search", search)
     app.router.add_get("/artifacts/{hash}", artifact)
     app.router.add_get("/sessions/{hash}", session)
     app.router.add_get("/sessions/{hash}/jobs/{uid}", job)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
     app.router.add_get("/device", device)
     app.router.add_post("/device", decide_device)
     app.router.add_get("/account/keys", keys)
