@@ -11,8 +11,8 @@ with the job's.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from roar.recording.semantics import AccessModel
@@ -59,12 +59,28 @@ class TaskRouter:
     """Splits decoded event batches between the job and its Ray tasks."""
 
     def __init__(self, markers_dir: str) -> None:
+        self.markers_dir = markers_dir
         self.prefix = markers_dir.rstrip("/") + "/"
         self.tasks: dict[tuple[str, str], RayTask] = {}
         self._threads: dict[tuple[int, int], RayTask] = {}  # (pid, tid) inside a task
         self._processes: dict[int, RayTask] = {}  # processes a task started
+        self._active = False
 
-    def split(self, batch: Iterable[Event]) -> tuple[list[Event], dict[RayTask, list[Event]]]:
+    def active(self) -> bool:
+        """Whether any task has begun. Until then no event is a task's, and a batch is not
+        looked at event by event: most jobs never use Ray. A marker file exists before the
+        tracer reports its creation, so the batch that holds the first one finds it here."""
+        if not self._active:
+            try:
+                with os.scandir(self.markers_dir) as entries:
+                    self._active = next(entries, None) is not None
+            except OSError:
+                return False
+        return self._active
+
+    def split(self, batch: list[Event]) -> tuple[list[Event], dict[RayTask, list[Event]]]:
+        if not self.active():
+            return batch, {}
         main: list[Event] = []
         routed: dict[RayTask, list[Event]] = {}
         for event in batch:
