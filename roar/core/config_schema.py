@@ -6,8 +6,6 @@ range), its default is the key's default, and its ``Meta(description=...)`` is t
 ``msgspec.convert`` into :class:`RoarConfig`; unknown keys are refused (``forbid_unknown_fields``).
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 import msgspec
