@@ -40,13 +40,6 @@ class NotInRegistry(RegistryError):
     """A 404: the registry does not know it."""
 
 
-def local_server_url() -> str | None:
-    """The URL of a `roar server` running on this machine, from the note it keeps while it runs."""
-    from roar.registry.server._announce import running_server
-
-    return running_server()
-
-
 def registry_url(config: Config | None) -> str | None:
     """``GLAAS_URL``, else an explicitly configured ``glaas.url``, else a `roar server` running
     on this machine; None when there is none of these (roar makes no network call to a default
@@ -57,7 +50,9 @@ def registry_url(config: Config | None) -> str | None:
     if config is not None and config.is_set("glaas.url"):
         value = config.get_str("glaas.url")
         return value.rstrip("/") if value else None
-    return local_server_url()
+    from roar.registry.local_server import running_server
+
+    return running_server()
 
 
 @dataclass
@@ -136,8 +131,10 @@ class RegistryClient:
         except RegistryError as exc:
             from roar.registry.signing import find_key
 
+            if exc.status != 401 or self.credentials.kind != "bearer":
+                raise
             key = find_key()
-            if exc.status != 401 or self.credentials.kind != "bearer" or key is None:
+            if key is None:
                 raise
             # A rejected login falls back to the SSH key, as the reference client does.
             self.credentials = Credentials("ssh", key=key)

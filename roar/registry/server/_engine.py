@@ -9,6 +9,7 @@ concurrent registrations of overlapping lineages idempotent.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -79,6 +80,7 @@ class _SQLite:
 _PLACEHOLDER = re.compile(r"\?")
 
 
+@functools.lru_cache(maxsize=1024)
 def numbered(sql: str) -> str:
     """``?`` placeholders as PostgreSQL's ``$1, $2, ...`` (no query here has a literal ``?``)."""
     counter = iter(range(1, 10_000))

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from roar.core.listening import in_use, listening
 from roar.errors import UsageError
-from roar.registry.server import _announce as note
+from roar.registry import local_server as note
 from roar.registry.server._app import make_app
 from roar.registry.server._context import Registry
 from roar.registry.server._engine import open_engine
