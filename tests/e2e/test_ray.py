@@ -127,16 +127,12 @@ def test_each_task_and_actor_call_is_a_job(ray_project: Workspace, tracer: str) 
     upstream = {by_step[s]["command"] for s in reduce_node["dependencies"]}
     assert upstream == {"ray_task:shard"} and len(reduce_node["dependencies"]) == 8
     # A task is not a command: re-running one names the script that runs it.
-    refused = ray_project.roar("run", reducer_ref(reducer), check=False)
+    refused = ray_project.roar("run", step_ref(reducer), check=False)
     assert refused.returncode != 0 and f"roar run {step_ref(script)}" in refused.stderr
 
 
 def step_ref(job: dict[str, Any]) -> str:
     return f"@{job['step_number']}"
-
-
-def reducer_ref(job: dict[str, Any]) -> str:
-    return step_ref(job)
 
 
 def test_reproduce_a_task_output_reruns_the_ray_script(ray_project: Workspace) -> None:

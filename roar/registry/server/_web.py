@@ -239,6 +239,15 @@ async def job(request: web.Request) -> web.Response:
 # -- accounts ------------------------------------------------------------------------------------
 
 
+async def _credentials(request: web.Request) -> tuple[Any, Viewer | None]:
+    """The posted form, and the user its username and password prove (None: wrong)."""
+    form = await request.post()
+    viewer = await registry(request).accounts.check_password(
+        str(form.get("username", "")), str(form.get("password", ""))
+    )
+    return form, viewer
+
+
 def _credentials_form(action: str, extra: str, button: str) -> str:
     return (
         f"<form method='post' action='{action}'>{extra}"
@@ -263,11 +272,8 @@ async def device(request: web.Request) -> web.Response:
 
 
 async def decide_device(request: web.Request) -> web.Response:
-    form = await request.post()
+    form, viewer = await _credentials(request)
     accounts = registry(request).accounts
-    viewer = await accounts.check_password(
-        str(form.get("username", "")), str(form.get("password", ""))
-    )
     if viewer is None:
         return _page("Approve a device", "<p class='error'>Wrong user or password.</p>", 401)
     approve = form.get("decision") != "deny"
@@ -295,11 +301,8 @@ async def keys(request: web.Request) -> web.Response:
 
 
 async def add_key(request: web.Request) -> web.Response:
-    form = await request.post()
+    form, viewer = await _credentials(request)
     accounts = registry(request).accounts
-    viewer = await accounts.check_password(
-        str(form.get("username", "")), str(form.get("password", ""))
-    )
     if viewer is None or viewer.user_id is None:
         return _page("Add an SSH key", "<p class='error'>Wrong user or password.</p>", 401)
     public_key = str(form.get("public_key", "")).strip()
@@ -327,11 +330,8 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    form = await request.post()
+    _, viewer = await _credentials(request)
     accounts = registry(request).accounts
-    viewer = await accounts.check_password(
-        str(form.get("username", "")), str(form.get("password", ""))
-    )
     if viewer is None or viewer.user_id is None:
         return _page("Sign in", "<p class='error'>Wrong user or password.</p>", 401)
     tokens = await accounts.issue_tokens(viewer.user_id)
