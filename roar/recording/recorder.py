@@ -50,7 +50,7 @@ from roar.recording.ray_tasks import RayTask, TaskRouter
 from roar.recording.s3 import s3_edges
 from roar.recording.secrets import redact_argv, redact_env, redact_text
 from roar.recording.semantics import Accesses, AccessModel
-from roar.recording.sources import input_sources
+from roar.recording.sources import input_sources, unmodified_tracked
 from roar.recording.warnings import RecordWarning
 from roar.store import Store, require_writable
 from roar.tracing.base import Backend, EventBatch, EventSink, TraceOutcome
@@ -346,6 +346,7 @@ class Attribution:
     git: GitState  # dirty when a patch was recorded
     patch: PatchInfo | None
     sources: dict[str, str | None]
+    tracked: set[str]  # what git covers unmodified (the job's Ray tasks reuse it)
 
 
 async def attribute(
@@ -355,8 +356,11 @@ async def attribute(
     traced: Traced,
     settled: Settled,
     warnings: list[RecordWarning],
+    tracked: set[str] | None = None,
 ) -> Attribution:
     git = prepared.git
+    if tracked is None:
+        tracked = await unmodified_tracked(git)
     # Content a recorded job produced is sourced by that job, not by the patch.
     produced = await store.producers([f.hash for f in settled.inputs])
     from_jobs = {ctx.project.absolute(f.path) for f in settled.inputs if f.hash in produced}
@@ -374,7 +378,7 @@ async def attribute(
                 f"{patch.hash[:12]} ({patch.path}); 'git apply' recreates them",
             )
         )
-    sources = await input_sources(ctx, git, settled.inputs, produced)
+    sources = await input_sources(ctx, git, settled.inputs, produced, tracked)
     if patch is not None and git.repo:
         covered = set(patch.untracked_files) | set(patch.tracked_changes)
         for path, source in sources.items():
@@ -391,7 +395,7 @@ async def attribute(
                     path,
                 )
             )
-    return Attribution(git, patch, sources)
+    return Attribution(git, patch, sources, tracked)
 
 
 # -- phase 5: build the job --------------------------------------------------------------------
@@ -512,7 +516,7 @@ async def record_command(
             job = await store.record_job(new)
             for task in traced.tasks:
                 await record_task(ctx, store, job_type, prepared, traced, task, job, hasher,
-                                  settled.environment, warnings)  # fmt: skip
+                                  settled.environment, attribution.tracked, warnings)  # fmt: skip
             bookkeeping = time.monotonic() - traced.ended
     finally:
         # Snapshots exist only to be hashed; the digests are what is kept.
@@ -540,6 +544,7 @@ async def record_task(
     parent: Job,
     hasher: Hasher,
     environment: dict[str, Any],
+    tracked: set[str],
     warnings: list[RecordWarning],
 ) -> Job:
     """A Ray task of ``parent`` as a job of its own (``ray_task``): its files, the same phases."""
@@ -559,7 +564,9 @@ async def record_task(
         tasks=[],
     )
     settled = await settle(ctx, task_prepared, task_traced, hasher, warnings, runtime)
-    attribution = await attribute(ctx, store, task_prepared, task_traced, settled, warnings)
+    attribution = await attribute(
+        ctx, store, task_prepared, task_traced, settled, warnings, tracked
+    )
     new = build_job(
         ctx, "ray_task", task_prepared, task_traced, settled, attribution, hasher, warnings
     )

@@ -12,19 +12,26 @@ from roar.models import FileDigest
 from roar.recording.filters import is_config_file
 
 
+async def unmodified_tracked(git: GitState) -> set[str]:
+    """The files git tracks at the recorded commit that the tree has not changed (repo-relative)."""
+    if not (git.repo and git.commit):
+        return set()
+    code, out = await run_git(Path(git.repo), "ls-files", "-z")
+    return set(out.split("\0")) - set(git.changed_paths) if code == 0 else set()
+
+
 async def input_sources(
-    ctx: RoarContext, git: GitState, inputs: list[FileDigest], produced: dict[str, str]
+    ctx: RoarContext,
+    git: GitState,
+    inputs: list[FileDigest],
+    produced: dict[str, str],
+    tracked: set[str],
 ) -> dict[str, str | None]:
     """Where each input can be had again: ``job:<uid>`` (a recorded job wrote this content),
-    ``git`` (tracked and unmodified at the recorded commit), ``config`` (tool configuration,
+    ``git`` (in ``tracked``: see :func:`unmodified_tracked`), ``config`` (tool configuration,
     ``filters.config_files``: shown, not required), or None (unsourced)."""
     if not inputs:
         return {}
-    tracked: set[str] = set()
-    if git.repo and git.commit:
-        code, out = await run_git(Path(git.repo), "ls-files", "-z")
-        if code == 0:
-            tracked = set(out.split("\0")) - set(git.changed_paths)
     sources: dict[str, str | None] = {}
     config_files = ctx.config.get_list("filters.config_files")
     home = os.path.expanduser("~")
