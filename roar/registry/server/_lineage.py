@@ -401,18 +401,17 @@ class LineageStore:
         self, fragment: str, viewer: Viewer, limit: int = 50
     ) -> list[dict[str, Any]]:
         """Artifacts some visible job read or wrote under a path containing ``fragment``."""
+        # An edge of a visible session makes its artifact visible (linking records that).
         rows = await self.db.fetchall(
-            "SELECT e.digest, MIN(e.path) FROM edges e JOIN jobs j ON j.id = e.job_id "
-            f"JOIN sessions s ON s.hash = j.session_hash WHERE e.path LIKE ? AND {visible('s')} "
-            "GROUP BY e.digest ORDER BY MIN(e.path) LIMIT ?",
+            "SELECT h.artifact_id, MIN(e.path) FROM edges e JOIN jobs j ON j.id = e.job_id "
+            "JOIN sessions s ON s.hash = j.session_hash "
+            "JOIN artifact_hashes h ON h.digest = e.digest "
+            f"WHERE e.path LIKE ? AND {visible('s')} "
+            "GROUP BY h.artifact_id ORDER BY MIN(e.path) LIMIT ?",
             ("%" + fragment.replace("%", "").replace("_", "") + "%", _who(viewer), limit),
         )
-        found = []
-        for digest, path in rows:
-            matches = await self.artifacts_by_prefix(str(digest), viewer)
-            if matches:
-                found.append({**matches[0], "path": path})
-        return found
+        paths = {int(artifact_id): str(path) for artifact_id, path in rows}
+        return [{**a, "path": paths[int(a["id"])]} for a in await self._artifacts(list(paths))]
 
     async def _artifacts(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """Artifacts with all their digests, in one query, in the order of ``ids``."""
