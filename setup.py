@@ -46,10 +46,12 @@ class BuildExtAndTracers(build_ext):
 
         ptrace_sources = _rel(glob(str(HERE / "ext" / "ptrace" / "*.c")))
         if ptrace_sources:
+            generated = Path(temp) / "generated"
+            _generate_syscall_names(" ".join(compiler.compiler), generated)
             objects = compiler.compile(
                 ptrace_sources,
                 output_dir=os.path.join(temp, "ptrace"),
-                include_dirs=["ext"],
+                include_dirs=["ext", str(generated)],
                 extra_preargs=C_FLAGS,
             )
             compiler.link_executable(objects, "roar-ptrace", output_dir=str(out_dir))
@@ -68,6 +70,17 @@ class BuildExtAndTracers(build_ext):
                 output_dir=str(out_dir),
                 libraries=["dl", "pthread"],
             )
+
+
+def _generate_syscall_names(cc: str, out_dir: Path) -> None:
+    """ext/gen_syscall_names.py, run with the compiler that builds the tracer (its headers)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen", HERE / "ext" / "gen_syscall_names.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write(cc, out_dir)
 
 
 def _extensions() -> list[Extension]:

@@ -30,7 +30,6 @@
 #include "paths.h"
 #include "ptrace_utils.h"
 #include "snapshot.h"
-#include "syscall_names.h"
 #include "syscalls.h"
 #include "tracer.h"
 

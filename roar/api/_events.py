@@ -14,6 +14,7 @@ import msgspec
 
 from roar.models import Job
 from roar.tracing import wire
+from roar.tracing.wire import Record
 
 TraceKind = Literal[
     "read",
@@ -65,9 +66,7 @@ _SIMPLE: dict[int, TraceKind] = {
 }
 
 
-def trace_event(
-    record: tuple[int, int, int, int, int, int, int, str, str | None],
-) -> TraceEvent | None:
+def trace_event(record: Record) -> TraceEvent | None:
     """The event for one decoded tracer record, or None for tracer bookkeeping."""
     kind, _flags, pid, _tid, arg0, arg1, arg2, path1, path2 = record
     if kind == wire.EVK_OPEN:

@@ -18,11 +18,12 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from roar.api._events import Event, JobRecorded, trace_event
+from roar.tracing.wire import Record
 
 __all__ = ("Observer", "TraceStream")
 
 # A tracer batch as record_command hands it to its observer.
-Batch = list[tuple[int, int, int, int, int, int, int, str, str | None]]
+Batch = list[Record]
 Observer = Callable[[Batch], None]
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from roar.recording.semantics import AccessModel
 from roar.tracing import wire
+from roar.tracing.wire import Record
 
 # What a task did: file events. Process lifetimes (FORK, HELLO, END), warnings and the variables
 # read stay with the whole job.
@@ -34,8 +35,6 @@ _TASK_KINDS = frozenset(
         wire.EVK_EXEC,
     }
 )
-
-Event = tuple[int, int, int, int, int, int, int, str, str | None]
 
 
 @dataclass(eq=False)
@@ -78,20 +77,20 @@ class TaskRouter:
                 return False
         return self._active
 
-    def split(self, batch: list[Event]) -> tuple[list[Event], dict[RayTask, list[Event]]]:
+    def split(self, batch: list[Record]) -> tuple[list[Record], dict[RayTask, list[Record]]]:
         if not self.active():
             return batch, {}
-        main: list[Event] = []
-        routed: dict[RayTask, list[Event]] = {}
+        main: list[Record] = []
+        routed: dict[RayTask, list[Record]] = {}
         for event in batch:
-            kind, pid, tid, path1 = event[0], event[2], event[3], event[7]
+            kind, pid, tid, path1 = event.kind, event.pid, event.tid, event.path1
             if kind == wire.EVK_OPEN and path1.startswith(self.prefix):
                 self._marker(pid, tid, path1[len(self.prefix) :])
                 continue
             task = self._threads.get((pid, tid)) or self._processes.get(pid)
             if kind == wire.EVK_FORK and task is not None:
-                child, flags = event[4], event[6]
-                if flags & wire.FORK_THREAD:
+                child = event.arg0
+                if event.arg2 & wire.FORK_THREAD:
                     self._threads[(pid, child)] = task
                 else:
                     self._processes[child] = task

@@ -35,12 +35,11 @@ programs looked up with ``getenv``; the first value seen for each name is kept.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from roar.tracing import wire
-
-Event = Sequence[object]  # (kind, flags, pid, tid, arg0, arg1, arg2, path1, path2)
+from roar.tracing.wire import Record
 
 _ACCMODE = os.O_ACCMODE
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
@@ -156,24 +155,21 @@ class AccessModel:
 
     # -- events -----------------------------------------------------------------------------
 
-    def feed(self, events: Iterable[Event]) -> list[str]:
+    def feed(self, events: Iterable[Record]) -> list[str]:
         """Apply decoded events in order; return the paths that just became inputs."""
         fresh: list[str] = []
         for event in events:
-            kind = event[0]
-            flags = event[1]
-            path1 = event[7]
-            assert isinstance(path1, str)
-            if isinstance(flags, int) and flags & wire.EVF_TRUNCATED and kind != wire.EVK_ENV:
+            kind = event.kind
+            path1 = event.path1
+            if event.flags & wire.EVF_TRUNCATED and kind != wire.EVK_ENV:
                 self.warnings.append(f"a path was too long to record in full: {path1}...")
                 continue
             if kind == wire.EVK_OPEN:
-                open_flags = event[4]
-                assert isinstance(open_flags, int)
+                open_flags = event.arg0
                 if open_flags & _DIRECTORY:
                     continue
                 mode = open_flags & _ACCMODE
-                if _created(open_flags, event[6]):
+                if _created(open_flags, event.arg2):
                     # The open made the file (mkstemp, SQLite's new database, even flock(1)'s
                     # O_RDONLY lock file): there was no old content to read, only a new file.
                     self.write(path1)
@@ -192,59 +188,46 @@ class AccessModel:
             elif kind in (wire.EVK_WRITE, wire.EVK_TRUNCATE):
                 self.write(path1)
             elif kind == wire.EVK_RENAME:
-                path2 = event[8]
-                assert isinstance(path2, str)
-                arg0 = event[4]
-                exchange = isinstance(arg0, int) and bool(arg0 & RENAME_EXCHANGE)
-                self.rename(path1, path2, exchange=exchange)
+                exchange = bool(event.arg0 & RENAME_EXCHANGE)
+                self.rename(path1, event.path2 or "", exchange=exchange)
             elif kind == wire.EVK_LINK:
-                path2 = event[8]
-                assert isinstance(path2, str)
-                self.link(path2)
+                self.link(event.path2 or "")
             elif kind == wire.EVK_UNLINK:
                 self.unlink(path1)
             elif kind == wire.EVK_EXEC:
                 self.programs.append(path1)
                 if self.read(path1):
                     fresh.append(path1)
-                path2 = event[8]
-                if isinstance(path2, str) and path2 and path2 != path1:
-                    self.programs.append(path2)
-                    if self.read(path2):
-                        fresh.append(path2)
+                binary = event.path2
+                if binary and binary != path1:
+                    self.programs.append(binary)
+                    if self.read(binary):
+                        fresh.append(binary)
             elif kind == wire.EVK_FORK:
-                child = event[4]
-                arg2 = event[6]
-                if isinstance(child, int) and isinstance(arg2, int) and not arg2 & wire.FORK_THREAD:
-                    self.processes.add(child)
+                if not event.arg2 & wire.FORK_THREAD:
+                    self.processes.add(event.arg0)
             elif kind == wire.EVK_HELLO:
-                pid = event[2]
-                if isinstance(pid, int):
-                    self.processes.add(pid)
+                self.processes.add(event.pid)
                 self.backend = path1 or self.backend
-                if event[4] != wire.EVT_VERSION:
+                if event.arg0 != wire.EVT_VERSION:
                     self.warnings.append(
-                        f"tracer speaks event format {event[4]}, roar reads {wire.EVT_VERSION}"
+                        f"tracer speaks event format {event.arg0}, roar reads {wire.EVT_VERSION}"
                     )
             elif kind == wire.EVK_CLOSE:
                 self.closed.append(path1)
             elif kind == wire.EVK_SNAPSHOT:
-                path2 = event[8]
-                if isinstance(path2, str):
-                    self.snapshots.setdefault(path1, path2)  # the first one is the original
+                if event.path2 is not None:
+                    self.snapshots.setdefault(path1, event.path2)  # the first one is the original
             elif kind == wire.EVK_WARN:
                 self.warnings.append(path1)
             elif kind == wire.EVK_ENV:
                 if path1 not in self.env_reads:  # the first value seen is the one kept
-                    value = event[8]
-                    self.env_reads[path1] = value if isinstance(value, str) else ""
-                    if isinstance(flags, int) and flags & wire.EVF_TRUNCATED:
+                    self.env_reads[path1] = event.path2 or ""
+                    if event.flags & wire.EVF_TRUNCATED:
                         self.env_cut.add(path1)
             elif kind == wire.EVK_END:
-                status = event[4]
-                lost = event[5]
-                self.root_status = status if isinstance(status, int) else None
-                self.events_lost += lost if isinstance(lost, int) else 0
+                self.root_status = event.arg0
+                self.events_lost += event.arg1
                 self.ended = True
         return fresh
 
@@ -288,10 +271,8 @@ class AccessModel:
 RENAME_EXCHANGE = 2  # renameat2(2) flag: atomically swap the two paths
 
 
-def _created(open_flags: int, arg2: object) -> bool:
+def _created(open_flags: int, arg2: int) -> bool:
     """Whether an OPEN record's open created its file (so there was no old content to read)."""
     if (open_flags & _CREATE_NEW) == _CREATE_NEW:
         return True
-    return (
-        bool(open_flags & os.O_CREAT) and isinstance(arg2, int) and bool(arg2 & wire.OPEN_CREATED)
-    )
+    return bool(open_flags & os.O_CREAT) and bool(arg2 & wire.OPEN_CREATED)

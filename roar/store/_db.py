@@ -1,14 +1,15 @@
-"""One small async SQLite interface over two engines.
+"""One small async SQLite interface: a plain ``sqlite3`` connection driven on anyio worker threads.
 
-Under asyncio (the CLI's loop, uvloop included) it is aiosqlite. aiosqlite resolves its results on
-asyncio futures, so under any other event loop (trio, for embedders) the same calls run a plain
-``sqlite3`` connection on one anyio worker thread. Either way, only one statement runs at a time
-on the connection and the event loop never blocks on the database.
+One engine serves every loop roar runs on: the CLI's asyncio (uvloop included) and an embedder's
+trio. The design card named aiosqlite, and the CLI used it until both loops were served: aiosqlite
+resolves its results on asyncio futures, so trio needed this engine anyway, and two engines meant
+two code paths tested unevenly; ``scripts/bench/store.py`` measures this engine against plain
+``sqlite3`` on the same statements (docs/performance.md). Only one statement runs at a time on the
+connection (a capacity limiter of one) and the event loop never blocks on the database.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -39,14 +40,6 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
-def _running_asyncio() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _target(path: Path, readonly: bool) -> tuple[str | Path, bool]:
     """What sqlite3.connect opens: the path, or a read-only URI, so that a store in a read-only
     file or directory can still be queried."""
@@ -61,50 +54,9 @@ def _target(path: Path, readonly: bool) -> tuple[str | Path, bool]:
 
 
 async def connect(path: Path, busy_timeout: float, *, readonly: bool = False) -> Database:
-    """Open ``path`` with the engine that fits the running event loop."""
+    """Open ``path`` on a worker thread of the running event loop (asyncio, uvloop or trio)."""
     target, uri = _target(path, readonly)
-    if _running_asyncio():
-        import aiosqlite
-
-        conn = await aiosqlite.connect(target, timeout=busy_timeout, isolation_level=None, uri=uri)
-        return _Aiosqlite(conn)
     return await _Threaded.open(target, uri, busy_timeout)
-
-
-class _Aiosqlite:
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int | None:
-        cursor = await self._conn.execute(sql, params)
-        rowid: int | None = cursor.lastrowid
-        await cursor.close()
-        return rowid
-
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        cursor = await self._conn.executemany(sql, rows)
-        await cursor.close()
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-        return tuple(row) if row is not None else None
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            rows = await cursor.fetchall()
-        return [tuple(r) for r in rows]
-
-    async def commit(self) -> None:
-        if self._conn.in_transaction:
-            await self._conn.execute("COMMIT")
-
-    async def rollback(self) -> None:
-        if self._conn.in_transaction:
-            await self._conn.execute("ROLLBACK")
-
-    async def close(self) -> None:
-        await self._conn.close()
 
 
 class _Threaded:

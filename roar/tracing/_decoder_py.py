@@ -19,10 +19,10 @@ __all__ = ("Decoder",)
 
 
 class Decoder:
-    """Split a byte stream of wire records (``ext/events.h``) into tuples.
+    """Split a byte stream of wire records (``ext/events.h``) into :class:`Record` values.
 
     Feed it whatever a read returned; it returns every record completed by that data and keeps an
-    incomplete tail for the next call.  Each record becomes
+    incomplete tail for the next call.  Each record becomes a :class:`~roar.tracing.wire.Record`
     ``(kind, flags, pid, tid, arg0, arg1, arg2, path1, path2)``: paths are decoded as
     ``os.fsdecode`` does on Linux (UTF-8 with surrogateescape, so undecodable bytes survive a
     round trip through ``os.fsencode``), ``path1`` is ``""`` when absent and ``path2`` is ``None``
@@ -75,7 +75,7 @@ class Decoder:
                 path1 = buf[p : p + len1].decode("utf-8", "surrogateescape") if len1 else ""
                 p += len1
                 path2 = buf[p : p + len2].decode("utf-8", "surrogateescape") if len2 else None
-                records.append((kind, flags, pid, tid, arg0, arg1, arg2, path1, path2))
+                records.append(Record(kind, flags, pid, tid, arg0, arg1, arg2, path1, path2))
                 pos += size
         finally:
             if pos:

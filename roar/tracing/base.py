@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-EventBatch = list[tuple[int, int, int, int, int, int, int, str, str | None]]
+from roar.tracing.wire import Record
+
+EventBatch = list[Record]
 EventSink = Callable[[EventBatch], None]
 
 

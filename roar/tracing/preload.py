@@ -69,7 +69,7 @@ from roar.tracing.base import (
 )
 from roar.tracing.decoder import Decoder
 from roar.tracing.programs import elf_header_span, inspect_program, read_head
-from roar.tracing.wire import WireFormatError
+from roar.tracing.wire import Record, WireFormatError
 
 __all__ = (
     "ENV_EXEC",
@@ -199,19 +199,19 @@ class _TraceState:
         """Keep the process table (for killing the tree) and the lost-event count."""
         self.records += len(records)
         for record in records:
-            kind = record[0]
-            if record[1] & wire.EVF_TRUNCATED:
+            kind = record.kind
+            if record.flags & wire.EVF_TRUNCATED:
                 self.lost += 1
             if kind == wire.EVK_HELLO:
-                self._born(record[2])
-                self.hello_pids.add(record[2])
+                self._born(record.pid)
+                self.hello_pids.add(record.pid)
             elif kind == wire.EVK_FORK:
-                if not record[6] & wire.FORK_THREAD:
-                    self._born(record[4])
+                if not record.arg2 & wire.FORK_THREAD:
+                    self._born(record.arg0)
             elif kind == wire.EVK_EXIT:
-                self.alive.discard(record[2])
+                self.alive.discard(record.pid)
             elif kind == wire.EVK_WARN:
-                self.lost += max(record[4], 0)
+                self.lost += max(record.arg0, 0)
 
     def _born(self, pid: int) -> None:
         if pid not in self.alive:
@@ -450,7 +450,7 @@ class PreloadBackend:
                         # The shim cannot see the exec roar made; report it first.
                         pid = process.pid
                         path = os.path.realpath(program.path)
-                        sink([(wire.EVK_EXEC, 0, pid, pid, 0, 0, 0, path, program.real)])
+                        sink([Record(wire.EVK_EXEC, 0, pid, pid, 0, 0, 0, path, program.real)])
                     status = await self._run(process, listener, state, sink, tg)
                     tg.cancel_scope.cancel()
         finally:
@@ -471,7 +471,7 @@ class PreloadBackend:
                     "did was traced (try --tracer ptrace)",
                 )
             )
-        tail.append((wire.EVK_END, 0, root, root, status, state.lost, 0, "", None))
+        tail.append(Record(wire.EVK_END, 0, root, root, status, state.lost, 0, "", None))
         sink(tail)
         self.last_stats = TraceStats(
             connections=state.connections_seen,
@@ -538,5 +538,5 @@ class PreloadBackend:
             await changed.wait()
 
 
-def _warning(pid: int, message: str) -> tuple[int, int, int, int, int, int, int, str, str | None]:
-    return (wire.EVK_WARN, 0, pid, pid, 0, 0, 0, message, None)
+def _warning(pid: int, message: str) -> Record:
+    return Record(wire.EVK_WARN, 0, pid, pid, 0, 0, 0, message, None)

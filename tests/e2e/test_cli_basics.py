@@ -14,7 +14,7 @@ def test_version_and_help_are_fast_and_import_nothing_heavy() -> None:
     code = (
         "import sys, runpy; sys.argv=['roar','--help'];"
         "from roar.cli import run_cli; rc = run_cli(['--help']);"
-        "heavy = [m for m in ('aiohttp','botocore','aiosqlite','blake3','uvloop','msgspec','anyio')"
+        "heavy = [m for m in ('aiohttp','botocore','sqlite3','blake3','uvloop','msgspec','anyio')"
         " if m in sys.modules]; print('HEAVY', heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -70,7 +70,13 @@ def tracer(build_dir: Path) -> Path:
     """
     out = build_dir / "roar-ptrace"
     sources = sorted(str(p) for p in (REPO / "ext" / "ptrace").glob("*.c"))
+    generated = build_dir / "generated"
+    subprocess.run(
+        [sys.executable, str(REPO / "ext" / "gen_syscall_names.py"), "cc", str(generated)],
+        check=True,
+    )
     cmd = ["cc", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-I", str(REPO / "ext")]
+    cmd += ["-I", str(generated)]
     if os.environ.get("ROAR_TEST_SANITIZE"):
         cmd += ["-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
     subprocess.run([*cmd, *sources, "-o", str(out)], check=True)

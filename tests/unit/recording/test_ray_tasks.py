@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roar.recording.ray_tasks import Event, TaskRouter
+from roar.recording.ray_tasks import TaskRouter
 from roar.tracing import wire
 
 
-def _open(pid: int, tid: int, path: str, flags: int = 0) -> Event:
-    return (wire.EVK_OPEN, 0, pid, tid, flags, 3, 0, path, None)
+def _open(pid: int, tid: int, path: str, flags: int = 0) -> wire.Record:
+    return wire.Record(wire.EVK_OPEN, 0, pid, tid, flags, 3, 0, path, None)
 
 
 def test_no_marker_no_routing_and_the_batch_passes_untouched(tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_events_between_marks_and_of_started_processes_are_the_tasks(tmp_path: P
     router = TaskRouter(str(tmp_path))
     begin = tmp_path / "begin~t1~shard~10.0"
     begin.touch()  # the probe creates the file before the tracer reports it
-    fork: Event = (wire.EVK_FORK, 0, 10, 10, 20, 0, 0, "", None)
+    fork = wire.Record(wire.EVK_FORK, 0, 10, 10, 20, 0, 0, "", None)
     batch = [
         _open(10, 10, "/p/before.txt"),
         _open(10, 10, str(begin)),

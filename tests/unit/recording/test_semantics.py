@@ -13,7 +13,7 @@ APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT
 RDWR = os.O_RDWR
 
 
-Event = tuple[int, int, int, int, int, int, int, str, str | None]
+Event = wire.Record
 
 
 def ev(
@@ -27,7 +27,7 @@ def ev(
     arg1: int = 0,
     arg2: int = 0,
 ) -> Event:
-    return (kind, flags, pid, pid, arg0, arg1, arg2, path1, path2)
+    return wire.Record(kind, flags, pid, pid, arg0, arg1, arg2, path1, path2)
 
 
 def opened(path: str, flags: int, *, created: bool = False) -> Event:
