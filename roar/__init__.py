@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from roar.core.context import RoarContext
     from roar.errors import RoarError
     from roar.lineage.dag import DagView, project_dag
-    from roar.recording.recorder import RunReport, record_command
+    from roar.recording.phases import RunReport
+    from roar.recording.recorder import record_command
     from roar.store import Store
 
 __all__ = (
@@ -53,7 +54,7 @@ _LAZY = {
     "open_project": "roar.api",
     "RoarContext": "roar.core.context",
     "RoarError": "roar.errors",
-    "RunReport": "roar.recording.recorder",
+    "RunReport": "roar.recording.phases",
     "Store": "roar.store",
     "project_dag": "roar.lineage.dag",
     "record_command": "roar.recording.recorder",

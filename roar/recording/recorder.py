@@ -5,7 +5,8 @@ While the command runs (the *trace* phase) the loop does four things at once: th
 stream in and are decoded in batches, the access model is updated, and every new input is hashed
 on worker threads right away (so its digest is taken before the job can overwrite it, and most
 hashing is done when the command exits). Each later phase is a function of what the phases
-before it produced, so each can be exercised on its own.
+before it produced, so each can be exercised on its own: the values they hand on are in
+``phases``, and the last, pure step (the job record) is ``job_builder``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shlex
 import shutil
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,18 +26,16 @@ import anyio
 import msgspec
 
 from roar.core.context import RoarContext
-from roar.core.git import GitState, read_git_state
+from roar.core.git import read_git_state
 from roar.core.leftovers import mark_owner
 from roar.core.leftovers import sweep as sweep_leftovers
 from roar.errors import CommandNotFoundError, TracerError
 from roar.hashing import Hasher, HashResult
-from roar.lineage.identity import step_identity
-from roar.models import FileDigest, GitInfo, Job, NewJob
+from roar.models import Job
 from roar.recording.digests import collect_digests, to_files
 from roar.recording.env_probe import INJECT_DIR, env_vars_read, probe_env
 from roar.recording.environment import capture as capture_environment
 from roar.recording.filters import (
-    FilterOutcome,
     FilterSettings,
     apply_filters,
     python_prefixes,
@@ -45,15 +43,16 @@ from roar.recording.filters import (
     tracer_skip_reads,
     write_reason,
 )
-from roar.recording.patch import PatchInfo, store_patch, tracked_diff, untracked_inputs
+from roar.recording.job_builder import build_job
+from roar.recording.patch import store_patch, tracked_diff, untracked_inputs
+from roar.recording.phases import Attribution, Prepared, RunReport, Settled, Traced
 from roar.recording.ray_tasks import RayTask, TaskRouter
 from roar.recording.s3 import s3_edges
-from roar.recording.secrets import redact_argv, redact_env, redact_text
-from roar.recording.semantics import Accesses, AccessModel
+from roar.recording.semantics import AccessModel
 from roar.recording.sources import input_sources, unmodified_tracked
 from roar.recording.warnings import RecordWarning
 from roar.store import Store, require_writable
-from roar.tracing.base import Backend, EventBatch, EventSink, TraceOutcome
+from roar.tracing.base import EventBatch, EventSink
 from roar.tracing.select import choose_backend
 
 if TYPE_CHECKING:
@@ -61,20 +60,6 @@ if TYPE_CHECKING:
 
 CLOSED_BATCH = 256  # outputs closed during the run are hashed in batches of this many
 RAY_TASK_TAG = "ray-task:"  # the Roar-Job-Id of an S3 request made inside a Ray task
-
-
-@dataclass
-class RunReport:
-    """What `roar run` tells the user afterwards, and the exit code it passes through."""
-
-    exit_code: int
-    job: Job | None
-    outcome: TraceOutcome
-    backend: str
-    warnings: list[RecordWarning] = field(default_factory=list)
-    dropped: list[tuple[str, str, str]] = field(default_factory=list)
-    discarded_writes: tuple[str, ...] = ()
-    bookkeeping_seconds: float = 0.0  # from the command's end to the job being stored
 
 
 def resolve_program(argv0: str, env: dict[str, str], cwd: Path) -> str:
@@ -92,48 +77,7 @@ def resolve_program(argv0: str, env: dict[str, str], cwd: Path) -> str:
     return found
 
 
-def _text(value: str) -> str:
-    """``value`` storable as JSON: bytes that were not UTF-8 (surrogate escapes) become U+FFFD."""
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def git_info(state: GitState) -> GitInfo:
-    """What a job records of the git state it ran in (the remote URL without credentials)."""
-    return GitInfo(
-        commit=state.commit,
-        branch=state.branch,
-        dirty=state.dirty,
-        repo=state.repo,
-        remote_url=redact_text(state.remote_url) if state.remote_url else None,
-    )
-
-
 # -- phase 1: prepare --------------------------------------------------------------------------
-
-
-@dataclass
-class Prepared:
-    """Everything decided before the command starts."""
-
-    job_uid: str
-    argv: list[str]
-    cwd: Path
-    scratch: Path  # the job's scratch directory (snapshots, the probe's logs); removed after
-    env: dict[str, str]
-    launched_with: dict[str, str]  # the environment as roar launched the command
-    backend: Backend
-    settings: FilterSettings
-    git: GitState  # read before the command can change the tree
-    diff: bytes  # the tracked changes against HEAD, at the same moment
-    router: TaskRouter | None = None  # Ray tasks told apart (ray.enabled)
-
-    @property
-    def snapshot_dir(self) -> Path:
-        return self.scratch / "snapshots"
-
-    @property
-    def env_log(self) -> Path:
-        return self.scratch / "env"
 
 
 async def prepare(
@@ -175,21 +119,6 @@ async def prepare(
 
 
 # -- phase 2: trace ----------------------------------------------------------------------------
-
-
-@dataclass
-class Traced:
-    """The command's run: how it ended, what it touched, and what was hashed meanwhile."""
-
-    outcome: TraceOutcome
-    accesses: Accesses
-    started_at: float
-    duration: float
-    ended: float  # time.monotonic() when the command ended
-    early: dict[str, HashResult]  # inputs, hashed when first opened
-    closed: dict[str, HashResult]  # outputs, hashed when closed
-    proxy_events: list[Any] | None  # the job's S3 proxy events, when it had one
-    tasks: list[RayTask] = field(default_factory=list)  # its Ray tasks, in the order they began
 
 
 async def trace(
@@ -274,18 +203,6 @@ async def trace(
 # -- phase 3: settle digests -------------------------------------------------------------------
 
 
-@dataclass
-class Settled:
-    """The job's files with their digests, and the environment it ran in."""
-
-    filtered: FilterOutcome
-    inputs: list[FileDigest]
-    outputs: list[FileDigest]
-    s3_deleted: list[str]
-    environment: dict[str, Any]
-    settings: FilterSettings  # with the interpreters the job ran as package roots
-
-
 async def settle(
     ctx: RoarContext,
     prepared: Prepared,
@@ -339,16 +256,6 @@ async def settle(
 # -- phase 4: attribute sources ----------------------------------------------------------------
 
 
-@dataclass
-class Attribution:
-    """Where each input can be had again, and the patch of uncommitted changes it may need."""
-
-    git: GitState  # dirty when a patch was recorded
-    patch: PatchInfo | None
-    sources: dict[str, str | None]
-    tracked: set[str]  # what git covers unmodified (the job's Ray tasks reuse it)
-
-
 async def attribute(
     ctx: RoarContext,
     store: Store,
@@ -399,76 +306,6 @@ async def attribute(
 
 
 # -- phase 5: build the job --------------------------------------------------------------------
-
-
-def build_job(
-    ctx: RoarContext,
-    job_type: str,
-    prepared: Prepared,
-    traced: Traced,
-    settled: Settled,
-    attribution: Attribution,
-    hasher: Hasher,
-    warnings: list[RecordWarning],
-) -> NewJob:
-    """The record, with credentials scrubbed from the command and the variables."""
-    recorded_argv = redact_argv(prepared.argv)
-    if recorded_argv != prepared.argv:
-        warnings.append(
-            RecordWarning(
-                "credential-redacted",
-                "a credential on the command line was recorded as [REDACTED]",
-            )
-        )
-    command = shlex.join(recorded_argv)
-    git, patch, accesses, outcome = (
-        attribution.git,
-        attribution.patch,
-        traced.accesses,
-        traced.outcome,
-    )
-    return NewJob(
-        job_uid=prepared.job_uid,
-        job_type=job_type,
-        command=command,
-        argv=recorded_argv,
-        cwd=ctx.project.display_path(str(prepared.cwd.resolve())),
-        started_at=traced.started_at,
-        duration_seconds=round(traced.duration, 6),
-        exit_code=outcome.exit_code,
-        signal=outcome.signal,
-        git=git_info(git),
-        inputs=settled.inputs,
-        outputs=settled.outputs,
-        step_identity=step_identity(
-            [ctx.project.absolute(f.path) for f in settled.inputs],
-            [ctx.project.absolute(f.path) for f in settled.outputs],
-            command,
-            str(ctx.project.root),
-            os.path.expanduser("~"),
-        ),
-        tracer=prepared.backend.name,
-        env=redact_env(ctx.config.env),
-        metadata={
-            "processes": accesses.process_count,
-            "programs": [ctx.project.display_path(p) for p in accesses.programs[:50]],
-            "interrupted": outcome.interrupted,
-            "input_sources": attribution.sources,
-            "s3_deleted": settled.s3_deleted,
-            "roar_version": _version(),
-            "hashing": {
-                "algorithms": list(hasher.algorithms),
-                "hashed_bytes": hasher.hashed_bytes,
-                "cache_hits": hasher.cache_hits,
-            },
-            "git": {
-                "remote_url": redact_text(git.remote_url) if git.remote_url else None,
-                "changed_paths": list(git.changed_paths),
-                "patch": msgspec.to_builtins(patch) if patch else None,
-            },
-            **settled.environment,
-        },
-    )
 
 
 # -- all phases, then store ----------------------------------------------------------------------
@@ -609,9 +446,3 @@ def _own_python_roots() -> tuple[str, ...]:
     # roar's own files (the probe on PYTHONPATH) are never a job's input, even in a source tree.
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, INJECT_DIR}
     return tuple(sorted(r for r in roots if r and r != "/"))
-
-
-def _version() -> str:
-    from roar._version import __version__
-
-    return __version__

@@ -88,7 +88,7 @@ async def record_transfer(
     from roar.core.git import read_git_state
     from roar.lineage.identity import step_identity
     from roar.models import NewJob
-    from roar.recording.recorder import git_info
+    from roar.recording.job_builder import git_info
 
     state = await read_git_state(Path.cwd(), ctx.project.roar_dir)
     command = shlex.join(argv)

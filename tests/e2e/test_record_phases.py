@@ -9,7 +9,7 @@ import pytest
 
 from roar.core.context import RoarContext
 from roar.hashing import Hasher
-from roar.recording import recorder
+from roar.recording import job_builder, recorder
 from roar.recording.warnings import RecordWarning
 from tests.conftest import Workspace
 
@@ -50,7 +50,7 @@ def test_each_phase_hands_the_next_what_it_needs(project: Workspace) -> None:
             assert attribution.sources["loose.txt"] == f"patch:{attribution.patch.hash}"
             assert [w.kind for w in warnings] == ["dirty-tree"]
             assert warnings[0].startswith("the git tree is dirty")  # still a sentence
-            job = recorder.build_job(
+            job = job_builder.build_job(
                 ctx, "run", prepared, traced, settled, attribution, hasher, warnings
             )
             assert job.git.dirty is True and job.outputs == settled.outputs
