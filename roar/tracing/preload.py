@@ -57,7 +57,7 @@ from anyio.abc import Process
 from roar.core.leftovers import PRELOAD_PREFIX, SNAPSHOT_PREFIX, owner_token
 from roar.errors import TracerError
 from roar.tracing import wire
-from roar.tracing._signals import relay_signals
+from roar.tracing._launch import launched
 from roar.tracing.base import (
     SKIP_NOTHING,
     Availability,
@@ -219,6 +219,11 @@ class _TraceState:
             if self.aborted and pid != self.root_pid:
                 # Forked while the tree was being killed: its parent's FORK came too late.
                 _kill_if_ours(pid, self.sock_token)
+
+    def abort(self) -> None:
+        """Cancelled from outside while the command runs: nothing would be recorded, so end it."""
+        self.aborted = True
+        self.kill_tree()
 
     def kill_tree(self) -> None:
         """SIGKILL the root and every process that reported to us and is still ours."""
@@ -422,27 +427,15 @@ class PreloadBackend:
             listener.bind(sock_path)
             listener.listen(LISTEN_BACKLOG)
             listener.setblocking(False)
-            async with anyio.create_task_group() as tg:
-                await tg.start(
-                    relay_signals,
-                    functools.partial(_on_interrupt, state),
-                    functools.partial(_on_forward, state),
-                )
-                try:
-                    process = await anyio.open_process(
-                        list(argv),
-                        stdin=None,
-                        stdout=None,
-                        stderr=None,
-                        env=traced_env(env, library, sock_path, snapshots, skip_reads),
-                        cwd=cwd,
-                    )
-                except OSError as exc:
-                    # The command never ran: like a shell, say why and end with 127/126.
-                    sys.stderr.write(f"roar: cannot execute {argv[0]}: {exc.strerror}\n")
-                    status = (127 if isinstance(exc, FileNotFoundError) else 126) << 8
-                    tg.cancel_scope.cancel()
-                else:
+            try:
+                async with launched(
+                    argv,
+                    env=traced_env(env, library, sock_path, snapshots, skip_reads),
+                    cwd=cwd,
+                    on_interrupt=functools.partial(_on_interrupt, state),
+                    on_forward=functools.partial(_on_forward, state),
+                    on_abandon=lambda _process: state.abort(),
+                ) as process:
                     state.process = process
                     state.root_pid = process.pid
                     state.alive.add(process.pid)
@@ -451,8 +444,13 @@ class PreloadBackend:
                         pid = process.pid
                         path = os.path.realpath(program.path)
                         sink([Record(wire.EVK_EXEC, 0, pid, pid, 0, 0, 0, path, program.real)])
-                    status = await self._run(process, listener, state, sink, tg)
-                    tg.cancel_scope.cancel()
+                    status = await self._run(process, listener, state, sink)
+            except OSError as exc:
+                if state.process is not None:
+                    raise
+                # The command never ran: like a shell, say why and end with 127/126.
+                sys.stderr.write(f"roar: cannot execute {argv[0]}: {exc.strerror}\n")
+                status = (127 if isinstance(exc, FileNotFoundError) else 126) << 8
         finally:
             state.finished = True
             listener.close()
@@ -492,7 +490,6 @@ class PreloadBackend:
         listener: socket.socket,
         state: _TraceState,
         sink: EventSink,
-        tg: anyio.abc.TaskGroup,
     ) -> int:
         """Serve connections until the root has exited and every connection has closed."""
         async with anyio.create_task_group() as readers:
@@ -501,12 +498,6 @@ class PreloadBackend:
                 status = _raw_status(await process.wait())
                 await self._wait_connections_closed(listener, state, sink, readers)
             finally:
-                if process.returncode is None:
-                    # Cancelled from outside: nothing would be recorded, so end the command.
-                    state.aborted = True
-                    state.kill_tree()
-                    with anyio.CancelScope(shield=True):
-                        await process.wait()
                 readers.cancel_scope.cancel()
         if isinstance(state.error, WireFormatError):
             raise TracerError(

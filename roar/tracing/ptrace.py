@@ -21,7 +21,7 @@ import anyio
 from anyio.abc import Process
 
 from roar.errors import TracerError
-from roar.tracing._signals import relay_signals
+from roar.tracing._launch import launched
 from roar.tracing.base import (
     SKIP_NOTHING,
     Availability,
@@ -63,7 +63,7 @@ async def pump_events(read_fd: int, sink: EventSink) -> None:
         batch = decoder.feed(data)
         if batch:
             sink(batch)
-        if len(data) < READ_SIZE and not (batch and batch[-1][0] == EVK_END):
+        if len(data) < READ_SIZE and not (batch and batch[-1].kind == EVK_END):
             # The tracer flushes whenever it would block, often one record at a time. Letting
             # records pile up in the (1 MiB) pipe for a moment turns thousands of wake-ups into
             # a few large batches; the traced program never waits for roar meanwhile, and roar's
@@ -106,6 +106,10 @@ def _on_interrupt(state: _SignalState, count: int) -> None:
     if count >= 2 and process is not None and process.returncode is None:
         state.aborted = True
         process.kill()  # EXITKILL: the kernel kills every tracee with the tracer
+
+
+def _kill(process: Process) -> None:
+    process.kill()  # EXITKILL: the kernel kills every tracee with the tracer
 
 
 def _on_forward(state: _SignalState, signum: int) -> None:
@@ -162,37 +166,29 @@ class PtraceBackend:
                 command += ["--snapshot-dir", str(snapshot_dir)]
             command += skip_read_options(skip_reads)
             command += ["--", *argv]
-            async with anyio.create_task_group() as tg:
-                await tg.start(
-                    relay_signals,
-                    functools.partial(_on_interrupt, state),
-                    functools.partial(_on_forward, state),
-                )
-                try:
-                    process = await anyio.open_process(
-                        command,
-                        stdin=None,
-                        stdout=None,
-                        stderr=None,
-                        pass_fds=(write_fd,),
-                        env=dict(env),
-                        cwd=cwd,
-                    )
-                except OSError as exc:
-                    raise TracerError(f"cannot start {self.binary}: {exc.strerror}") from exc
-                finally:
+            started = False
+            try:
+                async with launched(
+                    command,
+                    env=env,
+                    cwd=cwd,
+                    on_interrupt=functools.partial(_on_interrupt, state),
+                    on_forward=functools.partial(_on_forward, state),
+                    on_abandon=_kill,
+                    pass_fds=(write_fd,),
+                ) as process:
+                    started = True
                     os.close(write_fd)
                     write_fd = -1
-                state.process = process
-                try:
-                    await pump_events(read_fd, sink)
-                except WireFormatError as exc:
-                    process.kill()
-                    raise TracerError(f"the tracer's event stream is damaged: {exc}") from exc
-                finally:
-                    with anyio.CancelScope(shield=True):
-                        await process.wait()
-                tg.cancel_scope.cancel()
+                    state.process = process
+                    try:
+                        await pump_events(read_fd, sink)
+                    except WireFormatError as exc:
+                        raise TracerError(f"the tracer's event stream is damaged: {exc}") from exc
+            except OSError as exc:
+                if started:
+                    raise
+                raise TracerError(f"cannot start {self.binary}: {exc.strerror}") from exc
         finally:
             os.close(read_fd)
             if write_fd >= 0:
