@@ -73,6 +73,19 @@ def env_vars_read(
     }
 
 
+def env_vars_launched(
+    read: Mapping[str, str | None], launched_with: Mapping[str, str]
+) -> dict[str, str | None]:
+    """For each variable the job read, the value roar launched the command with (None: unset),
+    credentials hidden as in ``env_vars_read``."""
+    return {
+        name: None
+        if launched_with.get(name) is None
+        else redact_env({name: _text(launched_with[name])})[name]
+        for name in read
+    }
+
+
 def python_env_reads(env_log: Path) -> dict[str, tuple[str, str | None]]:
     """The probe's logs: name -> ("seen", value), ("unset", None) or ("withheld", None) -- a
     credential-looking variable that was set, whose value the probe never writes down. The first

@@ -19,7 +19,7 @@ import os
 import platform
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +207,41 @@ async def interpreter_facts(interpreter: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return facts
+
+
+async def installed_versions(
+    interpreter: str, names: Iterable[str], env: Mapping[str, str]
+) -> dict[str, str | None] | None:
+    """name -> the version ``interpreter`` would import now (None: not installed), as the command
+    would see it (its environment ``env``: an activated venv, PYTHONPATH); None when the
+    interpreter cannot run. One short subprocess."""
+    code = (
+        "import json, sys\n"
+        "from importlib import metadata\n"
+        "found = {}\n"
+        "for name in json.loads(sys.argv[1]):\n"
+        "    try:\n"
+        "        found[name] = metadata.version(name)\n"
+        "    except metadata.PackageNotFoundError:\n"
+        "        found[name] = None\n"
+        "print(json.dumps(found))\n"
+    )
+    try:
+        result = await anyio.run_process(
+            [interpreter, "-c", code, json.dumps(sorted(names))],
+            check=False,
+            stderr=subprocess.DEVNULL,
+            env=dict(env),
+        )
+    except OSError:
+        return None
+    if result.returncode != 0:
+        return None
+    try:
+        found: dict[str, str | None] = json.loads(result.stdout)
+    except ValueError:
+        return None
+    return found
 
 
 class DpkgCache:

@@ -33,7 +33,7 @@ from roar.errors import CommandNotFoundError, TracerError
 from roar.hashing import Hasher, HashResult
 from roar.models import Job
 from roar.recording.digests import collect_digests, to_files
-from roar.recording.env_probe import INJECT_DIR, env_vars_read, probe_env
+from roar.recording.env_probe import INJECT_DIR, env_vars_launched, env_vars_read, probe_env
 from roar.recording.environment import capture as capture_environment
 from roar.recording.filters import (
     FilterSettings,
@@ -247,8 +247,15 @@ async def settle(
         inputs += s3_inputs
         outputs += s3_outputs
     if not given:
-        environment["runtime"]["env_vars"] = env_vars_read(
+        read = env_vars_read(
             prepared.env_log, prepared.launched_with, accesses.env_reads, accesses.env_cut
+        )
+        environment["runtime"]["env_vars"] = read
+        # What roar started the command with, for the same names: what the job saw can differ
+        # (a wrapper such as pyenv's shim extends PATH), and the run cache compares like with
+        # like: what a re-run would be started with now.
+        environment["runtime"]["env_vars_launched"] = env_vars_launched(
+            read, prepared.launched_with
         )
     return Settled(filtered, inputs, outputs, s3_deleted, environment, settings)
 

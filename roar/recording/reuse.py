@@ -12,7 +12,7 @@ that cannot be checked without running, an output the cache does not hold) and t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -106,3 +106,43 @@ def _restore(cache: OutputCache, digest: str, target: Path) -> bool:
     from roar.recording.run_cache import restore
 
     return restore(cache.directory, digest, target, cache.methods)
+
+
+# -- what the command would see now --------------------------------------------------------------
+#
+# Equal inputs are not enough for `roar run @N` to skip a step: the command also read variables
+# (LR=0.1) and imported packages (numpy 2.4), and neither is an input file (site-packages reads are
+# filtered out as "package"). A re-run in another environment may compute other outputs, so the
+# recorded execution stands in for it only when both are as they were. (`roar reproduce` asks
+# something else: whether the recorded outputs are there, so it does not use these.)
+
+
+def env_change(
+    job: Job, recorded: Mapping[str, object], env: Mapping[str, str], redacted: str
+) -> str | None:
+    """Why ``env`` differs from what ``job`` read (``recorded``: name -> value, None for unset),
+    or None. Values recorded as ``redacted`` (credentials) were never kept, so cannot be
+    compared, and are not."""
+    for name, value in sorted(recorded.items()):
+        if value == redacted or (value is not None and not isinstance(value, str)):
+            continue
+        now = env.get(name)
+        if now != value:
+            then = "unset" if value is None else f"{value!r}"
+            current = "unset" if now is None else f"{now!r}"
+            return f"${name} is {current} now, {then} when {job.step_ref} ({job.job_uid}) ran"
+    return None
+
+
+def package_change(
+    job: Job, recorded: Mapping[str, object], installed: Mapping[str, str | None]
+) -> str | None:
+    """Why the installed versions differ from the distributions ``job`` imported, or None."""
+    for name, version in sorted(recorded.items()):
+        if not isinstance(version, str):
+            continue
+        now = installed.get(name)
+        if now != version:
+            current = f"{name} {now} is installed" if now else f"{name} is not installed"
+            return f"{current} now, {version} when {job.step_ref} ({job.job_uid}) ran"
+    return None

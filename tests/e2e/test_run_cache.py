@@ -146,3 +146,59 @@ def test_reproduce_in_a_clone_restores_from_the_projects_cache(
 def test_force_needs_run(project: Workspace) -> None:
     result = project.roar("reproduce", "anything", "--force", check=False)
     assert result.returncode == 2 and "--force only applies with --run" in result.stderr
+
+
+# What the command read besides files: a variable, and a package (its site-packages reads are
+# dropped as "package", so no input digest would change with its version).
+READS_ENV_AND_PACKAGE = """\
+import os
+import toypkg
+from pathlib import Path
+Path("out.txt").write_text(os.environ.get("LR", "unset") + " " + toypkg.VERSION)
+"""
+
+
+def _toy_package(site: Path, version: str) -> None:
+    for old in site.glob("toypkg-*.dist-info"):
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    (site / "toypkg").mkdir(parents=True, exist_ok=True)
+    (site / "toypkg" / "__init__.py").write_text(f"VERSION = {version!r}\n")
+    info = site / f"toypkg-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: toypkg\nVersion: {version}\n")
+    (info / "top_level.txt").write_text("toypkg\n")
+
+
+def test_a_changed_variable_or_package_version_runs_the_step_again(
+    project: Workspace, tmp_path: Path
+) -> None:
+    site = tmp_path / "lib" / "site-packages"
+    _toy_package(site, "1.0")
+    project.env["PYTHONPATH"] = str(site)
+    project.env["LR"] = "0.1"
+    project.gen({"train.py": READS_ENV_AND_PACKAGE})
+    project.commit_all("train")
+    project.roar("run", "python", "train.py")
+    out = project.root / "out.txt"
+    assert out.read_text() == "0.1 1.0"
+    job = project.run_json("show", "@1", "--json")
+    assert job["metadata"]["packages"]["pip"].get("toypkg") == "1.0"
+    assert job["metadata"]["runtime"]["env_vars_launched"]["LR"] == "0.1"
+
+    same = project.roar("run", "-v", "@1")
+    assert "@1 skipped" in same.stderr
+
+    project.env["LR"] = "0.2"
+    changed = project.roar("run", "-v", "@1")
+    assert "@1 runs: $LR is '0.2' now, '0.1' when @1" in changed.stderr
+    assert out.read_text() == "0.2 1.0"  # it ran: the output is the new variable's
+
+    _toy_package(site, "2.0")
+    upgraded = project.roar("run", "-v", "@1")
+    assert "@1 runs: toypkg 2.0 is installed now, 1.0 when @1" in upgraded.stderr
+    assert out.read_text() == "0.2 2.0"
+
+    again = project.roar("run", "-v", "@1")
+    assert "@1 skipped" in again.stderr
