@@ -97,9 +97,15 @@ def _extensions() -> list[Extension]:
         sources=["ext/b3tree/_b3tree.c"],
         extra_compile_args=["-std=gnu11", "-O3", "-Wall", "-Wextra"],
     )
+    # The reader's half of the preload shim's shared-memory record ring (ext/ring.h).
+    ring = Extension(
+        "roar.tracing._ring",
+        sources=["ext/ring/_ring.pyx"],
+        include_dirs=["ext"],
+    )
     return [
         *cythonize(
-            [decoder],
+            [decoder, ring],
             compiler_directives={"language_level": "3", "boundscheck": False, "wraparound": False},
             quiet=True,
         ),

@@ -156,6 +156,7 @@ __attribute__((constructor)) static void shim_init(void)
     keep_env(ENV_KEEP_UNDER);
     keep_env(ENV_KEEP_CONTAINING);
     keep_env(ENV_DEDUPE_RESET_UNDER);
+    keep_env(ENV_RING);
     const char *reset = getenv(ENV_DEDUPE_RESET_UNDER);
     if (reset && reset[0] == '/') {
         size_t n = strlen(reset);
@@ -170,6 +171,7 @@ __attribute__((constructor)) static void shim_init(void)
     snapshot_init();
     skip_reads_init();
     transport_init(sock);
+    ring_init();
     shim_pid_cache = getpid();
     pthread_atfork(NULL, NULL, shim_after_fork_child);
     on_exit(exit_hook, NULL);

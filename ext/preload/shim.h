@@ -9,6 +9,7 @@
  * Files, by job:
  *   init.c       constructor, exit hooks, fork hooks, real-symbol lookup
  *   transport.c  the connection to roar: adopt an inherited one or connect, keep it safe, send
+ *   ring.c       the tree's shared-memory record ring (ext/ring.h): records without a syscall
  *   paths.c      absolute, lexically normalised paths; descriptor paths; program inspection
  *   dedupe.c     per-process OPEN (and ENV) dedupe and the table of descriptors opened for writing
  *   snapshot.c   saving an input before the job overwrites or removes it (tree-wide state)
@@ -62,6 +63,9 @@
  * what the next unit of work (a Ray task, marked by such an open) reads is reported again.
  */
 #define ENV_DEDUPE_RESET_UNDER "ROAR_PRELOAD_DEDUPE_RESET_UNDER"
+/* The tree's shared-memory record ring (ext/ring.h), a file roar created; unset: records are
+ * sent on the socket one by one. */
+#define ENV_RING "ROAR_PRELOAD_RING"
 
 /* ---- init.c ----------------------------------------------------------------------------------- */
 
@@ -71,7 +75,7 @@ extern char shim_self_path[SHIM_PATH]; /* absolute path of libroar_preload.so */
 /* "NAME=value" of roar's variables as this image started with them (ROAR_PRELOAD_SOCK, the
  * snapshot and the skip-reads settings): put back into an exec'd program's environment when the
  * caller left them out. */
-#define SHIM_KEEP_MAX 8
+#define SHIM_KEEP_MAX 12
 extern const char *shim_keep_env[SHIM_KEEP_MAX];
 extern int shim_keep_count;
 /* The reads not to report (ENV_SKIP_UNDER & co.), fixed once the constructor has run. */
@@ -141,6 +145,15 @@ void transport_evacuate(int fd);
 void transport_after_fork(void);
 /* Records that could not be delivered (no connection, roar gone, send timeout). */
 uint64_t transport_lost(void);
+/* Wake roar (a one-byte message) when it sleeps on the ring. */
+void transport_wake(void);
+
+/* ---- ring.c ----------------------------------------------------------------------------------- */
+
+/* Map the ring ROAR_PRELOAD_RING names, once per image (0; -1 when there is none). */
+int ring_init(void);
+/* Put one record in the ring: 0 done, -1 no ring (send it), -2 given up (count it lost). */
+int ring_put(int32_t pid, const struct roar_evt_header *h, const char *p1, const char *p2);
 
 /* Report one record for this process (sends HELLO first when this pid has not said hello). */
 void emit(uint8_t kind, uint8_t flags, int32_t arg0, int64_t arg1, uint32_t arg2,

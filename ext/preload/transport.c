@@ -1,8 +1,10 @@
 /*
  * transport.c -- the connection to roar.
  *
- * roar listens on a Unix SOCK_SEQPACKET socket whose path is in ROAR_PRELOAD_SOCK.  Each record
- * is one sendmsg(2), and a SEQPACKET message is delivered whole or not at all, so records from
+ * roar listens on a Unix SOCK_SEQPACKET socket whose path is in ROAR_PRELOAD_SOCK.  Records go
+ * into the tree's shared-memory ring (ring.c, ext/ring.h) when roar made one; the connection then
+ * carries one-byte wake-ups, and still tells roar when the tree is done.  Without a ring each
+ * record is one sendmsg(2): a SEQPACKET message is delivered whole or not at all, so records from
  * many processes and threads sharing a connection never interleave.
  *
  * One connection per process tree, inherited.  The connected descriptor sits at a high number
@@ -234,11 +236,27 @@ void emit_raw(pid_t pid, pid_t tid, uint8_t kind, uint8_t flags, int32_t arg0, i
         send_record(fd, &h, path1, path2);
 }
 
+void transport_wake(void)
+{
+    /* One byte: roar tells a wake-up from a record (>= 32 bytes) by its size.  Never waits: a
+     * socket full of them has woken roar already. */
+    int fd = transport_fd();
+    if (fd >= 0) {
+        ssize_t ignored = send(fd, "", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)ignored;
+    }
+}
+
 void emit_for(pid_t pid, pid_t tid, uint8_t kind, uint8_t flags, int32_t arg0, int64_t arg1,
               uint32_t arg2, const char *path1, const char *path2)
 {
     struct roar_evt_header h;
     make_header(&h, pid, tid, kind, flags, arg0, arg1, arg2, path1, path2);
+    int put = ring_put(pid, &h, path1, path2);
+    if (put == 0)
+        return;
+    if (put == -2) /* roar left the ring full too long: as a stalled socket, stop waiting */
+        return;    /* (counted in the ring's given_up, which roar reports) */
     for (int attempt = 0; attempt < 2 && !conn_broken; attempt++) {
         int fd = transport_fd();
         if (fd < 0) {

@@ -45,7 +45,7 @@ import socket
 import struct
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +68,7 @@ from roar.tracing.base import (
     native_binary,
 )
 from roar.tracing.decoder import Decoder
+from roar.tracing.preload_ring import ENV_RING, Ring
 from roar.tracing.programs import elf_header_span, inspect_program, read_head
 from roar.tracing.wire import Record, WireFormatError
 
@@ -120,12 +121,16 @@ def traced_env(
     sock_path: str,
     snapshots: tuple[Path, str] | None = None,
     skip_reads: SkipReads = SKIP_NOTHING,
+    ring: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The command's environment: ``env`` plus the shim (first in ``LD_PRELOAD``), its socket,
-    with ``snapshots`` = (directory, state file) where to save inputs before they change, and
-    which reads not to report (always set, empty when none: the shim of an enclosing `roar run`
-    would otherwise put its own lists back at the next exec)."""
+    with ``snapshots`` = (directory, state file) where to save inputs before they change, which
+    reads not to report (always set, empty when none: the shim of an enclosing `roar run` would
+    otherwise put its own lists back at the next exec), and the record ring's variables
+    (``preload_ring``; none: records go on the socket)."""
     child = dict(env)
+    child.pop(ENV_RING, None)  # an enclosing `roar run`'s ring is not this trace's
+    child.update(ring or {})
     others = [p for p in re.split(r"[: ]+", child.get("LD_PRELOAD", "")) if p and p != str(library)]
     child["LD_PRELOAD"] = ":".join([str(library), *others])
     child[ENV_SOCK] = sock_path
@@ -190,6 +195,16 @@ class _TraceState:
         self.lost = 0
         self.records = 0
         self.error: Exception | None = None
+        self.ring: Ring | None = None
+        self.wakeups = 0  # one-byte messages: a writer found roar asleep on the ring
+        self.socket_records = 0  # records sent on a connection (no ring, or none mapped)
+
+    def deliver(self, records: EventBatch, sink: EventSink) -> None:
+        self.observe(records)
+        sink(records)
+
+    def add_lost(self, count: int) -> None:
+        self.lost += count
 
     def notify(self) -> None:
         self.changed.set()
@@ -313,10 +328,16 @@ async def _pump_connection(conn: socket.socket, state: _TraceState, sink: EventS
             if n == 0:
                 eof = True
                 break
+            if n == 1:  # a wake-up: records are waiting in the ring
+                state.wakeups += 1
+                if state.ring is not None:
+                    state.ring.wake()
+                continue
             used += n
         if used:
             records = decoder.feed(view[:used])
             if records:
+                state.socket_records += len(records)
                 state.observe(records)
                 sink(records)
         if eof:
@@ -329,6 +350,20 @@ async def _pump_connection(conn: socket.socket, state: _TraceState, sink: EventS
             await anyio.sleep(BATCH_DELAY)
         else:
             await anyio.wait_readable(conn)
+
+
+async def _serve_ring(
+    ring: Ring, state: _TraceState, deliver: Callable[[EventBatch], None]
+) -> None:
+    """Drain the record ring while the tree runs; a failure ends the trace as a connection's
+    does (kept in ``state.error``)."""
+    try:
+        await ring.serve(deliver, state.add_lost)
+    except Exception as exc:
+        if state.error is None:
+            state.error = exc
+        state.kill_tree()
+        state.notify()
 
 
 def _accept_pending(
@@ -374,6 +409,9 @@ class TraceStats:
     records: int
     processes: int
     events_lost: int
+    ring: bool = False  # records came through the shared-memory ring
+    wakeups: int = 0  # times a writer woke roar (a message each)
+    socket_records: int = 0  # records that came one message each
 
 
 class PreloadBackend:
@@ -417,6 +455,10 @@ class PreloadBackend:
         workdir, sock_path = _private_socket_path()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         state = _TraceState(sock_path)
+        try:
+            state.ring = Ring.create(workdir)
+        except OSError as exc:  # the shim then sends every record on the socket
+            sys.stderr.write(f"roar: no shared record ring ({exc.strerror}); using the socket\n")
         status: int | None = None
         snapshot_state: str | None = None
         try:
@@ -430,7 +472,14 @@ class PreloadBackend:
             try:
                 async with launched(
                     argv,
-                    env=traced_env(env, library, sock_path, snapshots, skip_reads),
+                    env=traced_env(
+                        env,
+                        library,
+                        sock_path,
+                        snapshots,
+                        skip_reads,
+                        state.ring.env() if state.ring is not None else None,
+                    ),
                     cwd=cwd,
                     on_interrupt=functools.partial(_on_interrupt, state),
                     on_forward=functools.partial(_on_forward, state),
@@ -454,6 +503,8 @@ class PreloadBackend:
         finally:
             state.finished = True
             listener.close()
+            if state.ring is not None:
+                state.ring.close()
             shutil.rmtree(workdir, ignore_errors=True)
             if snapshot_state is not None:
                 with contextlib.suppress(OSError):
@@ -476,6 +527,9 @@ class PreloadBackend:
             records=state.records,
             processes=len(state.hello_pids),
             events_lost=state.lost,
+            ring=state.ring is not None,
+            wakeups=state.wakeups,
+            socket_records=state.socket_records,
         )
         return TraceOutcome(
             wait_status=status,
@@ -492,13 +546,19 @@ class PreloadBackend:
         sink: EventSink,
     ) -> int:
         """Serve connections until the root has exited and every connection has closed."""
+        deliver = functools.partial(state.deliver, sink=sink)
         async with anyio.create_task_group() as readers:
             readers.start_soon(_serve, listener, state, sink, readers)
+            if state.ring is not None:
+                readers.start_soon(_serve_ring, state.ring, state, deliver)
             try:
                 status = _raw_status(await process.wait())
                 await self._wait_connections_closed(listener, state, sink, readers)
             finally:
                 readers.cancel_scope.cancel()
+        if state.ring is not None and state.error is None:
+            # Every process has gone: what is left in the ring is complete, or never will be.
+            state.ring.finish(deliver, state.add_lost)
         if isinstance(state.error, WireFormatError):
             raise TracerError(
                 f"the preload shim's event stream is damaged: {state.error}"

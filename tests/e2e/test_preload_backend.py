@@ -26,6 +26,7 @@ from roar.recording.semantics import Accesses, AccessModel
 from roar.tracing import wire
 from roar.tracing.base import SKIP_NOTHING, SkipReads, TraceOutcome, native_binary
 from roar.tracing.preload import PreloadBackend, TraceStats
+from roar.tracing.preload_ring import ENV_RING_BYTES
 from roar.tracing.programs import (
     elf_has_interp,
     inspect_program,
@@ -805,3 +806,68 @@ def test_elf_and_shebang_parsing(programs: Programs) -> None:
     assert elf_has_interp(b"#!/bin/sh\n") is None
     with pytest.raises(ValueError):
         elf_has_interp(dynamic[:64])
+
+
+# ---- the shared-memory record ring ------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_records_come_through_the_ring_without_a_message_each(
+    shim: Path, data: Path, tmp_path: Path
+) -> None:
+    script = _script(
+        tmp_path,
+        "many.py",
+        """
+        import os
+        for i in range(500):
+            with open(f"f{i}.txt", "w") as f:
+                f.write("x")
+        """,
+    )
+    run = await trace(shim, [sys.executable, script], data)
+    assert run.outcome.exit_code == 0
+    assert run.outputs(data) == {f"f{i}.txt" for i in range(500)}
+    assert run.stats.ring
+    assert run.stats.socket_records == 0
+    # A writer wakes roar only when it finds it asleep, never once per record.
+    assert run.stats.records > 1000 and run.stats.wakeups < run.stats.records // 10
+    assert run.stats.events_lost == 0
+
+
+@pytest.mark.anyio
+async def test_a_ring_too_small_for_the_job_wraps_and_makes_writers_wait_not_lose(
+    shim: Path, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 8 KiB holds ~80 records: 4 processes x 2 threads x 300 files go round it dozens of times,
+    # and writers keep finding it full while roar sleeps between drains.
+    monkeypatch.setenv(ENV_RING_BYTES, "8192")
+    script = _script(
+        tmp_path,
+        "storm.py",
+        """
+        import os, sys, threading
+        def work(tag):
+            for i in range(300):
+                with open(f"{tag}-{i}.txt", "w") as f:
+                    f.write(tag)
+        pids = []
+        for p in range(4):
+            pid = os.fork()
+            if pid == 0:
+                threads = [threading.Thread(target=work, args=(f"p{p}t{t}",)) for t in range(2)]
+                for t in threads: t.start()
+                for t in threads: t.join()
+                os._exit(0)
+            pids.append(pid)
+        for pid in pids:
+            os.waitpid(pid, 0)
+        """,
+    )
+    run = await trace(shim, [sys.executable, script], data)
+    assert run.outcome.exit_code == 0
+    expected = {f"p{p}t{t}-{i}.txt" for p in range(4) for t in range(2) for i in range(300)}
+    assert run.outputs(data) == expected
+    assert run.stats.ring and run.stats.socket_records == 0
+    assert run.stats.events_lost == 0
+    assert run.stats.processes == 5
