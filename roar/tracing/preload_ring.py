@@ -24,7 +24,9 @@ from roar.tracing.decoder import Decoder
 from roar.tracing.wire import Record
 
 ENV_RING = "ROAR_PRELOAD_RING"  # the ring file the shim maps (ext/preload/shim.h)
-ENV_RING_BYTES = "ROAR_PRELOAD_RING_BYTES"  # roar's own setting: the ring's size (tests)
+# roar's own setting: the ring's size (tests); "0" makes no ring (the shim then sends each record
+# on the socket: the A/B in scripts/bench/preload_ring.py).
+ENV_RING_BYTES = "ROAR_PRELOAD_RING_BYTES"
 DEFAULT_BYTES = 8 << 20  # ~80,000 typical records before a writer has to wait for roar
 MIN_BYTES = 8192
 # A writer wakes roar when it sleeps; this is only the safety net (a wake-up lost to a full
@@ -68,7 +70,7 @@ class Ring:
     def create(cls, directory: str) -> Ring | None:
         """A new ring in ``directory`` (the trace's private one), or None without the reader."""
         view_class = _reader()
-        if view_class is None:
+        if view_class is None or os.environ.get(ENV_RING_BYTES) == "0":
             return None
         from roar.tracing._ring import DATA_OFFSET, MAGIC
 
