@@ -100,9 +100,16 @@ def sites_of(prefixes: Iterable[str | None]) -> Callable[[str], bool]:
 
 
 def python_distributions_by_site(
-    read_paths: Iterable[str],
+    read_paths: Iterable[str], cache: dict[str, Any] | None = None
 ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """(imported, installed per site-packages directory the job read from)."""
+    """(imported, installed per site-packages directory the job read from).
+
+    ``cache`` (the contents of `.roar/site-packages-cache.json`, updated in place) remembers per
+    directory, while its mtime is unchanged (installing, upgrading or removing a distribution
+    adds or removes a ``.dist-info`` entry there), what it holds and which distribution each
+    imported name belongs to: finding the owner of a name that is not a distribution's reads the
+    RECORD of every distribution in the directory (~50 ms in a full venv, every Python job).
+    """
     tops_by_site: dict[str, set[str]] = {}
     for path in read_paths:
         match = _SITE.match(path)
@@ -116,29 +123,61 @@ def python_distributions_by_site(
     imported: dict[str, str] = {}
     installed: dict[str, dict[str, str]] = {}
     for site, tops in tops_by_site.items():
-        dists = _dist_dirs(site)
-        installed[site] = {name: version for name, version, _ in dists.values()}
+        remembered = _site_entry(cache, site)
+        if remembered is not None and "installed" in remembered:
+            installed[site] = dict(remembered["installed"])
+            dists: dict[str, tuple[str, str, str]] | None = None
+        else:
+            dists = _dist_dirs(site)
+            installed[site] = {name: version for name, version, _ in dists.values()}
+            if remembered is not None:
+                remembered["installed"] = installed[site]
+        resolved: dict[str, list[str] | None] = (
+            remembered.setdefault("owners", {}) if remembered is not None else {}
+        )
         owners: dict[str, tuple[str, str, str]] | None = None
         for top in tops:
             if top.endswith((".dist-info", ".pth")) or top in {"__pycache__", "_distutils_hack"}:
                 continue
-            direct = dists.get(_normalise(top))
-            if direct is not None:
-                name, version = _identity(direct[2], (direct[0], direct[1]))
-                imported[name] = version
+            if top in resolved:
+                known = resolved[top]
+                if known is not None:
+                    imported[known[0]] = known[1]
                 continue
-            if owners is None:  # only read top_level/RECORD files when a name does not match
-                owners = {}
-                for name, version, info in dists.values():
-                    for owned in _top_levels(info):
-                        owners.setdefault(owned, (name, version, info))
-            owner = owners.get(top)
-            if owner is not None:
-                name, version = _identity(owner[2], (owner[0], owner[1]))
-                imported[name] = version
+            if dists is None:
+                dists = _dist_dirs(site)
+            owner = dists.get(_normalise(top))
+            if owner is None:
+                if owners is None:  # only read top_level/RECORD files when a name does not match
+                    owners = {}
+                    for name, version, info in dists.values():
+                        for owned in _top_levels(info):
+                            owners.setdefault(owned, (name, version, info))
+                owner = owners.get(top)
+            if owner is None:
+                resolved[top] = None
+                continue
+            name, version = _identity(owner[2], (owner[0], owner[1]))
+            imported[name] = version
+            resolved[top] = [name, version]
     for own in OWN_DISTRIBUTIONS:
         imported.pop(own, None)
     return dict(sorted(imported.items())), installed
+
+
+def _site_entry(cache: dict[str, Any] | None, site: str) -> dict[str, Any] | None:
+    """``cache``'s entry for ``site``, emptied when the directory changed since (None: no cache)."""
+    if cache is None:
+        return None
+    try:
+        mtime = os.stat(site).st_mtime_ns
+    except OSError:
+        return None
+    entry = cache.get(site)
+    if not isinstance(entry, dict) or entry.get("mtime_ns") != mtime:
+        entry = {"mtime_ns": mtime}
+        cache[site] = entry
+    return entry
 
 
 def shared_libraries(read_paths: Iterable[str]) -> list[str]:
@@ -244,6 +283,49 @@ async def installed_versions(
     return found
 
 
+def _save_json(path: Path, value: object) -> None:
+    """Concurrent runs share these caches: write a private copy, then rename it into place."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(OSError):
+        tmp.write_text(json.dumps(value))
+        os.replace(tmp, path)
+
+
+class InterpreterCache:
+    """What a Python interpreter is (``interpreter_facts``), remembered across jobs in
+    `.roar/interpreter-cache.json` while its binary is the same file (device, inode, size, mtime).
+
+    Asking means starting the interpreter: 90-170 ms of every Python job's bookkeeping on the
+    2-CPU VM, for facts that change only when the interpreter is replaced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._known: dict[str, Any] = dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            self._known = {}
+
+    @staticmethod
+    def _identity(interpreter: str) -> list[int] | None:
+        try:
+            st = os.stat(interpreter)
+        except OSError:
+            return None
+        return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+    async def facts(self, interpreter: str) -> dict[str, Any] | None:
+        identity = self._identity(interpreter)
+        entry = self._known.get(interpreter)
+        if identity is not None and isinstance(entry, dict) and entry.get("stat") == identity:
+            facts: dict[str, Any] = entry["facts"]
+            return facts
+        found = await interpreter_facts(interpreter)
+        if found is not None and identity is not None:
+            self._known[interpreter] = {"stat": identity, "facts": found}
+            _save_json(self.path, self._known)
+        return found
+
+
 class DpkgCache:
     """Which Debian package owns a file, remembered across jobs in `.roar/dpkg-cache.json`."""
 
@@ -278,25 +360,43 @@ class DpkgCache:
                 if path in aliases:
                     answered[aliases[path]] = owner.split(",")[0].strip()
             self._owners.update(answered)
-            # Concurrent runs share the file: write a private copy, then rename it into place.
-            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            with contextlib.suppress(OSError):
-                tmp.write_text(json.dumps(self._owners))
-                os.replace(tmp, self.path)
+            _save_json(self.path, self._owners)
         names = sorted({pkg for f in files if (pkg := self._owners.get(f))})
         if not names:
             return {}
-        result = await anyio.run_process(
-            ["dpkg-query", "-W", "-f", "${binary:Package} ${Version}\\n", *names],
-            check=False,
-            stderr=subprocess.DEVNULL,
-        )
-        versions: dict[str, str] = {}
-        for line in result.stdout.decode(errors="replace").splitlines():
-            name, _, version = line.partition(" ")
-            if name and version:
-                versions[name.split(":")[0]] = version
-        return versions
+        return await self._versions(names)
+
+    async def _versions(self, names: list[str]) -> dict[str, str]:
+        """Installed versions, remembered while dpkg's database is unchanged (a dpkg-query per
+        job was ~20 ms of every job's bookkeeping)."""
+        versions_path = self.path.with_name("dpkg-versions.json")
+        try:
+            database = os.stat("/var/lib/dpkg/status").st_mtime_ns
+        except OSError:
+            database = None
+        known: dict[str, str] = {}
+        try:
+            saved = json.loads(versions_path.read_text())
+            if database is not None and saved.get("status_mtime_ns") == database:
+                known = dict(saved.get("versions", {}))
+        except (OSError, ValueError, AttributeError):
+            pass
+        # Owners may carry an architecture (libc6:amd64); versions are kept by the bare name.
+        missing = [n for n in names if n.split(":")[0] not in known]
+        if missing:
+            result = await anyio.run_process(
+                ["dpkg-query", "-W", "-f", "${binary:Package} ${Version}\\n", *missing],
+                check=False,
+                stderr=subprocess.DEVNULL,
+            )
+            for line in result.stdout.decode(errors="replace").splitlines():
+                name, _, version = line.partition(" ")
+                if name and version:
+                    known[name.split(":")[0]] = version
+            if database is not None:
+                _save_json(versions_path, {"status_mtime_ns": database, "versions": known})
+        bare = sorted({n.split(":")[0] for n in names})
+        return {n: known[n] for n in bare if n in known}
 
 
 def interpreters(programs: Iterable[str]) -> list[str]:
@@ -318,11 +418,24 @@ async def capture(
     distributions: list[tuple[dict[str, str], dict[str, dict[str, str]]]] = []
     dpkg: dict[str, str] = {}
 
+    site_cache_path = roar_dir / "site-packages-cache.json"
+
     async def scan_site_packages() -> None:
-        distributions.append(await anyio.to_thread.run_sync(python_distributions_by_site, reads))
+        try:
+            site_cache: dict[str, Any] = dict(json.loads(site_cache_path.read_text()))
+        except (OSError, ValueError, TypeError):
+            site_cache = {}
+        before = json.dumps(site_cache, sort_keys=True)
+        distributions.append(
+            await anyio.to_thread.run_sync(python_distributions_by_site, reads, site_cache)
+        )
+        if json.dumps(site_cache, sort_keys=True) != before:
+            _save_json(site_cache_path, site_cache)
+
+    interpreter_cache = InterpreterCache(roar_dir / "interpreter-cache.json")
 
     async def ask_interpreter(index: int, interpreter: str) -> None:
-        pythons[index] = await interpreter_facts(interpreter)
+        pythons[index] = await interpreter_cache.facts(interpreter)
 
     async def ask_dpkg() -> None:
         dpkg.update(await DpkgCache(roar_dir / "dpkg-cache.json").packages(shared_libraries(reads)))
