@@ -9,11 +9,43 @@
 See ``docs/library.md`` for the whole tour (runs under asyncio, uvloop and trio).
 """
 
-from roar.api._events import Event, JobRecorded, TraceEvent
-from roar.api._project import Project, ProjectProxy, RunResult, open_project
-from roar.api._show import Shown, job_json
-from roar.api._trace import TraceStream
-from roar.recording.proxy_sessions import IngestSummary
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from roar.api._events import Event, JobRecorded, TraceEvent
+    from roar.api._project import Project, ProjectProxy, RunResult, open_project
+    from roar.api._show import Shown, job_json
+    from roar.api._trace import TraceStream
+    from roar.recording.proxy_sessions import IngestSummary
+
+# Loaded on first use (PEP 562): `roar run` imports this package before its command starts and
+# needs only Project; the trace stream, show's renderers and the proxy's summary load when asked.
+_WHERE = {
+    "Event": "roar.api._events",
+    "JobRecorded": "roar.api._events",
+    "TraceEvent": "roar.api._events",
+    "Project": "roar.api._project",
+    "ProjectProxy": "roar.api._project",
+    "RunResult": "roar.api._project",
+    "open_project": "roar.api._project",
+    "Shown": "roar.api._show",
+    "job_json": "roar.api._show",
+    "TraceStream": "roar.api._trace",
+    "IngestSummary": "roar.recording.proxy_sessions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'roar.api' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = (
     "Event",

@@ -15,9 +15,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from roar.api._events import Event, JobRecorded
-from roar.api._show import Shown
-from roar.api._trace import Observer, TraceStream
 from roar.core.context import RoarContext
 from roar.models import Job
 
@@ -25,6 +22,12 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from roar.api._diff import DiffReport
+
+    # Imported where used: `roar run` goes through this module before its command starts,
+    # and needs neither the trace stream (anyio's memory streams) nor show's renderers.
+    from roar.api._events import Event
+    from roar.api._show import Shown
+    from roar.api._trace import Observer, TraceStream
     from roar.lineage.dag import DagView
     from roar.proxy import Proxy, S3Event
     from roar.recording.proxy_sessions import IngestSummary
@@ -108,6 +111,9 @@ class Project:
 
         if self._background is None:
             raise UsageError("Project.trace needs a project opened with roar.open_project()")
+
+        from roar.api._events import JobRecorded
+        from roar.api._trace import TraceStream
 
         async def record(observe: Observer) -> Event:
             result = await self._run(argv, cwd, tracer, build, hash_algorithms, name, observe)
