@@ -46,6 +46,7 @@ from roar.recording.filters import (
     write_reason,
 )
 from roar.recording.patch import PatchInfo, store_patch, tracked_diff, untracked_inputs
+from roar.recording.ray_submit import is_ray_job_submit
 from roar.recording.ray_tasks import RayTask, TaskRouter
 from roar.recording.s3 import s3_edges
 from roar.recording.secrets import redact_argv, redact_env, redact_text
@@ -58,6 +59,8 @@ from roar.tracing.select import choose_backend
 
 if TYPE_CHECKING:
     from roar.proxy.job import JobProxy
+    from roar.recording.ray_fragments import ClusterTask
+    from roar.recording.ray_submission import SubmitPlan
 
 CLOSED_BATCH = 256  # outputs closed during the run are hashed in batches of this many
 RAY_TASK_TAG = "ray-task:"  # the Roar-Job-Id of an S3 request made inside a Ray task
@@ -126,6 +129,12 @@ class Prepared:
     git: GitState  # read before the command can change the tree
     diff: bytes  # the tracked changes against HEAD, at the same moment
     router: TaskRouter | None = None  # Ray tasks told apart (ray.enabled)
+    submission: SubmitPlan | None = None  # `ray job submit`: run as planned (ray.enabled)
+
+    @property
+    def run_argv(self) -> list[str]:
+        """The command as run (a `ray job submit` carries roar to the cluster)."""
+        return self.submission.run_argv if self.submission is not None else self.argv
 
     @property
     def snapshot_dir(self) -> Path:
@@ -150,6 +159,11 @@ async def prepare(
         ctx.config, str(ctx.project.root), package_roots=_own_python_roots()
     )
     require_writable(ctx.project.db_path)
+    submission = None
+    if ctx.config.get_bool("ray.enabled") and is_ray_job_submit(list(argv)):
+        from roar.recording.ray_submission import plan_submission
+
+        submission = plan_submission(ctx, list(argv), cwd, scratch, job_uid)
     # Scratch space of runs that were killed (kill -9, OOM) goes before this run adds its own.
     sweep_leftovers(scratch.parent)
     scratch.mkdir(parents=True, exist_ok=True)
@@ -167,11 +181,16 @@ async def prepare(
         # Each task reports what it reads, even what an earlier task in its worker read.
         env["ROAR_PRELOAD_DEDUPE_RESET_UNDER"] = str(scratch / "ray")
         env["ROAR_RAY_ACTOR_ATTRIBUTION"] = ctx.config.get_str("ray.actor_attribution") or ""
+    if submission is not None:
+        from roar.recording.ray_submission import make_room
+
+        make_room(submission)
     git = await read_git_state(cwd, ctx.project.roar_dir)
     diff = await tracked_diff(git)
     return Prepared(
-        job_uid, list(argv), cwd, scratch, env, launched_with, backend, settings, git, diff, router
-    )
+        job_uid, list(argv), cwd, scratch, env, launched_with, backend, settings, git, diff,
+        router, submission,
+    )  # fmt: skip
 
 
 # -- phase 2: trace ----------------------------------------------------------------------------
@@ -240,7 +259,7 @@ async def trace(
                 env.update(proxy.env)
             try:
                 outcome = await backend.trace(
-                    prepared.argv,
+                    prepared.run_argv,
                     env=env,
                     cwd=prepared.cwd,
                     sink=sink,
@@ -513,7 +532,29 @@ async def record_command(
                 new = msgspec.structs.replace(
                     new, metadata={**new.metadata, "ray": {"tasks": len(traced.tasks)}}
                 )
+            cluster_tasks: list[ClusterTask] = []
+            if prepared.submission is not None:
+                cluster_tasks = await _submitted_tasks(ctx, prepared.submission, warnings)
+                new = msgspec.structs.replace(
+                    new,
+                    metadata={
+                        **new.metadata,
+                        "ray": {
+                            "tasks": len(cluster_tasks),
+                            "submitted_to": prepared.submission.address,
+                            "working_dir": prepared.submission.host_workdir
+                            and ctx.project.display_path(prepared.submission.host_workdir),
+                        },
+                    },
+                )
             job = await store.record_job(new)
+            if cluster_tasks:
+                from roar.recording.ray_cluster_jobs import Submission, record_cluster_tasks
+
+                assert prepared.submission is not None
+                submission = Submission(job, attribution.git, attribution.tracked,
+                                        settled.settings, prepared.submission.address)  # fmt: skip
+                await record_cluster_tasks(ctx, store, submission, cluster_tasks, warnings)
             for task in traced.tasks:
                 await record_task(ctx, store, job_type, prepared, traced, task, job, hasher,
                                   settled.environment, attribution.tracked, warnings)  # fmt: skip
@@ -580,6 +621,26 @@ async def record_task(
     }
     new = msgspec.structs.replace(new, metadata={**new.metadata, "ray": ray_facts})
     return await store.record_job(new)
+
+
+async def _submitted_tasks(
+    ctx: RoarContext, plan: SubmitPlan, warnings: list[RecordWarning]
+) -> list[ClusterTask]:
+    """The tasks the workers of a submitted job reported (see ``ray_submission.py``)."""
+    from roar.recording.ray_submission import collect_tasks
+
+    per_actor = ctx.config.get_str("ray.actor_attribution") == "per_actor"
+    tasks, unreadable = await collect_tasks(plan, per_actor=per_actor)
+    if unreadable:
+        warnings.append(
+            RecordWarning(
+                "tracer",
+                f"{unreadable} Ray task report(s) could not be read (a worker killed while "
+                "writing one, or a different roar version on the cluster); those tasks are "
+                "missing",
+            )
+        )
+    return tasks
 
 
 @contextlib.asynccontextmanager

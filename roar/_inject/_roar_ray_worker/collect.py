@@ -1,0 +1,33 @@
+"""``python -m _roar_ray_worker.collect RUN``: print run RUN's fragments from the GCS KV store.
+
+Run on the cluster as a job of its own by the host (``roar/recording/ray_collect.py``), after the
+submitted job ended, when some nodes may not have seen the host's fragment directory. Each
+fragment is printed on one line after ``roar-fragment `` and then deleted from the store.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ._transport import KV_NAMESPACE
+
+
+def main(run_id: str) -> None:
+    import ray
+    from ray.experimental.internal_kv import (
+        _internal_kv_del,
+        _internal_kv_get,
+        _internal_kv_list,
+    )
+
+    ray.init(log_to_driver=False)
+    for key in _internal_kv_list(f"{run_id}:", namespace=KV_NAMESPACE):
+        value = _internal_kv_get(key, namespace=KV_NAMESPACE)
+        if value:
+            sys.stdout.write("roar-fragment " + value.decode().strip() + "\n")
+        _internal_kv_del(key, namespace=KV_NAMESPACE)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,59 @@
+"""Fragments the workers could not write where the host reads them: fetched from the cluster.
+
+A node that does not see the host's fragment directory (another machine, no shared filesystem)
+puts its fragments in the cluster's GCS KV store (``_roar_ray_worker/_transport.py``). The host
+reaches the cluster only as `ray job submit` does, through the job server, so it fetches them the
+same way: it submits a small job of its own (``_roar_ray_worker.collect``, shipped like the agent)
+that prints the run's fragments, each on a line of its own after :data:`LINE_PREFIX`, and removes
+them from the store.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+
+from roar.recording.ray_fragments import Fragment, decode_lines
+from roar.recording.ray_runtime_env import WORKER_PACKAGE
+
+LINE_PREFIX = b"roar-fragment "  # the collector's lines (see _roar_ray_worker/collect.py)
+_TIMEOUT = 120.0
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether the job server at ``address`` runs on this machine (Ray's default address is)."""
+    if not address:
+        return True
+    host = urlsplit(address if "://" in address else f"http://{address}").hostname or ""
+    return host in ("localhost", "::1", socket.gethostname()) or host.startswith("127.")
+
+
+async def fetch_from_cluster(
+    address: str | None, run_id: str, runtime_env: dict[str, Any]
+) -> tuple[list[Fragment], int]:
+    """The fragments of run ``run_id`` in the KV store of the cluster at ``address``, and how
+    many could not be read; none when the collecting job cannot run."""
+    ray = shutil.which("ray")
+    if ray is None:
+        return [], 0
+    env = {"py_modules": [WORKER_PACKAGE]}
+    if runtime_env.get("pip"):
+        env["pip"] = runtime_env["pip"]  # the agent's requirement, if roar added it
+    argv = [ray, "job", "submit", "--runtime-env-json", json.dumps(env)]
+    if address:
+        argv += ["--address", address]
+    argv += ["--", "python", "-m", "_roar_ray_worker.collect", run_id]
+    with anyio.move_on_after(_TIMEOUT):
+        done = await anyio.run_process(argv, check=False)
+        lines = [
+            line[len(LINE_PREFIX) :]
+            for line in done.stdout.splitlines()
+            if line.startswith(LINE_PREFIX)
+        ]
+        return decode_lines(lines)
+    return [], 0

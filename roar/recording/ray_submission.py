@@ -1,0 +1,101 @@
+"""`roar run ray job submit`: the plan made before the command runs, the tasks read after.
+
+Before: the command line is parsed (a malformed runtime env stops here, before anything runs),
+the runtime env is extended with roar's worker agent (``ray_runtime_env.py``) and the command is
+rewritten to carry it, and a directory is made for the workers' fragments. After the command has
+returned (``ray job submit`` waits for the job to end), the fragments are read and grouped into
+tasks (``ray_fragments.py``); where the workers could not reach that directory they left them in
+the cluster's GCS KV store, and they are fetched from there (``ray_collect.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from roar.core.context import RoarContext
+from roar.errors import UsageError
+from roar.recording.ray_collect import fetch_from_cluster, is_loopback
+from roar.recording.ray_fragments import ClusterTask, Fragment, group_tasks, read_fragment_dir
+from roar.recording.ray_runtime_env import WorkerSettings, merge_runtime_env
+from roar.recording.ray_submit import parse_submit, rewrite
+
+
+@dataclass(frozen=True)
+class SubmitPlan:
+    """How one `ray job submit` is run under roar, and where its tasks' fragments arrive."""
+
+    run_argv: list[str]  # the command as run: the user's, carrying roar in its runtime env
+    run_id: str
+    fragments_dir: Path
+    host_workdir: str | None  # the uploaded working dir, to map the workers' paths back to
+    address: str | None
+    runtime_env: dict[str, object]  # as sent (the user's, extended)
+
+
+def plan_submission(
+    ctx: RoarContext, argv: list[str], cwd: Path, scratch: Path, run_id: str
+) -> SubmitPlan:
+    """Parse and rewrite ``argv`` (a `ray job submit`); makes no directory (see
+    :func:`make_room`), so a usage error leaves nothing behind."""
+    command = parse_submit(argv, str(cwd))
+    if command.no_wait:
+        raise UsageError(
+            "roar run cannot record `ray job submit --no-wait`: the job's tasks run after the "
+            "command returns; drop --no-wait"
+        )
+    if not command.entrypoint:
+        raise UsageError("ray job submit: no entrypoint (give it after --)")
+    fragments_dir = scratch / "ray-fragments"
+    settings = WorkerSettings(
+        fragments_dir=str(fragments_dir),
+        run_id=run_id,
+        pip_install=ctx.config.get_bool("ray.pip_install"),
+    )
+    runtime_env = merge_runtime_env(command.runtime_env, settings)
+    return SubmitPlan(
+        run_argv=rewrite(command, runtime_env),
+        run_id=run_id,
+        fragments_dir=fragments_dir,
+        host_workdir=_host_workdir(command.runtime_env.get("working_dir"), cwd),
+        address=command.address or os.environ.get("RAY_ADDRESS"),
+        runtime_env=runtime_env,
+    )
+
+
+def make_room(plan: SubmitPlan) -> None:
+    plan.fragments_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _host_workdir(working_dir: object, cwd: Path) -> str | None:
+    """The local directory Ray uploads as the working dir (None: none, or a remote URI or a zip
+    file, whose paths have no place in the project)."""
+    if not isinstance(working_dir, str) or "://" in working_dir:
+        return None
+    path = os.path.realpath(os.path.join(cwd, working_dir))
+    return path if os.path.isdir(path) else None
+
+
+async def collect_tasks(plan: SubmitPlan, *, per_actor: bool) -> tuple[list[ClusterTask], int]:
+    """The submitted job's tasks, and how many fragments could not be read."""
+    fragments, bad = read_fragment_dir(str(plan.fragments_dir))
+    if not is_loopback(plan.address):
+        # Nodes that do not share this filesystem put their fragments in the GCS KV store.
+        fetched, fetch_bad = await fetch_from_cluster(plan.address, plan.run_id, plan.runtime_env)
+        fragments += fetched
+        bad += fetch_bad
+    else:
+        # The node is this machine: its spool of child-process fragments is drained, and goes.
+        spool = Path(tempfile.gettempdir()) / f"roar-ray-spool-{plan.run_id}"  # _transport.py's
+        shutil.rmtree(spool, ignore_errors=True)
+    return group_tasks(_unique(fragments), plan.host_workdir, per_actor=per_actor), bad
+
+
+def _unique(fragments: list[Fragment]) -> list[Fragment]:
+    seen: dict[tuple[str, int, float], Fragment] = {}
+    for f in fragments:
+        seen.setdefault((f.task_id, f.pid, f.started_at), f)
+    return list(seen.values())

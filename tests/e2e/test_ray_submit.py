@@ -1,0 +1,241 @@
+"""`roar run ray job submit`: the submitted job's tasks and actor method calls, run by a real Ray
+cluster on 127.0.0.1 (its workers not children of anything roar traces), each recorded as a job
+of the `roar run` job with the files it read and wrote, ordered by the files they exchange, at
+their project paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Workspace
+from tests.servers import ray_head_node, ray_processes_left
+
+pytest.importorskip("ray.dashboard.modules.job.sdk", reason="needs ray[default] (the dev extra)")
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PIPELINE = """
+import subprocess, sys
+import ray
+
+ray.init()
+
+@ray.remote
+def shard(i):
+    with open(f"out/shard_{i}.txt", "w") as f:
+        f.write(f"{i}:" + open("data.txt").read() * (i + 1))
+    return i
+
+@ray.remote
+def reduce(n):
+    total = sum(len(open(f"out/shard_{i}.txt").read()) for i in range(n))
+    with open("out/total.txt", "w") as f:
+        f.write(str(total))
+    return total
+
+@ray.remote
+def spawn():
+    # A helper process the task starts: what it writes is the task's.
+    subprocess.run([sys.executable, "-c", "open('out/helper.txt', 'w').write('from a child')"],
+                   check=True)
+
+@ray.remote
+class Trainer:
+    def __init__(self):
+        self.steps = 0
+
+    def train(self):
+        self.steps += 1
+
+    def save(self):
+        with open("out/model.ckpt", "w") as f:
+            f.write(f"steps={self.steps}")
+
+ray.get([shard.remote(i) for i in range(8)])
+print("total", ray.get(reduce.remote(8)))
+ray.get(spawn.remote())
+trainer = Trainer.remote()
+ray.get(trainer.train.remote())
+ray.get(trainer.save.remote())
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("ray-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROAR_", "RAY_"))}
+    env.update(
+        HOME=str(home),  # no ~/.ray/auth_token of the machine's user: no token auth
+        RAY_AUTH_MODE="disabled",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_ENABLE_UV_RUN_RUNTIME_ENV="0",
+        # The test interpreter's bin first: `ray` and the workers' `python` are the venv's.
+        PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath),
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def cluster(cluster_env: dict[str, str]) -> Iterator[str]:
+    before = set(ray_processes_left())
+    with ray_head_node(cluster_env) as url:
+        yield url
+    assert not set(ray_processes_left()) - before, "Ray processes outlived the cluster"
+
+
+@pytest.fixture
+def submit_project(project: Workspace, cluster_env: dict[str, str]) -> Workspace:
+    for name in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED", "RAY_ENABLE_UV_RUN_RUNTIME_ENV"):
+        project.env[name] = cluster_env[name]
+    project.gen({"pipeline.py": PIPELINE, "data.txt": "abc", "out": {".keep": ""},
+                 ".gitignore": ".roar/\nout/*.txt\nout/*.ckpt\n"})  # fmt: skip
+    project.commit_all("ray pipeline")
+    return project
+
+
+def _submit(project: Workspace, url: str, runtime_env: dict[str, Any], *more: str) -> str:
+    run = project.roar(
+        "run", "ray", "job", "submit", "--address", url,
+        "--runtime-env-json", json.dumps(runtime_env), *more, "--", "python", "pipeline.py",
+        timeout=120,
+    )  # fmt: skip
+    return run.stdout + run.stderr
+
+
+def _jobs(project: Workspace) -> list[dict[str, Any]]:
+    log = project.roar("log", "--json").json()
+    return [project.roar("show", j["job_uid"], "--json").json() for j in log]
+
+
+def _paths(files: list[dict[str, Any]]) -> set[str]:
+    return {f["path"] for f in files}
+
+
+def test_each_task_of_a_submitted_job_is_a_job(submit_project: Workspace, cluster: str) -> None:
+    output = _submit(submit_project, cluster, {"working_dir": "."})
+    assert "total 124" in output  # the job ran, its logs reached the terminal
+    jobs = _jobs(submit_project)
+    (submit,) = [j for j in jobs if j["job_type"] == "run"]
+    assert submit["argv"][:3] == ["ray", "job", "submit"]
+    assert submit["argv"][6] == '{"working_dir": "."}'  # recorded as typed, not as rewritten
+    tasks = [j for j in jobs if j["job_type"] == "ray_task"]
+    assert sorted(j["command"] for j in tasks) == sorted(
+        ["ray_task:shard"] * 8
+        + ["ray_task:reduce", "ray_task:spawn"]
+        + ["ray_task:Trainer.__init__", "ray_task:Trainer.train", "ray_task:Trainer.save"]
+    )
+    assert submit["metadata"]["ray"]["tasks"] == len(tasks)
+    for task in tasks:
+        ray_facts = task["metadata"]["ray"]
+        assert ray_facts["parent_job_uid"] == submit["job_uid"] and ray_facts["on_cluster"]
+    # Project-relative paths, each task its own files (its worker's copy of the working dir).
+    shards = [j for j in tasks if j["command"] == "ray_task:shard"]
+    written = sorted(p for j in shards for p in _paths(j["outputs"]))
+    assert written == [f"out/shard_{i}.txt" for i in range(8)]
+    assert all(_paths(j["inputs"]) == {"data.txt"} for j in shards)
+    assert all(j["metadata"]["input_sources"] == {"data.txt": "git"} for j in shards)
+    (reducer,) = [j for j in tasks if j["command"] == "ray_task:reduce"]
+    assert _paths(reducer["inputs"]) == {f"out/shard_{i}.txt" for i in range(8)}
+    assert _paths(reducer["outputs"]) == {"out/total.txt"}
+    (spawner,) = [j for j in tasks if j["command"] == "ray_task:spawn"]
+    assert _paths(spawner["outputs"]) == {"out/helper.txt"}  # written by the task's child
+    (saver,) = [j for j in tasks if j["command"] == "ray_task:Trainer.save"]
+    assert _paths(saver["outputs"]) == {"out/model.ckpt"}
+    # Ray's own files, Python's and roar's agent are nobody's input or output.
+    every = {p for j in jobs for p in _paths(j["inputs"]) | _paths(j["outputs"])}
+    sources = {"data.txt", "pipeline.py", ".gitignore", "README.md", "out/.keep"}
+    results = {"out/total.txt", "out/helper.txt", "out/model.ckpt", *written}
+    assert every <= sources | results, every
+    # The DAG: eight shards fan out, the reduce fans them in.
+    dag = submit_project.roar("dag", "--json").json()
+    by_step = {n["step_number"]: n for n in dag["nodes"]}
+    reduce_node = next(n for n in dag["nodes"] if n["job_uid"] == reducer["job_uid"])
+    assert sorted(by_step[s]["job_uid"] for s in reduce_node["dependencies"]) == sorted(
+        j["job_uid"] for j in shards
+    )
+    assert all(by_step[j["step_number"]]["dependencies"] == [] for j in shards)
+    # What a task wrote lives on the cluster, and `roar show` says so.
+    shown = submit_project.roar("show", f"@{saver['step_number']}").stdout
+    assert "on the Ray cluster" in shown
+    assert not (submit_project.root / "out" / "model.ckpt").exists()
+
+
+def test_the_users_runtime_env_is_kept(submit_project: Workspace, cluster: str) -> None:
+    submit_project.gen(
+        {
+            "hooks.py": "import os\n\ndef setup():\n    os.environ['FROM_HOOK'] = 'yes'\n",
+            "probe.py": """
+import os, ray
+ray.init()
+
+@ray.remote
+def probe():
+    with open("out/probe.txt", "w") as f:
+        f.write(os.environ["MINE"] + os.environ["FROM_HOOK"])
+
+ray.get(probe.remote())
+""",
+        }
+    )
+    submit_project.commit_all("probe")
+    runtime_env = {
+        "working_dir": ".",
+        "env_vars": {"MINE": "kept-"},
+        "worker_process_setup_hook": "hooks.setup",
+        "excludes": ["*.md"],
+    }
+    run = submit_project.roar(
+        "run", "ray", "job", "submit", "--address", cluster,
+        "--runtime-env-json", json.dumps(runtime_env), "--", "python", "probe.py", timeout=120,
+    )  # fmt: skip
+    assert "succeeded" in run.stdout + run.stderr
+    (task,) = [j for j in _jobs(submit_project) if j["job_type"] == "ray_task"]
+    assert task["command"] == "ray_task:probe"
+    (probe,) = task["outputs"]
+    import blake3
+
+    assert probe["hash"] == blake3.blake3(b"kept-yes").hexdigest()  # their vars, their hook
+
+
+def test_actor_calls_grouped_per_actor(submit_project: Workspace, cluster: str) -> None:
+    submit_project.roar("config", "set", "ray.actor_attribution", "per_actor")
+    _submit(submit_project, cluster, {"working_dir": "."})
+    tasks = [j for j in _jobs(submit_project) if j["job_type"] == "ray_task"]
+    (trainer,) = [j for j in tasks if j["command"] == "ray_task:Trainer"]
+    assert len(trainer["metadata"]["ray"]["task_ids"]) == 3  # __init__, train, save
+    assert _paths(trainer["outputs"]) == {"out/model.ckpt"}
+
+
+def test_switched_off_the_command_runs_as_typed(submit_project: Workspace, cluster: str) -> None:
+    submit_project.roar("config", "set", "ray.enabled", "false")
+    _submit(submit_project, cluster, {"working_dir": "."})
+    (only,) = _jobs(submit_project)
+    assert only["job_type"] == "run" and "ray" not in only["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (["--runtime-env-json", "{not json"], "--runtime-env-json is not valid JSON"),
+        (["--runtime-env-json", "[1]"], "the runtime env must be a JSON object"),
+        (["--no-wait", "--runtime-env-json", "{}"], "drop --no-wait"),
+    ],
+)
+def test_a_command_roar_cannot_record_is_one_line(
+    submit_project: Workspace, given: list[str], message: str
+) -> None:
+    # No cluster: nothing may start before the command line is understood.
+    run = submit_project.roar(
+        "run", "ray", "job", "submit", "--address", "http://127.0.0.1:9", *given,
+        "--", "python", "pipeline.py", check=False,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    assert submit_project.roar("log", "--json").json() == []
