@@ -34,26 +34,29 @@ def is_loopback(address: str | None) -> bool:
 
 
 async def fetch_from_cluster(
-    address: str | None, run_id: str, runtime_env: dict[str, Any]
-) -> tuple[list[Fragment], int]:
-    """The fragments of run ``run_id`` in the KV store of the cluster at ``address``, and how
-    many could not be read; none when the collecting job cannot run."""
-    ray = shutil.which("ray")
-    if ray is None:
-        return [], 0
-    env = {"py_modules": [WORKER_PACKAGE]}
+    ray: str, address: str | None, run_id: str, runtime_env: dict[str, Any]
+) -> tuple[list[Fragment], int, str | None]:
+    """The fragments of run ``run_id`` in the KV store of the cluster at ``address`` (through
+    the ``ray`` CLI at ``ray``), how many could not be read, and why none could be fetched."""
+    program = shutil.which(ray)
+    if program is None:
+        return [], 0, f"{ray} is not found"
+    env: dict[str, Any] = {"py_modules": [WORKER_PACKAGE]}
     if runtime_env.get("pip"):
         env["pip"] = runtime_env["pip"]  # the agent's requirement, if roar added it
-    argv = [ray, "job", "submit", "--runtime-env-json", json.dumps(env)]
+    argv = [program, "job", "submit", "--runtime-env-json", json.dumps(env)]
     if address:
         argv += ["--address", address]
     argv += ["--", "python", "-m", "_roar_ray_worker.collect", run_id]
     with anyio.move_on_after(_TIMEOUT):
         done = await anyio.run_process(argv, check=False)
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+            return [], 0, f"the collecting job failed: {last[-1] if last else done.returncode}"
         lines = [
             line[len(LINE_PREFIX) :]
             for line in done.stdout.splitlines()
             if line.startswith(LINE_PREFIX)
         ]
-        return decode_lines(lines)
-    return [], 0
+        return (*decode_lines(lines), None)
+    return [], 0, f"the collecting job did not end within {_TIMEOUT:.0f} s"

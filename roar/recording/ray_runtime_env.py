@@ -28,7 +28,7 @@ WORKER_REQUIREMENT = "blake3>=0.4"
 class WorkerSettings:
     """What the workers of one `roar run` are told."""
 
-    fragments_dir: str  # where fragments go when the node sees it (ROAR_RAY_FRAGMENTS)
+    fragments_dir: str | None  # where fragments go if the node sees it (None: the KV store)
     run_id: str  # names the run's fragments in the GCS KV store otherwise (ROAR_RAY_RUN)
     pip_install: bool  # ray.pip_install
 
@@ -45,7 +45,8 @@ def merge_runtime_env(user: dict[str, Any], settings: WorkerSettings) -> dict[st
             raise UsageError("runtime env: worker_process_setup_hook must be 'module.function'")
         env_vars["ROAR_RAY_USER_SETUP_HOOK"] = hook  # the agent runs it after its own setup
     env["worker_process_setup_hook"] = SETUP_HOOK
-    env_vars["ROAR_RAY_FRAGMENTS"] = settings.fragments_dir
+    if settings.fragments_dir is not None:
+        env_vars["ROAR_RAY_FRAGMENTS"] = settings.fragments_dir
     env_vars["ROAR_RAY_RUN"] = settings.run_id
     env["env_vars"] = env_vars
     env["py_modules"] = _extended(env, "py_modules", WORKER_PACKAGE)

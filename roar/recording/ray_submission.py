@@ -34,6 +34,7 @@ class SubmitPlan:
     host_workdir: str | None  # the uploaded working dir, to map the workers' paths back to
     address: str | None
     runtime_env: dict[str, object]  # as sent (the user's, extended)
+    fetch_from_kv: bool  # some (or all) fragments may be in the cluster's GCS KV store
 
 
 def plan_submission(
@@ -50,8 +51,10 @@ def plan_submission(
     if not command.entrypoint:
         raise UsageError("ray job submit: no entrypoint (give it after --)")
     fragments_dir = scratch / "ray-fragments"
+    address = command.address or os.environ.get("RAY_ADDRESS")
+    kv_only = ctx.config.get_str("ray.fragment_transport") == "kv"
     settings = WorkerSettings(
-        fragments_dir=str(fragments_dir),
+        fragments_dir=None if kv_only else str(fragments_dir),
         run_id=run_id,
         pip_install=ctx.config.get_bool("ray.pip_install"),
     )
@@ -61,8 +64,10 @@ def plan_submission(
         run_id=run_id,
         fragments_dir=fragments_dir,
         host_workdir=_host_workdir(command.runtime_env.get("working_dir"), cwd),
-        address=command.address or os.environ.get("RAY_ADDRESS"),
+        address=address,
         runtime_env=runtime_env,
+        # Nodes that do not share this filesystem put their fragments in the KV store.
+        fetch_from_kv=kv_only or not is_loopback(address),
     )
 
 
@@ -79,19 +84,31 @@ def _host_workdir(working_dir: object, cwd: Path) -> str | None:
     return path if os.path.isdir(path) else None
 
 
-async def collect_tasks(plan: SubmitPlan, *, per_actor: bool) -> tuple[list[ClusterTask], int]:
-    """The submitted job's tasks, and how many fragments could not be read."""
+@dataclass(frozen=True)
+class Collected:
+    """What the workers of one submitted job reported."""
+
+    tasks: list[ClusterTask]
+    unreadable: int  # fragments that could not be decoded
+    problem: str | None  # why the KV store could not be read, when it could not
+
+
+async def collect_tasks(plan: SubmitPlan, *, per_actor: bool) -> Collected:
     fragments, bad = read_fragment_dir(str(plan.fragments_dir))
-    if not is_loopback(plan.address):
-        # Nodes that do not share this filesystem put their fragments in the GCS KV store.
-        fetched, fetch_bad = await fetch_from_cluster(plan.address, plan.run_id, plan.runtime_env)
+    problem = None
+    if plan.fetch_from_kv:
+        ray = plan.run_argv[0]
+        fetched, fetch_bad, problem = await fetch_from_cluster(
+            ray, plan.address, plan.run_id, plan.runtime_env
+        )
         fragments += fetched
         bad += fetch_bad
-    else:
+    if is_loopback(plan.address):
         # The node is this machine: its spool of child-process fragments is drained, and goes.
         spool = Path(tempfile.gettempdir()) / f"roar-ray-spool-{plan.run_id}"  # _transport.py's
         shutil.rmtree(spool, ignore_errors=True)
-    return group_tasks(_unique(fragments), plan.host_workdir, per_actor=per_actor), bad
+    tasks = group_tasks(_unique(fragments), plan.host_workdir, per_actor=per_actor)
+    return Collected(tasks, bad, problem)
 
 
 def _unique(fragments: list[Fragment]) -> list[Fragment]:

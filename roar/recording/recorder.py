@@ -630,17 +630,26 @@ async def _submitted_tasks(
     from roar.recording.ray_submission import collect_tasks
 
     per_actor = ctx.config.get_str("ray.actor_attribution") == "per_actor"
-    tasks, unreadable = await collect_tasks(plan, per_actor=per_actor)
-    if unreadable:
+    collected = await collect_tasks(plan, per_actor=per_actor)
+    if collected.unreadable:
         warnings.append(
             RecordWarning(
                 "tracer",
-                f"{unreadable} Ray task report(s) could not be read (a worker killed while "
-                "writing one, or a different roar version on the cluster); those tasks are "
+                f"{collected.unreadable} Ray task report(s) could not be read (a worker killed "
+                "while writing one, or another roar version on the cluster); those tasks are "
                 "missing",
             )
         )
-    return tasks
+    if collected.problem:
+        warnings.append(
+            RecordWarning(
+                "tracer",
+                f"the Ray tasks' reports in the cluster's KV store were not fetched: "
+                f"{collected.problem}; the tasks of nodes that do not share this filesystem "
+                "are missing",
+            )
+        )
+    return collected.tasks
 
 
 @contextlib.asynccontextmanager

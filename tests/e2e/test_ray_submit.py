@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -210,6 +211,29 @@ def test_actor_calls_grouped_per_actor(submit_project: Workspace, cluster: str) 
     (trainer,) = [j for j in tasks if j["command"] == "ray_task:Trainer"]
     assert len(trainer["metadata"]["ray"]["task_ids"]) == 3  # __init__, train, save
     assert _paths(trainer["outputs"]) == {"out/model.ckpt"}
+
+
+def test_fragments_through_the_clusters_kv_store(submit_project: Workspace, cluster: str) -> None:
+    # As on a cluster that shares no filesystem with the host: the workers put what each task
+    # did in the GCS KV store, and roar fetches it with a job of its own after the user's.
+    submit_project.roar("config", "set", "ray.fragment_transport", "kv")
+    _submit(submit_project, cluster, {"working_dir": "."})
+    tasks = [j for j in _jobs(submit_project) if j["job_type"] == "ray_task"]
+    assert len(tasks) == 13
+    (reducer,) = [j for j in tasks if j["command"] == "ray_task:reduce"]
+    assert _paths(reducer["inputs"]) == {f"out/shard_{i}.txt" for i in range(8)}
+    (spawner,) = [j for j in tasks if j["command"] == "ray_task:spawn"]
+    assert _paths(spawner["outputs"]) == {"out/helper.txt"}
+    # Taken out of the store once fetched.
+    count = (
+        "import ray; from ray.experimental import internal_kv as kv; ray.init(); "
+        "print('left', len(kv._internal_kv_list('', namespace='roar-fragments')))"
+    )
+    left = subprocess.run(
+        ["ray", "job", "submit", "--address", cluster, "--", "python", "-c", count],
+        env=submit_project.env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert "left 0" in left.stdout
 
 
 def test_switched_off_the_command_runs_as_typed(submit_project: Workspace, cluster: str) -> None:
