@@ -21,13 +21,14 @@ def observe_this_process() -> None:
 
     def leave_fragment() -> None:
         _observe.end(None)
-        fragment = record.fragment(ok=True)
-        if not (fragment["reads"] or fragment["writes"] or fragment["deleted"]):
-            return
-        path = os.path.join(spool, f"{task_id}~{os.getpid()}.json")
-        with open(path + ".part", "w") as handle:
-            json.dump(fragment, handle)
-        os.replace(path + ".part", path)  # the task reads whole fragments only
+        with _observe.quiet():
+            fragment = record.fragment(ok=True)
+            if not (fragment["reads"] or fragment["writes"] or fragment["deleted"]):
+                return
+            path = os.path.join(spool, f"{task_id}~{os.getpid()}.json")
+            with open(path + ".part", "w") as handle:
+                json.dump(fragment, handle)
+            os.replace(path + ".part", path)  # the task reads whole fragments only
 
     atexit.register(leave_fragment)
 

@@ -12,9 +12,11 @@ opens with libc directly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from . import _noise
@@ -40,6 +42,17 @@ def begin(record: TaskRecord) -> TaskRecord | None:
 def end(previous: TaskRecord | None) -> None:
     global _current
     _current = previous
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """roar's own file accesses in this thread (hashing, sending fragments) are no task's."""
+    was = getattr(_state, "busy", False)
+    _state.busy = True
+    try:
+        yield
+    finally:
+        _state.busy = was
 
 
 def install(workdir: str | None) -> None:

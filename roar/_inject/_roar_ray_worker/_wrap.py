@@ -57,6 +57,7 @@ def _bracket(function: Callable[..., Any], name: str) -> Callable[..., Any]:
         if record is None:
             return function(*args, **kwargs)
         previous = _observe.begin(record)
+        outer_task = os.environ.get("ROAR_RAY_TASK")
         os.environ["ROAR_RAY_TASK"] = record.task_id  # for the processes the task starts
         ok, error = False, None
         try:
@@ -68,11 +69,15 @@ def _bracket(function: Callable[..., Any], name: str) -> Callable[..., Any]:
             raise
         finally:
             _observe.end(previous)
-            os.environ.pop("ROAR_RAY_TASK", None)
+            if outer_task is None:
+                os.environ.pop("ROAR_RAY_TASK", None)
+            else:  # a task run while another waited in ray.get, in the same worker
+                os.environ["ROAR_RAY_TASK"] = outer_task
             try:
-                fragment = record.fragment(ok, error)
-                fragment["children"] = _child.collect(record.task_id)
-                _transport.send(fragment)
+                with _observe.quiet():
+                    fragment = record.fragment(ok, error)
+                    fragment["children"] = _child.collect(record.task_id)
+                    _transport.send(fragment)
             except Exception:
                 pass
 
