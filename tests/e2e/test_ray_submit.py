@@ -236,6 +236,42 @@ def test_fragments_through_the_clusters_kv_store(submit_project: Workspace, clus
     assert "left 0" in left.stdout
 
 
+def test_pip_install_has_ray_install_the_agents_requirement(
+    submit_project: Workspace, cluster: str
+) -> None:
+    submit_project.gen(
+        {
+            "where.py": """
+import ray
+ray.init()
+
+@ray.remote
+def where():
+    import blake3
+    with open("out/where.txt", "w") as f:
+        f.write(blake3.__file__)
+
+ray.get(where.remote())
+"""
+        }
+    )
+    submit_project.commit_all("where")
+    submit_project.roar("config", "set", "ray.pip_install", "true")
+    submit_project.roar(
+        "run", "ray", "job", "submit", "--address", cluster,
+        "--runtime-env-json", '{"working_dir": ".", "pip": ["six"]}', "--",
+        "python", "where.py", timeout=180,
+    )  # fmt: skip
+    (task,) = [j for j in _jobs(submit_project) if j["job_type"] == "ray_task"]
+    assert _paths(task["outputs"]) == {"out/where.txt"}
+    # Ray built the job's pip env from the user's list, with the agent's requirement added.
+    logs = subprocess.run(
+        ["ray", "job", "list", "--address", cluster], env=submit_project.env,
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert "'pip': {'packages': ['six', 'blake3>=0.4']" in logs.replace('"', "'"), logs
+
+
 def test_switched_off_the_command_runs_as_typed(submit_project: Workspace, cluster: str) -> None:
     submit_project.roar("config", "set", "ray.enabled", "false")
     _submit(submit_project, cluster, {"working_dir": "."})
