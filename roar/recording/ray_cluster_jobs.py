@@ -91,7 +91,8 @@ async def _task_job(
     outputs = _files(ctx, writes, warnings)
     produced = await store.producers([f.hash for f in inputs])
     sources = await input_sources(ctx, submission.git, inputs, produced, submission.tracked)
-    command = f"ray_task:{task.name}"
+    # The driver's job says it is the driver: `ray_task:python x.py` would read as a task.
+    command = f"ray_driver:{task.name}" if task.is_driver else f"ray_task:{task.name}"
     parent = submission.parent
     return NewJob(
         job_uid=secrets.token_hex(4),
@@ -118,9 +119,10 @@ async def _task_job(
         metadata={
             "input_sources": sources,
             "ray": {
-                "task_id": task.task_ids[0],
+                "task_id": task.task_ids[0] if task.task_ids else None,
                 "task_ids": task.task_ids,
                 "name": task.name,
+                "driver": task.is_driver,
                 "actor_id": task.actor_id,
                 "parent_job_uid": parent.job_uid,
                 "parent_job_type": parent.job_type,

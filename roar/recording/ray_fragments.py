@@ -26,7 +26,7 @@ class SeenFile(msgspec.Struct, frozen=True, array_like=True):
 
 class Fragment(msgspec.Struct, frozen=True, kw_only=True):
     v: int
-    kind: str  # "task", or "child": a process the task started
+    kind: str  # "task"; "child": a process the task started; "driver": the job's entrypoint
     task_id: str
     name: str = ""
     actor_id: str | None = None
@@ -48,7 +48,7 @@ class ClusterTask:
     """One task (or, with ``per_actor``, one actor) as the host records it."""
 
     key: str
-    name: str
+    name: str  # the function (`shard`), `Class.method`, or for the driver its command line
     task_ids: list[str]
     actor_id: str | None
     started_at: float
@@ -60,9 +60,11 @@ class ClusterTask:
     reads: dict[str, SeenFile] = field(default_factory=dict)  # host path -> first content read
     writes: dict[str, SeenFile] = field(default_factory=dict)  # host path -> last content left
     deleted: set[str] = field(default_factory=set)
+    is_driver: bool = False  # the job's entrypoint (and the processes it started)
 
 
 _decoder = msgspec.json.Decoder(Fragment)
+_DRIVER = "driver"  # the key of the driver's task (no Ray task id has this shape)
 
 
 def decode_lines(lines: Iterable[bytes]) -> tuple[list[Fragment], int]:
@@ -110,10 +112,14 @@ def host_path(path: str, workdir: str | None, host_workdir: str | None) -> str:
 def group_tasks(
     fragments: Iterable[Fragment], host_workdir: str | None, *, per_actor: bool
 ) -> list[ClusterTask]:
-    """Fragments as tasks, in the order they began: one per call, or with ``per_actor`` one per
-    actor (each actor's calls together); the files of the processes a task started are its."""
+    """Fragments as tasks, in the order they began (the driver last): one per call, or with
+    ``per_actor`` one per actor (each actor's calls together); the files of the processes a task
+    started are its."""
     tasks: dict[str, ClusterTask] = {}
     for fragment in sorted(fragments, key=lambda f: f.started_at):
+        if fragment.kind == "driver":
+            _add_driver(tasks, fragment, host_workdir)
+            continue
         if fragment.kind != "task":
             continue
         key = fragment.actor_id if per_actor and fragment.actor_id else fragment.task_id
@@ -131,7 +137,21 @@ def group_tasks(
         task.error = task.error or fragment.error
         for part in (fragment, *sorted(fragment.children, key=lambda c: c.started_at)):
             _add(task, part, host_workdir)
-    return list(tasks.values())
+    # The driver outlives its tasks: after them, what it read from them has its producers.
+    return sorted(tasks.values(), key=lambda t: t.is_driver)
+
+
+def _add_driver(
+    tasks: dict[str, ClusterTask], fragment: Fragment, host_workdir: str | None
+) -> None:
+    """The driver, and the processes it started, are one job: named after the first of them."""
+    driver = tasks.get(_DRIVER)
+    if driver is None:
+        driver = ClusterTask(_DRIVER, fragment.name, [], None, fragment.started_at,
+                             fragment.ended_at, True, None, is_driver=True)  # fmt: skip
+        tasks[_DRIVER] = driver
+    driver.ended_at = max(driver.ended_at, fragment.ended_at)
+    _add(driver, fragment, host_workdir)
 
 
 def _add(task: ClusterTask, part: Fragment, host_workdir: str | None) -> None:

@@ -4,7 +4,8 @@ roar ships itself to the cluster through Ray's own extension points, so nothing 
 there beforehand: the worker agent (``roar/_inject/_roar_ray_worker``, pure Python) as a
 ``py_modules`` entry, started in every worker by ``worker_process_setup_hook``; the run's names in
 ``env_vars``; ``.roar/`` left out of the ``working_dir`` upload; and, with ``ray.pip_install``,
-the agent's one requirement (``blake3``) in the env's ``pip`` (or ``uv``) list. The user's keys
+the agent's one requirement (``blake3``) in the env's ``pip`` (or ``uv``) list. The entrypoint is
+started through the agent too (:func:`observed_entrypoint`), to observe the driver. The user's keys
 are all kept: lists are extended, a setup hook of theirs still runs (the agent calls it), and a
 conflict roar cannot resolve is a :class:`UsageError` that says what to change.
 """
@@ -21,6 +22,7 @@ from roar.recording.env_probe import INJECT_DIR
 
 WORKER_PACKAGE = os.path.join(INJECT_DIR, "_roar_ray_worker")
 SETUP_HOOK = "_roar_ray_worker.setup"
+DRIVER_MODULE = "_roar_ray_worker.driver"
 WORKER_REQUIREMENT = "blake3>=0.4"
 
 
@@ -85,3 +87,12 @@ def _add_requirement(env: dict[str, Any]) -> None:
             f"ray.pip_install cannot add blake3 to runtime env {key}={given!r} (a requirements "
             f"file): give {key} as a list, add blake3 to it, or set ray.pip_install = false"
         )
+
+
+def observed_entrypoint(entrypoint: list[str]) -> list[str]:
+    """The job's entrypoint started through the agent's driver module, which observes the driver
+    (the job supervisor that starts it is no worker the setup hook reaches). Run by the
+    entrypoint's own interpreter when it names one, so no other Python need exist there."""
+    program = os.path.basename(entrypoint[0]) if entrypoint else ""
+    python = entrypoint[0] if program.startswith("python") else "python"
+    return [python, "-m", DRIVER_MODULE, *entrypoint]

@@ -20,7 +20,11 @@ from roar.core.context import RoarContext
 from roar.errors import UsageError
 from roar.recording.ray_collect import fetch_from_cluster, is_loopback
 from roar.recording.ray_fragments import ClusterTask, Fragment, group_tasks, read_fragment_dir
-from roar.recording.ray_runtime_env import WorkerSettings, merge_runtime_env
+from roar.recording.ray_runtime_env import (
+    WorkerSettings,
+    merge_runtime_env,
+    observed_entrypoint,
+)
 from roar.recording.ray_submit import parse_submit, rewrite
 
 
@@ -60,7 +64,7 @@ def plan_submission(
     )
     runtime_env = merge_runtime_env(command.runtime_env, settings)
     return SubmitPlan(
-        run_argv=rewrite(command, runtime_env),
+        run_argv=rewrite(command, runtime_env, observed_entrypoint(command.entrypoint)),
         run_id=run_id,
         fragments_dir=fragments_dir,
         host_workdir=_host_workdir(command.runtime_env.get("working_dir"), cwd),

@@ -124,13 +124,15 @@ def _read_yaml(path: str) -> Any:
         raise UsageError(f"--runtime-env {path} is not valid YAML: {exc}") from None
 
 
-def rewrite(command: SubmitCommand, runtime_env: dict[str, Any]) -> list[str]:
-    """The command line to run: the user's, with ``runtime_env`` as its only runtime env
-    option."""
+def rewrite(
+    command: SubmitCommand, runtime_env: dict[str, Any], entrypoint: list[str]
+) -> list[str]:
+    """The command line to run: the user's, with ``runtime_env`` as its only runtime env option,
+    starting ``entrypoint``."""
     argv = list(command.head)
     argv += ["--runtime-env-json", json.dumps(runtime_env, separators=(",", ":"))]
     for name, value in command.options:
         if name in _ENV_OPTIONS:
             continue
         argv += [name] if value is None else [name, value]
-    return [*argv, "--", *command.entrypoint]
+    return [*argv, "--", *entrypoint]

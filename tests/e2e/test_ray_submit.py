@@ -64,6 +64,8 @@ ray.get(spawn.remote())
 trainer = Trainer.remote()
 ray.get(trainer.train.remote())
 ray.get(trainer.save.remote())
+with open("out/report.txt", "w") as f:  # the driver's own file
+    f.write("total " + open("out/total.txt").read())
 """
 
 
@@ -118,6 +120,11 @@ def _paths(files: list[dict[str, Any]]) -> set[str]:
     return {f["path"] for f in files}
 
 
+def _tasks(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Ray tasks and actor calls (the driver's job is a ``ray_task`` job too)."""
+    return [j for j in jobs if j["command"].startswith("ray_task:")]
+
+
 def test_each_task_of_a_submitted_job_is_a_job(submit_project: Workspace, cluster: str) -> None:
     output = _submit(submit_project, cluster, {"working_dir": "."})
     assert "total 124" in output  # the job ran, its logs reached the terminal
@@ -125,14 +132,16 @@ def test_each_task_of_a_submitted_job_is_a_job(submit_project: Workspace, cluste
     (submit,) = [j for j in jobs if j["job_type"] == "run"]
     assert submit["argv"][:3] == ["ray", "job", "submit"]
     assert submit["argv"][6] == '{"working_dir": "."}'  # recorded as typed, not as rewritten
-    tasks = [j for j in jobs if j["job_type"] == "ray_task"]
+    tasks = _tasks(jobs)
     assert sorted(j["command"] for j in tasks) == sorted(
         ["ray_task:shard"] * 8
         + ["ray_task:reduce", "ray_task:spawn"]
         + ["ray_task:Trainer.__init__", "ray_task:Trainer.train", "ray_task:Trainer.save"]
     )
-    assert submit["metadata"]["ray"]["tasks"] == len(tasks)
-    for task in tasks:
+    (driver,) = [j for j in jobs if j["command"].startswith("ray_driver:")]
+    assert driver["command"] == "ray_driver:python pipeline.py"
+    assert submit["metadata"]["ray"]["tasks"] == len(tasks) + 1
+    for task in [*tasks, driver]:
         ray_facts = task["metadata"]["ray"]
         assert ray_facts["parent_job_uid"] == submit["job_uid"] and ray_facts["on_cluster"]
     # Project-relative paths, each task its own files (its worker's copy of the working dir).
@@ -151,7 +160,7 @@ def test_each_task_of_a_submitted_job_is_a_job(submit_project: Workspace, cluste
     # Ray's own files, Python's and roar's agent are nobody's input or output.
     every = {p for j in jobs for p in _paths(j["inputs"]) | _paths(j["outputs"])}
     sources = {"data.txt", "pipeline.py", ".gitignore", "README.md", "out/.keep"}
-    results = {"out/total.txt", "out/helper.txt", "out/model.ckpt", *written}
+    results = {"out/total.txt", "out/helper.txt", "out/model.ckpt", "out/report.txt", *written}
     assert every <= sources | results, every
     # The DAG: eight shards fan out, the reduce fans them in.
     dag = submit_project.roar("dag", "--json").json()
@@ -161,6 +170,11 @@ def test_each_task_of_a_submitted_job_is_a_job(submit_project: Workspace, cluste
         j["job_uid"] for j in shards
     )
     assert all(by_step[j["step_number"]]["dependencies"] == [] for j in shards)
+    # The driver's own files: its script, and the reduce's result it turned into a report.
+    assert _paths(driver["inputs"]) == {"pipeline.py", "out/total.txt"}
+    assert _paths(driver["outputs"]) == {"out/report.txt"}
+    driver_node = by_step[driver["step_number"]]
+    assert [by_step[s]["job_uid"] for s in driver_node["dependencies"]] == [reducer["job_uid"]]
     # What a task wrote lives on the cluster, and `roar show` says so.
     shown = submit_project.roar("show", f"@{saver['step_number']}").stdout
     assert "on the Ray cluster" in shown
@@ -196,7 +210,7 @@ ray.get(probe.remote())
         "--runtime-env-json", json.dumps(runtime_env), "--", "python", "probe.py", timeout=120,
     )  # fmt: skip
     assert "succeeded" in run.stdout + run.stderr
-    (task,) = [j for j in _jobs(submit_project) if j["job_type"] == "ray_task"]
+    (task,) = _tasks(_jobs(submit_project))
     assert task["command"] == "ray_task:probe"
     (probe,) = task["outputs"]
     import blake3
@@ -207,7 +221,7 @@ ray.get(probe.remote())
 def test_actor_calls_grouped_per_actor(submit_project: Workspace, cluster: str) -> None:
     submit_project.roar("config", "set", "ray.actor_attribution", "per_actor")
     _submit(submit_project, cluster, {"working_dir": "."})
-    tasks = [j for j in _jobs(submit_project) if j["job_type"] == "ray_task"]
+    tasks = _tasks(_jobs(submit_project))
     (trainer,) = [j for j in tasks if j["command"] == "ray_task:Trainer"]
     assert len(trainer["metadata"]["ray"]["task_ids"]) == 3  # __init__, train, save
     assert _paths(trainer["outputs"]) == {"out/model.ckpt"}
@@ -218,8 +232,11 @@ def test_fragments_through_the_clusters_kv_store(submit_project: Workspace, clus
     # did in the GCS KV store, and roar fetches it with a job of its own after the user's.
     submit_project.roar("config", "set", "ray.fragment_transport", "kv")
     _submit(submit_project, cluster, {"working_dir": "."})
-    tasks = [j for j in _jobs(submit_project) if j["job_type"] == "ray_task"]
+    jobs = _jobs(submit_project)
+    tasks = _tasks(jobs)
     assert len(tasks) == 13
+    (driver,) = [j for j in jobs if j["command"].startswith("ray_driver:")]  # from the spool
+    assert _paths(driver["outputs"]) == {"out/report.txt"}
     (reducer,) = [j for j in tasks if j["command"] == "ray_task:reduce"]
     assert _paths(reducer["inputs"]) == {f"out/shard_{i}.txt" for i in range(8)}
     (spawner,) = [j for j in tasks if j["command"] == "ray_task:spawn"]
@@ -262,7 +279,7 @@ ray.get(where.remote())
         "--runtime-env-json", '{"working_dir": ".", "pip": ["six"]}', "--",
         "python", "where.py", timeout=180,
     )  # fmt: skip
-    (task,) = [j for j in _jobs(submit_project) if j["job_type"] == "ray_task"]
+    (task,) = _tasks(_jobs(submit_project))
     assert _paths(task["outputs"]) == {"out/where.txt"}
     # Ray built the job's pip env from the user's list, with the agent's requirement added.
     logs = subprocess.run(

@@ -1,34 +1,47 @@
-"""A process a Ray task started: observed like the worker, its fragment left for the task."""
+"""A Python process of the job that no worker runs: observed like a worker, its fragment sent.
+
+Two kinds: a process a task started (``ROAR_RAY_TASK`` names the task), whose fragment is left in
+the node's spool for the task to collect when it ends; and the job's driver (``ROAR_RAY_DRIVER``,
+set by ``driver.py``; the processes it starts inherit it and are the driver's too), whose
+fragment is sent as a worker's are.
+"""
 
 from __future__ import annotations
 
 import atexit
 import json
 import os
+import shlex
+import sys
 
-from . import _observe
+from . import _observe, _transport
 from ._record import TaskRecord
+
+DRIVER = "driver"  # the task id of the driver's fragments
 
 
 def observe_this_process() -> None:
     task_id = os.environ.get("ROAR_RAY_TASK", "")
     spool = os.environ.get("ROAR_RAY_SPOOL", "")
+    if not task_id and os.environ.get("ROAR_RAY_DRIVER"):
+        task_id = DRIVER
     if not task_id or not spool:
         return
     _observe.install(os.environ.get("ROAR_RAY_WORKDIR"))
-    record = TaskRecord(task_id, "", None, "child")
+    kind = "driver" if task_id == DRIVER else "child"
+    record = TaskRecord(task_id, "", None, kind)
     _observe.begin(record)
 
     def leave_fragment() -> None:
         _observe.end(None)
         with _observe.quiet():
+            if kind == "driver":
+                record.name = shlex.join(getattr(sys, "orig_argv", sys.argv))
             fragment = record.fragment(ok=True)
-            if not (fragment["reads"] or fragment["writes"] or fragment["deleted"]):
-                return
-            path = os.path.join(spool, f"{task_id}~{os.getpid()}.json")
-            with open(path + ".part", "w") as handle:
-                json.dump(fragment, handle)
-            os.replace(path + ".part", path)  # the task reads whole fragments only
+            if kind == "driver":
+                _transport.send_or_spool(fragment)
+            elif fragment["reads"] or fragment["writes"] or fragment["deleted"]:
+                _transport.spool(fragment)
 
     atexit.register(leave_fragment)
 

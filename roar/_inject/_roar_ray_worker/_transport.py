@@ -58,3 +58,24 @@ def send(fragment: dict[str, Any]) -> None:
 
     key = f"{os.environ.get('ROAR_RAY_RUN', '')}:{socket.gethostname()}:{os.getpid()}:"
     _internal_kv_put(key + str(next(_sequence)), line, namespace=KV_NAMESPACE)
+
+
+def spool(fragment: dict[str, Any]) -> None:
+    """Leave ``fragment`` in this node's spool (the task it belongs to, or the collecting job,
+    reads it from there), whole or not at all."""
+    where = os.environ.get("ROAR_RAY_SPOOL", "")
+    path = os.path.join(where, f"{fragment['task_id']}~{os.getpid()}.json")
+    with open(path + ".part", "w") as handle:
+        json.dump(fragment, handle)
+    os.replace(path + ".part", path)
+
+
+def send_or_spool(fragment: dict[str, Any]) -> None:
+    """The driver's fragment, sent at its exit, when Ray is already shut down there (Ray's own
+    exit handler runs first) and the KV store cannot be reached: the spool, if not the
+    directory."""
+    where = os.environ.get("ROAR_RAY_FRAGMENTS", "")
+    if where and os.path.isdir(where):
+        send(fragment)
+    else:
+        spool(fragment)

@@ -7,9 +7,11 @@ fragment is printed on one line after ``roar-fragment `` and then deleted from t
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 
-from ._transport import KV_NAMESPACE
+from ._transport import KV_NAMESPACE, spool_name
 
 
 def main(run_id: str) -> None:
@@ -26,6 +28,15 @@ def main(run_id: str) -> None:
         if value:
             sys.stdout.write("roar-fragment " + value.decode().strip() + "\n")
         _internal_kv_del(key, namespace=KV_NAMESPACE)
+    # The driver's own fragment, left in the spool of the node it ran on (this job's, unless
+    # entrypoint resources sent the driver elsewhere).
+    spool = os.path.join(tempfile.gettempdir(), spool_name(run_id))
+    for name in sorted(os.listdir(spool)) if os.path.isdir(spool) else []:
+        if name.startswith("driver~") and name.endswith(".json"):
+            path = os.path.join(spool, name)
+            with open(path) as handle:
+                sys.stdout.write("roar-fragment " + handle.read().strip() + "\n")
+            os.remove(path)
     sys.stdout.flush()
 
 

@@ -65,3 +65,18 @@ def test_actor_calls_per_call_or_per_actor() -> None:
         ("shard", ["c3"]),
     ]
     assert list(per_actor[0].writes) == ["/p/m.ckpt"]
+
+
+def test_the_driver_and_its_children_are_one_job_stored_after_the_tasks() -> None:
+    lines = [
+        fragment("driver", "python main.py", kind="driver", started_at=0.5, ended_at=9.0,
+                 reads=[[f"{WD}/main.py", "m", 9], [f"{WD}/out.txt", "o", 1]]),
+        fragment("driver", "python helper.py", kind="driver", pid=8, started_at=5.0,
+                 writes=[[f"{WD}/report.txt", "r", 2]]),
+        fragment("t1", "work", started_at=1.0, writes=[[f"{WD}/out.txt", "o", 1]]),
+    ]  # fmt: skip
+    tasks = group_tasks(decode_lines(lines)[0], "/p", per_actor=False)
+    assert [(t.name, t.is_driver) for t in tasks] == [("work", False), ("python main.py", True)]
+    driver = tasks[1]
+    assert sorted(driver.reads) == ["/p/main.py", "/p/out.txt"]
+    assert list(driver.writes) == ["/p/report.txt"] and driver.workers == {7, 8}

@@ -15,6 +15,7 @@ from roar.recording.ray_runtime_env import (
     WORKER_REQUIREMENT,
     WorkerSettings,
     merge_runtime_env,
+    observed_entrypoint,
 )
 from roar.recording.ray_submit import is_ray_job_submit, parse_submit, rewrite
 
@@ -47,7 +48,7 @@ def test_rewritten_with_one_runtime_env_and_the_other_options_kept(tmp_path: Pat
     argv = ["ray", "job", "submit", "--submission-id", "s1", "--runtime-env-json", "{}",
             "--working-dir", ".", "--", "python", "a.py"]  # fmt: skip
     command = parse_submit(argv, str(tmp_path))
-    out = rewrite(command, {"working_dir": ".", "env_vars": {"A": "1"}})
+    out = rewrite(command, {"working_dir": ".", "env_vars": {"A": "1"}}, command.entrypoint)
     assert out[:5] == ["ray", "job", "submit", "--runtime-env-json", out[4]]
     assert json.loads(out[4]) == {"working_dir": ".", "env_vars": {"A": "1"}}
     assert out[5:] == ["--submission-id", "s1", "--", "python", "a.py"]
@@ -126,3 +127,10 @@ def test_what_cannot_be_merged_is_a_usage_error(given: dict[str, object]) -> Non
     settings = WorkerSettings(fragments_dir="/f", run_id="j", pip_install=True)
     with pytest.raises(UsageError):
         merge_runtime_env(given, settings)
+
+
+def test_the_entrypoint_runs_through_the_agents_driver_module() -> None:
+    assert observed_entrypoint(["python3.11", "a.py", "--x=1 2"]) == [
+        "python3.11", "-m", "_roar_ray_worker.driver", "python3.11", "a.py", "--x=1 2"
+    ]  # fmt: skip
+    assert observed_entrypoint(["./train.sh"])[:3] == ["python", "-m", "_roar_ray_worker.driver"]

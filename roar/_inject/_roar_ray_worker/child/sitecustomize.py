@@ -1,9 +1,10 @@
-"""roar in a Python process a Ray task started: what it reads and writes is the task's.
+"""roar in a Python process a Ray task started, or in the job's driver: what it reads and
+writes is the task's (the driver's).
 
-The task's worker put this directory on ``PYTHONPATH`` and names the running task in
-``ROAR_RAY_TASK``; this process observes its own file accesses as the worker does and, at exit,
-leaves them in the node's spool directory, where the task collects them when it ends. Then the
-user's own ``sitecustomize``, if any, runs as it would have. Failures are swallowed.
+The task's worker (``driver.py``, for the driver) put this directory on ``PYTHONPATH`` and names
+the running task in ``ROAR_RAY_TASK`` (``ROAR_RAY_DRIVER``); this process observes its own file
+accesses as the worker does and sends them at exit (``_child.py``). Then the user's own
+``sitecustomize``, if any, runs as it would have. Failures are swallowed.
 """
 
 import os
@@ -11,7 +12,7 @@ import sys
 
 
 def _start() -> None:
-    if not os.environ.get("ROAR_RAY_TASK"):
+    if not (os.environ.get("ROAR_RAY_TASK") or os.environ.get("ROAR_RAY_DRIVER")):
         return
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if package_parent not in sys.path:
