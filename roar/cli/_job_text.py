@@ -61,7 +61,8 @@ def _ray_lines(job: Job, ray: Mapping[str, Any]) -> list[str]:
     if job.job_type != "ray_task":
         to = f", submitted to {ray['submitted_to']}" if ray.get("submitted_to") else ""
         return [f"  Ray:       {ray.get('tasks', 0)} task(s) recorded as jobs of their own{to}"]
-    lines = [f"  Ray task:  {ray.get('name')} of job {ray.get('parent_job_uid')}"]
+    what = "Ray driver" if ray.get("driver") else "Ray task: "
+    lines = [f"  {what} {ray.get('name')} of job {ray.get('parent_job_uid')}"]
     if ray.get("on_cluster"):
         # `roar run ray job submit`: the task wrote into Ray's copy of the working dir.
         nodes = ", ".join(str(n) for n in ray.get("nodes") or [])
