@@ -5,7 +5,8 @@ the runtime env is extended with roar's worker agent (``ray_runtime_env.py``) an
 rewritten to carry it, and a directory is made for the workers' fragments. After the command has
 returned (``ray job submit`` waits for the job to end), the fragments are read and grouped into
 tasks (``ray_fragments.py``); where the workers could not reach that directory they left them in
-the cluster's GCS KV store, and they are fetched from there (``ray_collect.py``).
+the cluster's GCS KV store, and they are fetched from there (``ray_collect.py``): always when the
+cluster is not on this machine, and when the driver's report is missing from the directory.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ class Collected:
 async def collect_tasks(plan: SubmitPlan, *, per_actor: bool) -> Collected:
     fragments, bad = read_fragment_dir(str(plan.fragments_dir))
     problem = None
-    if plan.fetch_from_kv:
+    # The driver always reports: without its report here, the cluster did not see this directory
+    # even at a loopback address (a cluster in a container, reached through a forwarded port).
+    if plan.fetch_from_kv or not any(f.kind == "driver" for f in fragments):
         ray = plan.run_argv[0]
         fetched, fetch_bad, problem = await fetch_from_cluster(
             ray, plan.address, plan.run_id, plan.runtime_env

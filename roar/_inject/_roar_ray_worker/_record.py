@@ -53,7 +53,11 @@ class TaskRecord:
 
     def fragment(self, ok: bool, error: str | None = None) -> dict[str, Any]:
         """The record as the host reads it (``roar/recording/ray_fragments.py``): reads hashed
-        now unless hashed before they were rewritten, writes hashed as left by the task."""
+        now unless hashed before they were rewritten, writes hashed as left by the task.
+
+        Writes are hashed when the task ends, not at each close: the audit hook sees opens, not
+        closes, and the content the task left is the one later tasks read (the two differ only
+        for a file the task rewrote after closing it, where the last content is what counts)."""
         reads = []
         for path, taken in self.reads.items():
             hashed = taken or digest(path)
