@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -34,16 +33,15 @@ def is_loopback(address: str | None) -> bool:
 
 
 async def fetch_from_cluster(
-    ray: str, address: str | None, run_id: str, runtime_env: dict[str, Any]
+    ray: str, address: str | None, run_id: str
 ) -> tuple[list[Fragment], int, str | None]:
     """The fragments of run ``run_id`` in the KV store of the cluster at ``address`` (through
     the ``ray`` CLI at ``ray``), how many could not be read, and why none could be fetched."""
     program = shutil.which(ray)
     if program is None:
         return [], 0, f"{ray} is not found"
-    env: dict[str, Any] = {"py_modules": [WORKER_PACKAGE]}
-    if runtime_env.get("pip"):
-        env["pip"] = runtime_env["pip"]  # the agent's requirement, if roar added it
+    # Only the agent's modules: reading the store needs Ray alone (no blake3, no user packages).
+    env = {"py_modules": [WORKER_PACKAGE]}
     argv = [program, "job", "submit", "--runtime-env-json", json.dumps(env)]
     if address:
         argv += ["--address", address]

@@ -38,7 +38,6 @@ class SubmitPlan:
     fragments_dir: Path
     host_workdir: str | None  # the uploaded working dir, to map the workers' paths back to
     address: str | None
-    runtime_env: dict[str, object]  # as sent (the user's, extended)
     fetch_from_kv: bool  # some (or all) fragments may be in the cluster's GCS KV store
 
 
@@ -70,7 +69,6 @@ def plan_submission(
         fragments_dir=fragments_dir,
         host_workdir=_host_workdir(command.runtime_env.get("working_dir"), cwd),
         address=address,
-        runtime_env=runtime_env,
         # Nodes that do not share this filesystem put their fragments in the KV store.
         fetch_from_kv=kv_only or not is_loopback(address),
     )
@@ -105,9 +103,7 @@ async def collect_tasks(plan: SubmitPlan, *, per_actor: bool) -> Collected:
     # even at a loopback address (a cluster in a container, reached through a forwarded port).
     if plan.fetch_from_kv or not any(f.kind == "driver" for f in fragments):
         ray = plan.run_argv[0]
-        fetched, fetch_bad, problem = await fetch_from_cluster(
-            ray, plan.address, plan.run_id, plan.runtime_env
-        )
+        fetched, fetch_bad, problem = await fetch_from_cluster(ray, plan.address, plan.run_id)
         fragments += fetched
         bad += fetch_bad
     if is_loopback(plan.address):
