@@ -181,6 +181,22 @@ def test_each_task_of_a_submitted_job_is_a_job(submit_project: Workspace, cluste
     assert not (submit_project.root / "out" / "model.ckpt").exists()
 
 
+def test_reproducing_a_cluster_output_reruns_the_submit(
+    submit_project: Workspace, cluster: str
+) -> None:
+    _submit(submit_project, cluster, {"working_dir": "."})
+    report = submit_project.roar("reproduce", "out/model.ckpt", "--run", "-y", "--json",
+                                 check=False, timeout=180)  # fmt: skip
+    result = report.json()
+    assert [s["command"] for s in result["steps"]] == [
+        f"ray job submit --address {cluster} --runtime-env-json "
+        """'{"working_dir": "."}' -- python pipeline.py"""
+    ]
+    (verdict,) = [o for o in result["outputs"] if o["path"] == "out/model.ckpt"]
+    # Ran again on the cluster; the checkpoint is there, not in the replay's project.
+    assert verdict["verdict"] == "missing" and "written on the Ray cluster" in verdict["note"]
+
+
 def test_the_users_runtime_env_is_kept(submit_project: Workspace, cluster: str) -> None:
     submit_project.gen(
         {
