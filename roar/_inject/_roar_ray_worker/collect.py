@@ -7,6 +7,7 @@ fragment is printed on one line after ``roar-fragment `` and then deleted from t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -37,6 +38,8 @@ def main(run_id: str) -> None:
             with open(path) as handle:
                 sys.stdout.write("roar-fragment " + handle.read().strip() + "\n")
             os.remove(path)
+    with contextlib.suppress(OSError):
+        os.rmdir(spool)  # gone once empty (a task killed mid-run may have left a child's file)
     sys.stdout.flush()
 
 
