@@ -535,18 +535,7 @@ async def record_command(
             cluster_tasks: list[ClusterTask] = []
             if prepared.submission is not None:
                 cluster_tasks = await _submitted_tasks(ctx, prepared.submission, warnings)
-                new = msgspec.structs.replace(
-                    new,
-                    metadata={
-                        **new.metadata,
-                        "ray": {
-                            "tasks": len(cluster_tasks),
-                            "submitted_to": prepared.submission.address,
-                            "working_dir": prepared.submission.host_workdir
-                            and ctx.project.display_path(prepared.submission.host_workdir),
-                        },
-                    },
-                )
+                new = _with_submission(ctx, new, prepared.submission, cluster_tasks)
             job = await store.record_job(new)
             if cluster_tasks:
                 from roar.recording.ray_cluster_jobs import Submission, record_cluster_tasks
@@ -650,6 +639,15 @@ async def _submitted_tasks(
             )
         )
     return collected.tasks
+
+
+def _with_submission(
+    ctx: RoarContext, new: NewJob, plan: SubmitPlan, tasks: list[ClusterTask]
+) -> NewJob:
+    """The submitting job says where it sent the job, and how many jobs its tasks became."""
+    workdir = plan.host_workdir and ctx.project.display_path(plan.host_workdir)
+    facts = {"tasks": len(tasks), "submitted_to": plan.address, "working_dir": workdir}
+    return msgspec.structs.replace(new, metadata={**new.metadata, "ray": facts})
 
 
 @contextlib.asynccontextmanager
