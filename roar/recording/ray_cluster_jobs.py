@@ -102,7 +102,9 @@ async def _task_job(
         cwd=parent.cwd,
         started_at=task.started_at,
         duration_seconds=round(max(0.0, task.ended_at - task.started_at), 6),
-        exit_code=0 if task.ok else 1,
+        # A task's own outcome; the driver's is the job's, as `ray job submit` reported it (its
+        # agent exits after Ray's own exit handlers, too late to learn the status).
+        exit_code=parent.exit_code if task.is_driver else 0 if task.ok else 1,
         signal=None,
         git=parent.git,
         inputs=inputs,

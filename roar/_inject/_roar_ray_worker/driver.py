@@ -27,7 +27,9 @@ def main(argv: list[str]) -> None:
     try:
         os.execvp(argv[0], argv)
     except OSError as exc:
-        sys.exit(f"{argv[0]}: {exc.strerror}")
+        # As the shell Ray would have run it with says it: not found 127, not runnable 126.
+        sys.stderr.write(f"{argv[0]}: {exc.strerror}\n")
+        sys.exit(127 if isinstance(exc, FileNotFoundError) else 126)
 
 
 if __name__ == "__main__":
