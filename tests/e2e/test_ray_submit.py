@@ -305,6 +305,39 @@ ray.get(where.remote())
     assert "'pip': {'packages': ['six', 'blake3>=0.4']" in logs.replace('"', "'"), logs
 
 
+def test_a_failed_task_and_a_failed_job(submit_project: Workspace, cluster: str) -> None:
+    submit_project.gen(
+        {
+            "fails.py": """
+import ray
+ray.init()
+
+@ray.remote(max_retries=0)
+def boom():
+    open("out/partial.txt", "w").write("half")
+    raise ValueError("no")
+
+try:
+    ray.get(boom.remote())
+finally:
+    open("out/after.txt", "w").write("driver")
+"""
+        }
+    )
+    submit_project.commit_all("fails")
+    run = submit_project.roar(
+        "run", "ray", "job", "submit", "--address", cluster, "--runtime-env-json",
+        '{"working_dir": "."}', "--", "python", "fails.py", check=False, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1  # `ray job submit`'s own status for a failed job, passed through
+    jobs = _jobs(submit_project)
+    (task,) = _tasks(jobs)
+    assert task["exit_code"] == 1 and "ValueError" in task["metadata"]["ray"]["error"]
+    assert _paths(task["outputs"]) == {"out/partial.txt"}  # what it wrote before it failed
+    (driver,) = [j for j in jobs if j["command"] == "ray_driver:python fails.py"]
+    assert driver["exit_code"] == 1 and _paths(driver["outputs"]) == {"out/after.txt"}
+
+
 def test_switched_off_the_command_runs_as_typed(submit_project: Workspace, cluster: str) -> None:
     submit_project.roar("config", "set", "ray.enabled", "false")
     _submit(submit_project, cluster, {"working_dir": "."})
