@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from roar.core.context import RoarContext
 from roar.core.git import GitState
 from roar.lineage.identity import step_identity
-from roar.models import FileDigest, Job, NewJob
+from roar.models import RAY_WORKER_TRACER, FileDigest, Job, NewJob
 from roar.recording.filters import FilterSettings, read_reason, write_reason
 from roar.recording.ray_fragments import ClusterTask, SeenFile
 from roar.recording.sources import input_sources
 from roar.recording.warnings import RecordWarning
 from roar.store import Store
 
-TRACER = "ray-worker"  # how a cluster task's files were seen: roar's agent in the Ray worker
 _NO_BLAKE3 = "blake3-missing"  # a worker without the blake3 package (see _roar_ray_worker)
 
 
@@ -116,7 +115,7 @@ async def _task_job(
             str(ctx.project.root),
             os.path.expanduser("~"),
         ),
-        tracer=TRACER,
+        tracer=RAY_WORKER_TRACER,
         env=parent.env,
         metadata={
             "input_sources": sources,

@@ -179,6 +179,8 @@ def test_each_task_of_a_submitted_job_is_a_job(submit_project: Workspace, cluste
     shown = submit_project.roar("show", f"@{saver['step_number']}").stdout
     assert "on the Ray cluster" in shown
     assert not (submit_project.root / "out" / "model.ckpt").exists()
+    status = submit_project.roar("status", "--json").json()["artifacts"]
+    assert set(status["on_cluster"]) == results and status["missing"] == []
 
 
 def test_reproducing_a_cluster_output_reruns_the_submit(
