@@ -43,10 +43,13 @@ class SubmitPlan:
 
 def plan_submission(
     ctx: RoarContext, argv: list[str], cwd: Path, scratch: Path, run_id: str
-) -> SubmitPlan:
-    """Parse and rewrite ``argv`` (a `ray job submit`); makes no directory (see
-    :func:`make_room`), so a usage error leaves nothing behind."""
+) -> SubmitPlan | None:
+    """Parse and rewrite ``argv`` (a `ray job submit`; None for `--help`, which submits
+    nothing); makes no directory (see :func:`make_room`), so a usage error leaves nothing
+    behind."""
     command = parse_submit(argv, str(cwd))
+    if any(name == "--help" for name, _ in command.options):
+        return None
     if command.no_wait:
         raise UsageError(
             "roar run cannot record `ray job submit --no-wait`: the job's tasks run after the "

@@ -134,3 +134,12 @@ def test_the_entrypoint_runs_through_the_agents_driver_module() -> None:
         "python3.11", "-m", "_roar_ray_worker.driver", "python3.11", "a.py", "--x=1 2"
     ]  # fmt: skip
     assert observed_entrypoint(["./train.sh"])[:3] == ["python", "-m", "_roar_ray_worker.driver"]
+
+
+def test_the_cluster_is_local_at_a_loopback_address() -> None:
+    from roar.recording.ray_collect import is_loopback
+
+    assert is_loopback(None)  # Ray's default: the local cluster
+    assert is_loopback("http://127.0.0.1:8265") and is_loopback("localhost:8265")
+    assert is_loopback("http://[::1]:8265")
+    assert not is_loopback("http://10.0.0.7:8265") and not is_loopback("https://ray.example.com")
