@@ -241,7 +241,9 @@ def ray_processes_left(temp_dir_prefix: str = "/tmp/rayhead-") -> list[int]:
 
 
 def _processes_mentioning(text: str) -> list[int]:
-    """Processes whose command line contains ``text`` (this user's; this process excluded)."""
+    """Processes whose command line, or a file they hold open, contains ``text`` (Ray renames
+    some of its processes, ``ray::DashboardAgent``, but they keep their session's logs open);
+    this process excluded."""
     import os
 
     found = []
@@ -251,8 +253,21 @@ def _processes_mentioning(text: str) -> list[int]:
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as handle:
                 cmdline = handle.read().decode(errors="replace")
+            if not cmdline:
+                continue  # a zombie: already dead, its parent reaps it
+            if text in cmdline or any(
+                text in _link(f"/proc/{entry}/fd/{fd}") for fd in os.listdir(f"/proc/{entry}/fd")
+            ):
+                found.append(int(entry))
         except OSError:
-            continue
-        if text in cmdline:
-            found.append(int(entry))
+            continue  # gone meanwhile, or not ours to look into
     return found
+
+
+def _link(path: str) -> str:
+    import os
+
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""  # the descriptor closed meanwhile
