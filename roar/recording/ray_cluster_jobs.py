@@ -103,7 +103,7 @@ async def _task_job(
         duration_seconds=round(max(0.0, task.ended_at - task.started_at), 6),
         # A task's own outcome; the driver's is the job's, as `ray job submit` reported it (its
         # agent exits after Ray's own exit handlers, too late to learn the status).
-        exit_code=parent.exit_code if task.is_driver else 0 if task.ok else 1,
+        exit_code=parent.exit_code if task.is_driver else _exit_code(task),
         signal=None,
         git=parent.git,
         inputs=inputs,
@@ -127,7 +127,7 @@ async def _task_job(
                 "actor_id": task.actor_id,
                 "parent_job_uid": parent.job_uid,
                 "parent_job_type": parent.job_type,
-                "completed": task.ok,
+                "completed": task.completed,
                 "error": task.error,
                 "on_cluster": True,
                 "cluster_address": submission.address,
@@ -137,3 +137,10 @@ async def _task_job(
             },
         },
     )
+
+
+def _exit_code(task: ClusterTask) -> int | None:
+    """0: returned; 1: raised; None: never ended (its worker died)."""
+    if not task.completed:
+        return None
+    return 0 if task.ok else 1

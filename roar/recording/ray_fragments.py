@@ -26,7 +26,9 @@ class SeenFile(msgspec.Struct, frozen=True, array_like=True):
 
 class Fragment(msgspec.Struct, frozen=True, kw_only=True):
     v: int
-    kind: str  # "task"; "child": a process the task started; "driver": the job's entrypoint
+    # "task"; "begun": a task starting (superseded by its "task" once it ends); "child": a
+    # process the task started; "driver": the job's entrypoint
+    kind: str
     task_id: str
     name: str = ""
     actor_id: str | None = None
@@ -61,6 +63,7 @@ class ClusterTask:
     writes: dict[str, SeenFile] = field(default_factory=dict)  # host path -> last content left
     deleted: set[str] = field(default_factory=set)
     is_driver: bool = False  # the job's entrypoint (and the processes it started)
+    completed: bool = True  # False: its worker ended before it did (only its start was told)
 
 
 _decoder = msgspec.json.Decoder(Fragment)
@@ -116,7 +119,7 @@ def group_tasks(
     ``per_actor`` one per actor (each actor's calls together); the files of the processes a task
     started are its."""
     tasks: dict[str, ClusterTask] = {}
-    for fragment in sorted(fragments, key=lambda f: f.started_at):
+    for fragment in sorted(_ended_or_begun(fragments), key=lambda f: f.started_at):
         if fragment.kind == "driver":
             _add_driver(tasks, fragment, host_workdir)
             continue
@@ -135,10 +138,31 @@ def group_tasks(
         task.ended_at = max(task.ended_at, fragment.ended_at)
         task.ok = task.ok and fragment.ok
         task.error = task.error or fragment.error
+        task.completed = task.completed and fragment.error != _WORKER_DIED
         for part in (fragment, *sorted(fragment.children, key=lambda c: c.started_at)):
             _add(task, part, host_workdir)
     # The driver outlives its tasks: after them, what it read from them has its producers.
     return sorted(tasks.values(), key=lambda t: t.is_driver)
+
+
+_WORKER_DIED = "its worker ended before the task did (killed, out of memory, or crashed)"
+
+
+def _ended_or_begun(fragments: Iterable[Fragment]) -> list[Fragment]:
+    """Each task's fragments, and for a task that never ended (its worker died, and no retry
+    ended it either) its start, as a task that did not complete."""
+    fragments = list(fragments)
+    ended = {f.task_id for f in fragments if f.kind == "task"}
+    kept: list[Fragment] = []
+    for fragment in fragments:
+        if fragment.kind != "begun":
+            kept.append(fragment)
+        elif fragment.task_id not in ended:
+            ended.add(fragment.task_id)  # one job for every attempt that died
+            kept.append(
+                msgspec.structs.replace(fragment, kind="task", ok=False, error=_WORKER_DIED)
+            )
+    return kept
 
 
 def _add_driver(

@@ -118,7 +118,8 @@ async def collect_tasks(plan: SubmitPlan, *, per_actor: bool) -> Collected:
 
 
 def _unique(fragments: list[Fragment]) -> list[Fragment]:
-    seen: dict[tuple[str, int, float], Fragment] = {}
+    """Each fragment once (one read from both the directory and the KV store)."""
+    seen: dict[tuple[str, str, int, float], Fragment] = {}
     for f in fragments:
-        seen.setdefault((f.task_id, f.pid, f.started_at), f)
+        seen.setdefault((f.kind, f.task_id, f.pid, f.started_at), f)
     return list(seen.values())

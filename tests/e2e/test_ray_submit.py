@@ -309,7 +309,7 @@ ray.get(where.remote())
     assert "'pip': {'packages': ['six', 'blake3>=0.4']" in logs.replace('"', "'"), logs
 
 
-def test_a_failed_task_and_a_failed_job(submit_project: Workspace, cluster: str) -> None:
+def test_failed_tasks_and_a_failed_job(submit_project: Workspace, cluster: str) -> None:
     submit_project.gen(
         {
             "fails.py": """
@@ -321,6 +321,15 @@ def boom():
     open("out/partial.txt", "w").write("half")
     raise ValueError("no")
 
+@ray.remote(max_retries=0)
+def die():
+    import os
+    os._exit(1)  # the worker itself goes, as when it is killed or runs out of memory
+
+try:
+    ray.get(die.remote())
+except ray.exceptions.WorkerCrashedError:
+    pass
 try:
     ray.get(boom.remote())
 finally:
@@ -335,9 +344,12 @@ finally:
     )  # fmt: skip
     assert run.returncode == 1  # `ray job submit`'s own status for a failed job, passed through
     jobs = _jobs(submit_project)
-    (task,) = _tasks(jobs)
+    (task,) = [j for j in _tasks(jobs) if j["command"] == "ray_task:boom"]
     assert task["exit_code"] == 1 and "ValueError" in task["metadata"]["ray"]["error"]
+    assert task["metadata"]["ray"]["completed"]
     assert _paths(task["outputs"]) == {"out/partial.txt"}  # what it wrote before it failed
+    (died,) = [j for j in _tasks(jobs) if j["command"] == "ray_task:die"]
+    assert died["exit_code"] is None and not died["metadata"]["ray"]["completed"]
     (driver,) = [j for j in jobs if j["command"] == "ray_driver:python fails.py"]
     assert driver["exit_code"] == 1 and _paths(driver["outputs"]) == {"out/after.txt"}
 

@@ -51,6 +51,22 @@ class TaskRecord:
         else:
             self.deleted[path] = None
 
+    def begun(self) -> dict[str, Any]:
+        """What is known as the task starts: sent then, so a task whose worker dies before it
+        ends (killed, out of memory) is still known to the host."""
+        return {
+            "v": FRAGMENT_VERSION,
+            "kind": "begun",
+            "task_id": self.task_id,
+            "name": self.name,
+            "actor_id": self.actor_id,
+            "node": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "ended_at": self.started_at,
+            "workdir": os.environ.get("ROAR_RAY_WORKDIR"),
+        }
+
     def fragment(self, ok: bool, error: str | None = None) -> dict[str, Any]:
         """The record as the host reads it (``roar/recording/ray_fragments.py``): reads hashed
         now unless hashed before they were rewritten, writes hashed as left by the task.

@@ -56,6 +56,11 @@ def _bracket(function: Callable[..., Any], name: str) -> Callable[..., Any]:
             record = None
         if record is None:
             return function(*args, **kwargs)
+        try:
+            with _observe.quiet():
+                _transport.send(record.begun())
+        except Exception:
+            pass
         previous = _observe.begin(record)
         outer_task = os.environ.get("ROAR_RAY_TASK")
         os.environ["ROAR_RAY_TASK"] = record.task_id  # for the processes the task starts

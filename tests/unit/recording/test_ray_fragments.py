@@ -80,3 +80,16 @@ def test_the_driver_and_its_children_are_one_job_stored_after_the_tasks() -> Non
     driver = tasks[1]
     assert sorted(driver.reads) == ["/p/main.py", "/p/out.txt"]
     assert list(driver.writes) == ["/p/report.txt"] and driver.workers == {7, 8}
+
+
+def test_a_task_whose_worker_died_is_a_task_that_did_not_complete() -> None:
+    lines = [
+        fragment("t1", "die", kind="begun", started_at=1.0, ended_at=1.0),
+        fragment("t1", "die", kind="begun", pid=8, started_at=2.0, ended_at=2.0),  # a retry
+        fragment("t2", "fine", kind="begun", started_at=1.5, ended_at=1.5),
+        fragment("t2", "fine", started_at=1.5, ended_at=3.0),
+    ]
+    tasks = group_tasks(decode_lines(lines)[0], "/p", per_actor=False)
+    assert [(t.name, t.completed, t.ok) for t in tasks] == [("die", False, False),
+                                                           ("fine", True, True)]  # fmt: skip
+    assert tasks[0].error is not None and "worker ended" in tasks[0].error
