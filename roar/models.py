@@ -11,6 +11,9 @@ from typing import Literal
 import msgspec
 
 JOB_TYPES = ("run", "build", "get", "put", "ray_task")
+# ``tracer`` of a Ray task that ran on a cluster (`roar run ray job submit`): roar's agent in the
+# worker saw its files, which live on the cluster, not in the project.
+RAY_WORKER_TRACER = "ray-worker"
 # ``FileDigest.hash`` of an S3 object whose bytes roar never saw whole (a ranged read, a multipart
 # upload): its ETag, marked so it is never mistaken for a BLAKE3 digest.
 ETAG_PREFIX = "etag:"

@@ -4,6 +4,7 @@ and an aiohttp application served from a thread of the test process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import threading
@@ -168,3 +169,105 @@ def postgres_server() -> Iterator[str]:
                 check=False,
             )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def ray_head_node(env: dict[str, str], timeout: float = 60) -> Iterator[str]:
+    """A Ray head node on 127.0.0.1 with its job server (``ray start --head --block``, free
+    ports, a temp dir of its own); yields the job server's URL.
+
+    Stopped by process id, never with ``ray stop`` (which stops every Ray on the machine):
+    ``ray start --block`` runs in a session of its own and takes its processes down when
+    terminated; anything left (workers re-parented away) is found by the temp dir in its command
+    line and killed.
+    """
+    import os
+    import shutil
+    import signal
+    import tempfile
+
+    # Short: Ray's unix sockets live under it (a socket path is at most 107 bytes).
+    temp_dir = tempfile.mkdtemp(prefix="rayhead-", dir="/tmp")
+    dashboard = free_port()
+    ports = {
+        "--port": free_port(),
+        "--dashboard-port": dashboard,
+        "--ray-client-server-port": free_port(),
+        "--dashboard-agent-listen-port": free_port(),
+        "--node-manager-port": free_port(),
+        "--object-manager-port": free_port(),
+    }
+    argv = [shutil.which("ray", path=env["PATH"]) or "ray", "start", "--head", "--block"]
+    argv += ["--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", "--num-cpus=2"]
+    argv += ["--include-dashboard=true", f"--temp-dir={temp_dir}", "--disable-usage-stats"]
+    argv += [f"{flag}={port}" for flag, port in ports.items()]
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{dashboard}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url + "/api/version", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        left = _processes_mentioning(temp_dir)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(os.path.exists(f"/proc/{pid}") for pid in left) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # a process that was exiting may still create its last file
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def ray_processes_left(temp_dir_prefix: str = "/tmp/rayhead-") -> list[int]:
+    return _processes_mentioning(temp_dir_prefix)
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Processes whose command line, or a file they hold open, contains ``text`` (Ray renames
+    some of its processes, ``ray::DashboardAgent``, but they keep their session's logs open);
+    this process excluded."""
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().decode(errors="replace")
+            if not cmdline:
+                continue  # a zombie: already dead, its parent reaps it
+            if text in cmdline or any(
+                text in _link(f"/proc/{entry}/fd/{fd}") for fd in os.listdir(f"/proc/{entry}/fd")
+            ):
+                found.append(int(entry))
+        except OSError:
+            continue  # gone meanwhile, or not ours to look into
+    return found
+
+
+def _link(path: str) -> str:
+    import os
+
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""  # the descriptor closed meanwhile

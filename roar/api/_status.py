@@ -13,6 +13,8 @@ from roar.api._queries import current_dag
 from roar.core.context import RoarContext
 from roar.core.git import GitState, read_git_state, run_git
 from roar.hashing import Hasher
+from roar.models import RAY_WORKER_TRACER
+from roar.store import Store, StoredSession
 
 
 async def session_status(ctx: RoarContext, *, untracked_dirs: bool = False) -> dict[str, Any]:
@@ -38,6 +40,9 @@ async def session_status(ctx: RoarContext, *, untracked_dirs: bool = False) -> d
                 newest = await store.recent_jobs(1, with_edges=False, metadata_keys=())
                 latest = newest[-1] if newest else None
             view = await current_dag(store, show_artifacts=True)
+            # Steps run on a Ray cluster (`ray job submit`) left their files there, not here.
+            cluster_jobs = await _cluster_job_uids(store, session)
+            on_cluster_steps = {n.step_number for n in view.nodes if n.job_uid in cluster_jobs}
             on_disk = {
                 a.path: ctx.project.absolute(a.path)
                 for a in view.artifacts
@@ -49,6 +54,7 @@ async def session_status(ctx: RoarContext, *, untracked_dirs: bool = False) -> d
     present: list[str] = []
     missing: list[str] = []
     modified: list[str] = []
+    on_cluster: list[str] = []
     checked: set[str] = set()
     for artifact in view.artifacts:
         path = on_disk.get(artifact.path)
@@ -58,7 +64,9 @@ async def session_status(ctx: RoarContext, *, untracked_dirs: bool = False) -> d
         # A path is compared with what the newest job that wrote it left there.
         expected = artifact.superseded_by or artifact.hash
         result = digests[path]
-        if result.error:
+        if result.error and artifact.producer_step in on_cluster_steps:
+            on_cluster.append(artifact.path)
+        elif result.error:
             missing.append(artifact.path)
         elif result.digests["blake3"] == expected:
             present.append(artifact.path)
@@ -104,8 +112,21 @@ async def session_status(ctx: RoarContext, *, untracked_dirs: bool = False) -> d
             "exit_code": latest.exit_code,
             "started_at": latest.started_at,
         },
-        "artifacts": {"present": present, "missing": missing, "modified": modified},
+        "artifacts": {
+            "present": present,
+            "missing": missing,
+            "modified": modified,
+            "on_cluster": on_cluster,
+        },
         "untracked_dirs": loose_dirs,
         "registrations": registrations,
     }
     return payload
+
+
+async def _cluster_job_uids(store: Store, session: StoredSession | None) -> set[str]:
+    """The jobs of Ray tasks that ran on a cluster (their tracer is the worker agent)."""
+    if session is None:
+        return set()
+    jobs = await store.session_jobs(session.id, with_edges=False, metadata_keys=())
+    return {j.job_uid for j in jobs if j.tracer == RAY_WORKER_TRACER}

@@ -28,6 +28,7 @@ def job_lines(job: Job) -> list[str]:
     ]
     if job.tracer:
         lines.append(f"  Tracer:    {job.tracer}")
+    lines.extend(_ray_lines(job, _mapping(meta.get("ray"))))
     lines.extend(_git_lines(job, _mapping(meta.get("git"))))
     runtime = _mapping(meta.get("runtime"))
     lines.extend(_runtime_lines(runtime, _mapping(meta.get("packages"))))
@@ -52,6 +53,26 @@ def _exit_text(job: Job) -> str:
     if job.signal:
         text += f" (killed by signal {job.signal})"
     return text
+
+
+def _ray_lines(job: Job, ray: Mapping[str, Any]) -> list[str]:
+    if not ray:
+        return []
+    if job.job_type != "ray_task":
+        to = f", submitted to {ray['submitted_to']}" if ray.get("submitted_to") else ""
+        return [f"  Ray:       {ray.get('tasks', 0)} task(s) recorded as jobs of their own{to}"]
+    what = "Ray driver" if ray.get("driver") else "Ray task: "
+    lines = [f"  {what} {ray.get('name')} of job {ray.get('parent_job_uid')}"]
+    if ray.get("on_cluster"):
+        # `roar run ray job submit`: the task wrote into Ray's copy of the working dir.
+        nodes = ", ".join(str(n) for n in ray.get("nodes") or [])
+        where = f" (node {nodes})" if nodes else ""
+        lines.append(
+            f"  Cluster:   ran on the Ray cluster at {ray.get('cluster_address') or 'RAY_ADDRESS'}"
+            f"{where}; its outputs live on the Ray cluster, in Ray's copy of the working dir, "
+            "not in the project"
+        )
+    return lines
 
 
 def _git_lines(job: Job, git_meta: Mapping[str, Any]) -> list[str]:

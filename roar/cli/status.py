@@ -55,11 +55,16 @@ async def _status(untracked_dirs: bool, as_json: bool) -> int:
             f"({published['scope']}, {local_time(published['published_at'])})"
         )
     present, missing, modified = artifacts["present"], artifacts["missing"], artifacts["modified"]
+    on_cluster = artifacts.get("on_cluster", [])
+    remote = f", {len(on_cluster)} on a Ray cluster" if on_cluster else ""
     click.echo(
         f"Artifacts: {len(present)} present, {len(missing)} missing, {len(modified)} modified"
+        f"{remote}"
     )
     for path in missing:
         click.echo(f"  missing  {path}")
+    for path in on_cluster:
+        click.echo(f"  on cluster {path}")
     for path in modified:
         click.echo(f"  modified {path}")
     if untracked_dirs:

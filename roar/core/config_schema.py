@@ -202,6 +202,21 @@ class Ray(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True)
         Literal["per_call", "per_actor"],
         _doc("per_call: one job per actor method call; per_actor: one job per actor"),
     ] = "per_call"
+    pip_install: Annotated[
+        bool,
+        _doc(
+            "`roar run ray job submit`: add roar's worker requirement (blake3) to the job's "
+            "runtime env pip list, for clusters whose Python lacks it"
+        ),
+    ] = False
+    fragment_transport: Annotated[
+        Literal["auto", "kv"],
+        _doc(
+            "`roar run ray job submit`: how workers send what each task did. auto: into the "
+            "run's directory when the node sees it (same machine, shared filesystem), else the "
+            "cluster's GCS KV store; kv: always the KV store"
+        ),
+    ] = "auto"
 
 
 class RoarConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roar.core.git import GitState
 from roar.hashing import HashResult
@@ -19,6 +19,9 @@ from roar.recording.ray_tasks import RayTask, TaskRouter
 from roar.recording.semantics import Accesses
 from roar.recording.warnings import RecordWarning
 from roar.tracing.base import Backend, TraceOutcome
+
+if TYPE_CHECKING:
+    from roar.recording.ray_submission import SubmitPlan
 
 
 @dataclass
@@ -50,6 +53,12 @@ class Prepared:
     git: GitState  # read before the command can change the tree
     diff: bytes  # the tracked changes against HEAD, at the same moment
     router: TaskRouter | None = None  # Ray tasks told apart (ray.enabled)
+    submission: SubmitPlan | None = None  # `ray job submit`: run as planned (ray.enabled)
+
+    @property
+    def run_argv(self) -> list[str]:
+        """The command as run (a `ray job submit` carries roar to the cluster)."""
+        return self.submission.run_argv if self.submission is not None else self.argv
 
     @property
     def snapshot_dir(self) -> Path:

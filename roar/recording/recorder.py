@@ -31,7 +31,7 @@ from roar.core.leftovers import mark_owner
 from roar.core.leftovers import sweep as sweep_leftovers
 from roar.errors import CommandNotFoundError, TracerError
 from roar.hashing import Hasher, HashResult
-from roar.models import Job
+from roar.models import Job, NewJob
 from roar.recording.digests import collect_digests, to_files
 from roar.recording.env_probe import INJECT_DIR, env_vars_launched, env_vars_read, probe_env
 from roar.recording.environment import capture as capture_environment
@@ -46,6 +46,7 @@ from roar.recording.filters import (
 from roar.recording.job_builder import build_job
 from roar.recording.patch import store_patch, tracked_diff, untracked_inputs
 from roar.recording.phases import Attribution, Prepared, RunReport, Settled, Traced
+from roar.recording.ray_submit import is_ray_job_submit
 from roar.recording.ray_tasks import RayTask, TaskRouter
 from roar.recording.s3 import s3_edges
 from roar.recording.semantics import AccessModel
@@ -57,6 +58,8 @@ from roar.tracing.select import choose_backend
 
 if TYPE_CHECKING:
     from roar.proxy.job import JobProxy
+    from roar.recording.ray_fragments import ClusterTask
+    from roar.recording.ray_submission import SubmitPlan
 
 CLOSED_BATCH = 256  # outputs closed during the run are hashed in batches of this many
 RAY_TASK_TAG = "ray-task:"  # the Roar-Job-Id of an S3 request made inside a Ray task
@@ -94,6 +97,11 @@ async def prepare(
         ctx.config, str(ctx.project.root), package_roots=_own_python_roots()
     )
     require_writable(ctx.project.db_path)
+    submission = None
+    if ctx.config.get_bool("ray.enabled") and is_ray_job_submit(list(argv)):
+        from roar.recording.ray_submission import plan_submission
+
+        submission = plan_submission(ctx, list(argv), cwd, scratch, job_uid)
     # Scratch space of runs that were killed (kill -9, OOM) goes before this run adds its own.
     sweep_leftovers(scratch.parent)
     scratch.mkdir(parents=True, exist_ok=True)
@@ -111,11 +119,16 @@ async def prepare(
         # Each task reports what it reads, even what an earlier task in its worker read.
         env["ROAR_PRELOAD_DEDUPE_RESET_UNDER"] = str(scratch / "ray")
         env["ROAR_RAY_ACTOR_ATTRIBUTION"] = ctx.config.get_str("ray.actor_attribution") or ""
+    if submission is not None:
+        from roar.recording.ray_submission import make_room
+
+        make_room(submission)
     git = await read_git_state(cwd, ctx.project.roar_dir)
     diff = await tracked_diff(git)
     return Prepared(
-        job_uid, list(argv), cwd, scratch, env, launched_with, backend, settings, git, diff, router
-    )
+        job_uid, list(argv), cwd, scratch, env, launched_with, backend, settings, git, diff,
+        router, submission,
+    )  # fmt: skip
 
 
 # -- phase 2: trace ----------------------------------------------------------------------------
@@ -169,7 +182,7 @@ async def trace(
                 env.update(proxy.env)
             try:
                 outcome = await backend.trace(
-                    prepared.argv,
+                    prepared.run_argv,
                     env=env,
                     cwd=prepared.cwd,
                     sink=sink,
@@ -357,7 +370,18 @@ async def record_command(
                 new = msgspec.structs.replace(
                     new, metadata={**new.metadata, "ray": {"tasks": len(traced.tasks)}}
                 )
+            cluster_tasks: list[ClusterTask] = []
+            if prepared.submission is not None:
+                cluster_tasks = await _submitted_tasks(ctx, prepared.submission, warnings)
+                new = _with_submission(ctx, new, prepared.submission, cluster_tasks)
             job = await store.record_job(new)
+            if cluster_tasks:
+                from roar.recording.ray_cluster_jobs import Submission, record_cluster_tasks
+
+                assert prepared.submission is not None
+                submission = Submission(job, attribution.git, attribution.tracked,
+                                        settled.settings, prepared.submission.address)  # fmt: skip
+                await record_cluster_tasks(ctx, store, submission, cluster_tasks, warnings)
             for task in traced.tasks:
                 await record_task(ctx, store, job_type, prepared, traced, task, job, hasher,
                                   settled.environment, attribution.tracked, warnings)  # fmt: skip
@@ -424,6 +448,44 @@ async def record_task(
     }
     new = msgspec.structs.replace(new, metadata={**new.metadata, "ray": ray_facts})
     return await store.record_job(new)
+
+
+async def _submitted_tasks(
+    ctx: RoarContext, plan: SubmitPlan, warnings: list[RecordWarning]
+) -> list[ClusterTask]:
+    """The tasks the workers of a submitted job reported (see ``ray_submission.py``)."""
+    from roar.recording.ray_submission import collect_tasks
+
+    per_actor = ctx.config.get_str("ray.actor_attribution") == "per_actor"
+    collected = await collect_tasks(plan, per_actor=per_actor)
+    if collected.unreadable:
+        warnings.append(
+            RecordWarning(
+                "tracer",
+                f"{collected.unreadable} Ray task report(s) could not be read (a worker killed "
+                "while writing one, or another roar version on the cluster); those tasks are "
+                "missing",
+            )
+        )
+    if collected.problem:
+        warnings.append(
+            RecordWarning(
+                "tracer",
+                f"the Ray tasks' reports in the cluster's KV store were not fetched: "
+                f"{collected.problem}; the tasks of nodes that do not share this filesystem "
+                "are missing",
+            )
+        )
+    return collected.tasks
+
+
+def _with_submission(
+    ctx: RoarContext, new: NewJob, plan: SubmitPlan, tasks: list[ClusterTask]
+) -> NewJob:
+    """The submitting job says where it sent the job, and how many jobs its tasks became."""
+    workdir = plan.host_workdir and ctx.project.display_path(plan.host_workdir)
+    facts = {"tasks": len(tasks), "submitted_to": plan.address, "working_dir": workdir}
+    return msgspec.structs.replace(new, metadata={**new.metadata, "ray": facts})
 
 
 @contextlib.asynccontextmanager

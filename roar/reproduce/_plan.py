@@ -63,6 +63,10 @@ def producer_before(
     return max(pool, key=lambda c: _order_key(c[0]))[0]
 
 
+# In a folded job's metadata (never stored): see cluster_outputs.
+CLUSTER_OUTPUTS = "ray_cluster_outputs"
+
+
 def ray_parent(job: Job) -> str | None:
     """The uid of the job whose script ran this Ray task (None for any other job)."""
     ray = job.metadata.get("ray") if job.job_type == "ray_task" else None
@@ -86,6 +90,7 @@ def fold_ray_tasks(jobs: Sequence[Job]) -> list[Job]:
             continue
         tasks = sorted(tasks_of.get(job.job_uid, []), key=lambda t: t.started_at)
         if tasks:
+            on_cluster = sorted({f.path for t in tasks if _on_cluster(t) for f in t.outputs})
             outputs = {f.path: f for f in job.outputs}
             for task in tasks:
                 outputs.update({f.path: f for f in task.outputs})
@@ -99,9 +104,22 @@ def fold_ray_tasks(jobs: Sequence[Job]) -> list[Job]:
                 job,
                 inputs=sorted(inputs.values(), key=lambda f: f.path),
                 outputs=sorted(outputs.values(), key=lambda f: f.path),
+                metadata={**job.metadata, CLUSTER_OUTPUTS: on_cluster},
             )
         folded.append(job)
     return folded
+
+
+def _on_cluster(task: Job) -> bool:
+    ray = task.metadata.get("ray")
+    return isinstance(ray, dict) and bool(ray.get("on_cluster"))
+
+
+def cluster_outputs(job: Job) -> frozenset[str]:
+    """The outputs of a folded job that its Ray tasks wrote on a cluster (`ray job submit`):
+    they land in Ray's copy of the working dir, never in the project a replay looks in."""
+    paths = job.metadata.get(CLUSTER_OUTPUTS)
+    return frozenset(str(p) for p in paths) if isinstance(paths, list) else frozenset()
 
 
 def artifact_closure(

@@ -58,12 +58,21 @@ from roar.reproduce._model import (
     StepResult,
     Verdict,
 )
-from roar.reproduce._plan import build_plan, dpkg_lines, map_path, requirement_lines
+from roar.reproduce._plan import (
+    build_plan,
+    cluster_outputs,
+    dpkg_lines,
+    map_path,
+    requirement_lines,
+)
 from roar.reproduce._python import Interpreter, find_python
 from roar.reproduce._source import LineageSource, find_lineage, read_reference
 from roar.reproduce._verify import judge, not_run, stat_key
 
 Mode = Literal["in-place", "clone", "scratch"]
+
+# A Ray task of a `ray job submit` wrote it into Ray's copy of the working dir on the cluster.
+_ON_CLUSTER = "written on the Ray cluster, in Ray's copy of the working dir: not here to compare"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -440,6 +449,13 @@ async def _run_step(
             target=_is_target(plan, step, out.hash),
         )
         for out in job.outputs
+    ]
+    remote = cluster_outputs(job)
+    verdicts = [
+        msgspec.structs.replace(v, note=_ON_CLUSTER)
+        if v.status == "missing" and v.path in remote
+        else v
+        for v in verdicts
     ]
     result = StepResult(
         step_ref=step.ref,

@@ -156,7 +156,9 @@ def test_show_artifacts_status_and_errors(project: Workspace) -> None:
     (project.root / "c.txt").unlink()
     (project.root / "b.txt").write_text("changed\n")
     status = project.roar("status", "--json").json()
-    assert status["artifacts"] == {"present": [], "missing": ["c.txt"], "modified": ["b.txt"]}
+    assert status["artifacts"] == {
+        "present": [], "missing": ["c.txt"], "modified": ["b.txt"], "on_cluster": []
+    }  # fmt: skip
     assert status["latest_job"]["step_ref"] == "@1"
     assert status["git"]["ready"] is True
 

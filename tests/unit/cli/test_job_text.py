@@ -91,3 +91,22 @@ def test_jobs_without_metadata_still_show() -> None:
         assert absent not in text
     assert "Inputs (3):" in text and "Outputs (1):" in text
     assert "UNSOURCED" not in text  # no source column when the job never recorded sources
+
+
+def test_a_submitted_jobs_task_says_its_files_live_on_the_cluster() -> None:
+    ray = {"name": "Trainer.save", "parent_job_uid": "0badc0de", "on_cluster": True,
+           "cluster_address": "http://head:8265", "nodes": ["n1"]}  # fmt: skip
+    lines = job_lines(_job(job_type="ray_task", metadata={"ray": ray}))
+    assert "  Ray task:  Trainer.save of job 0badc0de" in lines
+    assert any(
+        line.startswith("  Cluster:   ran on the Ray cluster at http://head:8265 (node n1)")
+        and "outputs live on the Ray cluster" in line
+        for line in lines
+    )
+    driver = job_lines(_job(job_type="ray_task", metadata={"ray": {**ray, "driver": True}}))
+    assert any(line.startswith("  Ray driver Trainer.save") for line in driver)
+    submit = job_lines(_job(metadata={"ray": {"tasks": 3, "submitted_to": "http://head:8265"}}))
+    assert (
+        "  Ray:       3 task(s) recorded as jobs of their own, submitted to http://head:8265"
+        in (submit)
+    )

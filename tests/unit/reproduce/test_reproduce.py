@@ -289,3 +289,21 @@ async def test_find_python_searches_path_then_pyenv(
     assert (chosen.version, chosen.exact) == ("3.10.7", False)
     with pytest.raises(UsageError, match="not a working Python"):
         await find_python("3.10.5", str(bin_dir / "python3"))
+
+
+def test_outputs_a_submitted_jobs_tasks_wrote_on_the_cluster_are_marked() -> None:
+    from roar.reproduce._plan import cluster_outputs, fold_ray_tasks
+
+    submit = _job("s", 1, 1, [_f("main.py", "0")], [])
+    on_cluster = {"parent_job_uid": "s", "on_cluster": True}
+    tasks = [
+        _job("t1", 2, 2, [_f("data", "1")], [_f("out/a", "2")], kind="ray_task", ray=on_cluster),
+        _job("t2", 3, 3, [_f("out/a", "2")], [_f("out/b", "3")], kind="ray_task", ray=on_cluster),
+    ]
+    (folded,) = fold_ray_tasks([submit, *tasks])
+    assert [f.path for f in folded.outputs] == ["out/a", "out/b"]
+    assert [f.path for f in folded.inputs] == ["data", "main.py"]
+    assert cluster_outputs(folded) == {"out/a", "out/b"}
+    local = _job("t3", 2, 2, [], [_f("c", "4")], kind="ray_task", ray={"parent_job_uid": "s"})
+    (script,) = fold_ray_tasks([submit, local])
+    assert cluster_outputs(script) == frozenset()

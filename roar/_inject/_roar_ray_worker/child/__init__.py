@@ -1,0 +1,1 @@
+"""Put on ``PYTHONPATH`` for the processes a Ray task starts (see ``sitecustomize.py`` here)."""
