@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * roar.bpf.c -- the kernel half of roar-ebpf: which syscalls the traced process tree makes, with
+ * their arguments, path strings and results, sent to the loader (loader.c) through a ring buffer.
+ *
+ * Filtering happens here, so untraced processes pay one array lookup per syscall and nothing
+ * more: `traced` holds the thread group ids of the tree (the loader puts the root in before it
+ * execs; sched_process_fork adds each child of a traced process), `specs` says per syscall number
+ * what to capture (the loader fills it from its table, so this file knows no syscall numbers).
+ *
+ * A syscall is captured at sys_enter (its arguments, the path strings it passed) into a per-thread
+ * map entry and reported at sys_exit when it succeeded, the way ptrace sees a syscall at its entry
+ * and exit stops.  When the call opened a file, sys_exit also looks at the new descriptor's
+ * struct file: whether the open created it (FMODE_CREATED) and whether it is a directory.
+ *
+ * Only raw tracepoints are used (no fentry, no BTF-typed tracepoints, no tracefs): they are the
+ * program type that kernels restricting BPF tracing (virtual machines, hardened configs) still
+ * offer, and attaching them by name needs no tracefs mount.
+ *
+ * Nothing is dropped silently: when the ring buffer is full, `lost` counts the event.
+ *
+ * Built with clang -target bpf against a vmlinux.h generated from the running kernel's BTF
+ * (CO-RE: field offsets are relocated when the loader loads it).
+ */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "bpf_event.h"
+
+char LICENSE[] SEC("license") = "GPL"; /* bpf_probe_read_user_str and the ring buffer are GPL-only */
+
+#define FMODE_CREATED 0x100000 /* include/linux/fs.h: the open created the file */
+#define S_IFMT 00170000
+#define S_IFDIR 0040000
+#define CLONE_VFORK 0x00004000
+#define SIGNAL_GROUP_EXIT 0x00000004
+
+/* Where a table syscall stands for the thread making it. */
+struct task_state {
+    struct rb_event ev;
+    __u8 active;      /* between sys_enter and sys_exit of a table syscall */
+    __u16 spec_flags; /* SPEC_* of the syscall in progress */
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 1 << 24); /* the loader may change it before loading (--ring-bytes) */
+} events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u32);  /* tgid */
+    __type(value, __u8);
+} traced SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, RB_MAX_NR);
+    __type(key, __u32);
+    __type(value, struct sc_spec);
+} specs SEC(".maps");
+
+/* [0]: events the ring buffer had no room for; [1]: processes the traced map had no room for. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 2);
+    __type(key, __u32);
+    __type(value, __u64);
+} lost SEC(".maps");
+
+/* tid -> its syscall in progress; removed when the thread exits. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC); /* an entry is 8 KiB: allocate only what is used */
+    __uint(max_entries, 65536);
+    __type(key, __u32);
+    __type(value, struct task_state);
+} states SEC(".maps");
+
+/* A zeroed entry to create states' entries from (too large for the BPF stack). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct task_state);
+} blank SEC(".maps");
+
+static __always_inline void count_lost(__u32 which)
+{
+    __u64 *n = bpf_map_lookup_elem(&lost, &which);
+    if (n)
+        *n += 1;
+}
+
+static __always_inline int is_traced(__u32 tgid)
+{
+    return bpf_map_lookup_elem(&traced, &tgid) != NULL;
+}
+
+static __always_inline __u64 syscall_arg(struct pt_regs *regs, int i)
+{
+#if defined(__TARGET_ARCH_x86)
+    switch (i) {
+    case 0: return BPF_CORE_READ(regs, di);
+    case 1: return BPF_CORE_READ(regs, si);
+    case 2: return BPF_CORE_READ(regs, dx);
+    case 3: return BPF_CORE_READ(regs, r10);
+    case 4: return BPF_CORE_READ(regs, r8);
+    default: return BPF_CORE_READ(regs, r9);
+    }
+#elif defined(__TARGET_ARCH_arm64)
+    return BPF_CORE_READ(regs, regs[i & 7]);
+#else
+#error "roar-ebpf supports x86_64 and aarch64"
+#endif
+}
+
+/* Read the path string at user address addr into ev->data at offset off; its length or 0. */
+static __always_inline __u16 read_user_path(struct rb_event *ev, __u32 off, __u64 addr)
+{
+    if (off > RB_PATH_MAX)
+        off = RB_PATH_MAX;
+    long n = bpf_probe_read_user_str(&ev->data[off], RB_PATH_MAX, (const void *)addr);
+    return n > 0 ? (__u16)n : 0;
+}
+
+static __always_inline struct task_state *state_of(__u32 tid, int create)
+{
+    struct task_state *st = bpf_map_lookup_elem(&states, &tid);
+    if (st || !create)
+        return st;
+    __u32 zero = 0;
+    struct task_state *b = bpf_map_lookup_elem(&blank, &zero);
+    if (!b || bpf_map_update_elem(&states, &tid, b, BPF_NOEXIST) < 0)
+        return NULL;
+    return bpf_map_lookup_elem(&states, &tid);
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
+{
+    if (id < 0 || id >= RB_MAX_NR)
+        return 0;
+    __u32 nr = (__u32)id;
+    struct sc_spec *spec = bpf_map_lookup_elem(&specs, &nr);
+    if (!spec || !(spec->flags & SPEC_TRACE))
+        return 0;
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (!is_traced(pid_tgid >> 32))
+        return 0;
+    if (spec->filter_arg < 6) {
+        __u32 v = (__u32)syscall_arg(regs, spec->filter_arg);
+        if (v != spec->filter_vals[0] && v != spec->filter_vals[1] && v != spec->filter_vals[2])
+            return 0;
+    }
+    struct task_state *st = state_of((__u32)pid_tgid, 1);
+    if (!st) {
+        count_lost(0);
+        return 0;
+    }
+    struct rb_event *ev = &st->ev;
+    ev->kind = RB_SYSCALL;
+    ev->info = 0;
+    ev->info2 = 0;
+    ev->nr = (__s32)nr;
+    ev->tgid = (__s32)(pid_tgid >> 32);
+    ev->tid = (__s32)pid_tgid;
+    for (int i = 0; i < 6; i++)
+        ev->args[i] = syscall_arg(regs, i);
+    ev->aux = 0;
+    ev->len1 = 0;
+    ev->len2 = 0;
+    if (spec->path_arg1 < 6)
+        ev->len1 = read_user_path(ev, 0, ev->args[spec->path_arg1 & 7]);
+    if (spec->path_arg2 < 6)
+        ev->len2 = read_user_path(ev, ev->len1, ev->args[spec->path_arg2 & 7]);
+    if (spec->flags & (SPEC_OPENAT2 | SPEC_CLONE3)) {
+        /* struct open_how and struct clone_args both start with __u64 flags */
+        __u64 flags = 0;
+        const void *at = (const void *)ev->args[spec->flags & SPEC_OPENAT2 ? 2 : 0];
+        bpf_probe_read_user(&flags, sizeof flags, at);
+        ev->aux = flags;
+    } else if (spec->flags & SPEC_EXEC) {
+        ev->aux = (__u32)pid_tgid; /* a thread that execs becomes the leader: remember who */
+    }
+    st->spec_flags = spec->flags;
+    st->active = 1;
+    return 0;
+}
+
+/* What the new descriptor fd of the current task is: created by this open, a directory. */
+static __always_inline __u8 open_result_info(long fd)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+    struct file *file = NULL;
+    if (!fds || bpf_probe_read_kernel(&file, sizeof file, &fds[fd & 0xfffff]) < 0 || !file)
+        return 0;
+    __u8 info = 0;
+    if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
+        info |= RB_I_CREATED;
+    if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFDIR)
+        info |= RB_I_DIR;
+    return info;
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
+{
+    (void)regs;
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    struct task_state *st = state_of((__u32)pid_tgid, 0);
+    if (!st || !st->active)
+        return 0;
+    st->active = 0;
+    if (st->spec_flags & (SPEC_NO_REPORT | SPEC_EXEC))
+        return 0; /* a successful exec was reported by sched_process_exec */
+    if (ret < 0 && !(st->spec_flags & SPEC_ANY_RESULT))
+        return 0;
+    struct rb_event *ev = &st->ev;
+    ev->tgid = (__s32)(pid_tgid >> 32);
+    ev->tid = (__s32)pid_tgid;
+    ev->ret = ret;
+    if (st->spec_flags & SPEC_OPEN)
+        ev->info |= open_result_info(ret);
+    __u32 n = (__u32)ev->len1 + ev->len2;
+    if (n > 2 * RB_PATH_MAX)
+        n = 2 * RB_PATH_MAX;
+    __u32 size = (__u32)RB_EVENT_FIXED + n;
+    ev->size = (__u16)size;
+    if (bpf_ringbuf_output(&events, ev, size, 0) < 0)
+        count_lost(0);
+    return 0;
+}
+
+/* A small record (no paths): fork and exit. */
+static __always_inline struct rb_event *reserve_small(void)
+{
+    struct rb_event *ev = bpf_ringbuf_reserve(&events, RB_EVENT_FIXED, 0);
+    if (!ev) {
+        count_lost(0);
+        return NULL;
+    }
+    ev->size = (__u16)RB_EVENT_FIXED;
+    ev->info = 0;
+    ev->info2 = 0;
+    ev->nr = -1;
+    ev->ret = 0;
+    ev->aux = 0;
+    ev->len1 = 0;
+    ev->len2 = 0;
+    for (int i = 0; i < 6; i++)
+        ev->args[i] = 0;
+    return ev;
+}
+
+/*
+ * A successful exec, seen from inside it: the thread that called execve may have had another id
+ * (old_pid), under which its entry holds the file name it passed; bprm->interp is what the
+ * kernel runs (a script's interpreter, as its #! line names it, else the file itself).
+ */
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+    __u32 tgid = BPF_CORE_READ(task, tgid);
+    if (!is_traced(tgid))
+        return 0;
+    __u32 old = (__u32)old_pid;
+    struct task_state *st = state_of(old, 0);
+    if (!st || !st->active || !(st->spec_flags & SPEC_EXEC)) {
+        count_lost(0); /* an exec we did not see enter: say so rather than miss it quietly */
+        return 0;
+    }
+    st->active = 0;
+    struct rb_event *ev = &st->ev;
+    ev->tgid = (__s32)tgid;
+    ev->tid = (__s32)BPF_CORE_READ(task, pid);
+    ev->ret = 0;
+    ev->aux = old;
+    __u32 off = ev->len1;
+    if (off > RB_PATH_MAX)
+        off = RB_PATH_MAX;
+    const char *interp = BPF_CORE_READ(bprm, interp);
+    long n = bpf_probe_read_kernel_str(&ev->data[off], RB_PATH_MAX, interp);
+    ev->len2 = n > 0 ? (__u16)n : 0;
+    __u32 total = (__u32)ev->len1 + ev->len2;
+    if (total > 2 * RB_PATH_MAX)
+        total = 2 * RB_PATH_MAX;
+    __u32 size = (__u32)RB_EVENT_FIXED + total;
+    ev->size = (__u16)size;
+    if (bpf_ringbuf_output(&events, ev, size, 0) < 0)
+        count_lost(0);
+    if ((__s32)old != ev->tid)
+        bpf_map_delete_elem(&states, &old); /* it goes on under the process id */
+    return 0;
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+    __u32 ptgid = BPF_CORE_READ(parent, tgid);
+    if (!is_traced(ptgid))
+        return 0;
+    __u32 ctgid = BPF_CORE_READ(child, tgid);
+    int thread = ctgid == ptgid;
+    if (!thread) {
+        __u8 one = 1;
+        if (bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY) < 0)
+            count_lost(1);
+    }
+    __u8 info = thread ? RB_I_THREAD : 0;
+    __u32 ptid = BPF_CORE_READ(parent, pid);
+    struct task_state *st = state_of(ptid, 0);
+    if (st && st->active) {
+        __u16 f = st->spec_flags;
+        if ((f & SPEC_VFORK) || ((f & SPEC_CLONE) && (st->ev.args[0] & CLONE_VFORK)) ||
+            ((f & SPEC_CLONE3) && (st->ev.aux & CLONE_VFORK)))
+            info |= RB_I_VFORK;
+    }
+    __u8 info2 = 0;
+    if (BPF_CORE_READ(child, files) == BPF_CORE_READ(parent, files))
+        info2 |= RB_I2_SHARE_FILES;
+    if (BPF_CORE_READ(child, fs) == BPF_CORE_READ(parent, fs))
+        info2 |= RB_I2_SHARE_FS;
+    struct rb_event *ev = reserve_small();
+    if (!ev)
+        return 0;
+    ev->kind = RB_FORK;
+    ev->info = info;
+    ev->info2 = info2;
+    ev->tgid = (__s32)ptgid;
+    ev->tid = (__s32)ptid;
+    ev->args[0] = (__u64)BPF_CORE_READ(child, pid);
+    bpf_ringbuf_submit(ev, 0);
+    return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *task)
+{
+    __u32 tgid = BPF_CORE_READ(task, tgid);
+    if (!is_traced(tgid))
+        return 0;
+    __u32 tid = BPF_CORE_READ(task, pid);
+    bpf_map_delete_elem(&states, &tid);
+    /* do_exit() counted this thread out of signal->live before the tracepoint. */
+    int live = BPF_CORE_READ(task, signal, live.counter);
+    struct rb_event *ev = reserve_small();
+    if (ev) {
+        ev->tgid = (__s32)tgid;
+        ev->tid = (__s32)tid;
+        if (live == 0) {
+            unsigned int sflags = BPF_CORE_READ(task, signal, flags);
+            int status = sflags & SIGNAL_GROUP_EXIT ? BPF_CORE_READ(task, signal, group_exit_code)
+                                                     : BPF_CORE_READ(task, exit_code);
+            ev->kind = RB_EXIT;
+            ev->args[0] = (__u64)(__u32)status;
+        } else {
+            ev->kind = RB_THREAD_EXIT;
+        }
+        bpf_ringbuf_submit(ev, 0);
+    }
+    if (live == 0)
+        bpf_map_delete_elem(&traced, &tgid);
+    return 0;
+}
