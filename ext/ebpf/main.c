@@ -139,9 +139,10 @@ static void child(char **argv, int go_fd, int status_fd, const sigset_t *mask, p
     if (getppid() != loader)
         _exit(125);
     sigprocmask(SIG_SETMASK, mask, NULL);
+    int listener = -1;
     if (notify_fd_out >= 0) {
-        int fd = unotify_install();
-        write_all(notify_fd_out, &fd, sizeof fd);
+        listener = unotify_install();
+        write_all(notify_fd_out, &listener, sizeof listener);
         close(notify_fd_out);
     }
     char go;
@@ -152,6 +153,9 @@ static void child(char **argv, int go_fd, int status_fd, const sigset_t *mask, p
     if (n != 1)
         _exit(125); /* the loader could not start tracing */
     close(go_fd);
+    /* The loader has its own copy by now; ours would keep notifications waiting for no one. */
+    if (listener >= 0)
+        close(listener);
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     execvp(argv[0], argv);
     int err = errno;
@@ -284,9 +288,11 @@ int main(int argc, char **argv)
             n = read(notify_pipe[0], &child_fd, sizeof child_fd);
         } while (n < 0 && errno == EINTR);
         close(notify_pipe[0]);
-        un = unotify_open(pid, n == (ssize_t)sizeof child_fd ? child_fd : -1, err, sizeof err);
-        if (!un)
+        un = unotify_open(pid, n == (ssize_t)sizeof child_fd ? child_fd : -EPIPE, err, sizeof err);
+        if (!un) {
+            log_error("--snapshot-dir: %s", err);
             snapshot_err = snapshot_err ? snapshot_err : ENOTSUP;
+        }
     }
 
     if (bpf_tracer_add(bt, pid, err, sizeof err) < 0 ||

@@ -43,6 +43,8 @@ struct task_state {
     struct rb_event ev;
     __u8 active;      /* between sys_enter and sys_exit of a table syscall */
     __u16 spec_flags; /* SPEC_* of the syscall in progress */
+    __u8 path_arg1;   /* its path arguments (SPEC_NO_ARG: none) */
+    __u8 path_arg2;
 };
 
 struct {
@@ -176,7 +178,9 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
     ev->len2 = 0;
     if (spec->path_arg1 < 6)
         ev->len1 = read_user_path(ev, 0, ev->args[spec->path_arg1 & 7]);
-    if (spec->path_arg2 < 6)
+    /* The second name goes after the first: when the first is not read yet (see
+     * retry_unread_paths), both are read at sys_exit. */
+    if (spec->path_arg2 < 6 && (spec->path_arg1 >= 6 || ev->len1 > 0))
         ev->len2 = read_user_path(ev, ev->len1, ev->args[spec->path_arg2 & 7]);
     if (spec->flags & (SPEC_OPENAT2 | SPEC_CLONE3)) {
         /* struct open_how and struct clone_args both start with __u64 flags */
@@ -188,6 +192,8 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
         ev->aux = (__u32)pid_tgid; /* a thread that execs becomes the leader: remember who */
     }
     st->spec_flags = spec->flags;
+    st->path_arg1 = spec->path_arg1;
+    st->path_arg2 = spec->path_arg2;
     st->active = 1;
     return 0;
 }
@@ -208,6 +214,20 @@ static __always_inline __u8 open_result_info(long fd)
     return info;
 }
 
+/*
+ * bpf_probe_read_user_str cannot fault a page in: a name in memory the process has not touched
+ * yet (a string constant on a page never read) comes back empty at sys_enter.  The call itself
+ * copied the name by now, faulting the page in, so read it again from the same address.
+ */
+static __always_inline void retry_unread_paths(struct task_state *st)
+{
+    struct rb_event *ev = &st->ev;
+    if (st->path_arg1 < 6 && ev->len1 == 0)
+        ev->len1 = read_user_path(ev, 0, ev->args[st->path_arg1 & 7]);
+    if (st->path_arg2 < 6 && ev->len2 == 0)
+        ev->len2 = read_user_path(ev, ev->len1, ev->args[st->path_arg2 & 7]);
+}
+
 SEC("raw_tp/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -225,6 +245,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
     ev->tgid = (__s32)(pid_tgid >> 32);
     ev->tid = (__s32)pid_tgid;
     ev->ret = ret;
+    retry_unread_paths(st);
     if (st->spec_flags & SPEC_OPEN)
         ev->info |= open_result_info(ret);
     __u32 n = (__u32)ev->len1 + ev->len2;
@@ -281,6 +302,13 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
     ev->tid = (__s32)BPF_CORE_READ(task, pid);
     ev->ret = 0;
     ev->aux = old;
+    if (ev->len1 == 0) {
+        /* The name was on a page not faulted in at sys_enter; the old memory is gone now, but
+         * the kernel kept its own copy of it. */
+        const char *filename = BPF_CORE_READ(bprm, filename);
+        long n = bpf_probe_read_kernel_str(ev->data, RB_PATH_MAX, filename);
+        ev->len1 = n > 0 ? (__u16)n : 0;
+    }
     __u32 off = ev->len1;
     if (off > RB_PATH_MAX)
         off = RB_PATH_MAX;

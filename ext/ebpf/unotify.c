@@ -46,16 +46,16 @@ struct unotify {
 #define STMT(code, k) ((struct sock_filter)BPF_STMT(code, k))
 #define JUMP(code, k, jt, jf) ((struct sock_filter)BPF_JUMP(code, k, jt, jf))
 
-/* Notify when the flags argument of an open asks for writing or truncation; the block is 4
- * instructions and falls through only for a different syscall. */
+/* Notify when the flags argument of an open asks for writing or truncation.  Five instructions;
+ * another syscall jumps over them with the syscall number still loaded. */
 #define OPEN_BLOCK(nr, arg)                                                                        \
-    JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 3), STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(arg)),        \
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 4), STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(arg)),        \
         JUMP(BPF_JMP | BPF_JSET | BPF_K, O_ACCMODE | O_TRUNC, 1, 0),                               \
-        STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+        STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF)
 
 int unotify_install(void)
 {
-    /* Instructions counted from the end: ALLOW at [n-2], USER_NOTIF at [n-1]. */
+    /* Calls that always notify jump to the USER_NOTIF at the very end. */
     static const long always[] = {
 #ifdef SYS_creat
         SYS_creat,
@@ -72,26 +72,17 @@ int unotify_install(void)
         SYS_openat2, SYS_renameat2, SYS_unlinkat, SYS_truncate, SYS_ftruncate,
     };
     enum { NALWAYS = sizeof always / sizeof always[0] };
-    struct sock_filter f[8 + 4 * 2 + NALWAYS + 2];
+    static const struct sock_filter opens[] = {
+#ifdef SYS_open
+        OPEN_BLOCK(SYS_open, 1),
+#endif
+        OPEN_BLOCK(SYS_openat, 2),
+    };
+    struct sock_filter f[1 + sizeof opens / sizeof opens[0] + NALWAYS + 2];
     size_t n = 0;
     f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-#ifdef SYS_open
-    {
-        struct sock_filter b[] = {OPEN_BLOCK(SYS_open, 1)};
-        memcpy(&f[n], b, sizeof b);
-        n += 4;
-        /* the JSET above jumps 1 past the ALLOW, into the notify placed right after */
-        f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
-        f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-    }
-#endif
-    {
-        struct sock_filter b[] = {OPEN_BLOCK(SYS_openat, 2)};
-        memcpy(&f[n], b, sizeof b);
-        n += 4;
-        f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
-        f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-    }
+    memcpy(&f[n], opens, sizeof opens);
+    n += sizeof opens / sizeof opens[0];
     for (size_t k = 0; k < NALWAYS; k++) {
         /* jeq nr -> the notify at the end: jump over the remaining checks and the ALLOW */
         uint8_t to_notify = (uint8_t)(NALWAYS - k - 1 + 1);

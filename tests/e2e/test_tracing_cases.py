@@ -1,5 +1,5 @@
-"""Every hard case of the tracing issue, end to end through `roar run --tracer X`, on both
-backends. Each case states what a person reading the program would list as its inputs and
+"""Every hard case of the tracing issue, end to end through `roar run --tracer X`, on every
+backend. Each case states what a person reading the program would list as its inputs and
 outputs; the recorded job must say exactly that."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 import blake3
 import pytest
 
-from tests.conftest import Workspace, gen
+from tests.conftest import TRACERS, Workspace, gen, tracer_param
 
 pytestmark = pytest.mark.e2e
 PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
-BACKENDS = ["ptrace", "preload"]
+BACKENDS = [tracer_param(name) for name in TRACERS]
 
 
 @pytest.fixture(scope="session")
