@@ -97,9 +97,20 @@ static const char *fd_path(struct task *t, int fd, char *buf, size_t size)
     return proc_fd_path(t->tid, fd, buf, size) == 0 ? buf : NULL;
 }
 
+/* 1 if a component of path is "..". */
+static int has_dotdot(const char *path)
+{
+    for (const char *p = path; (p = strstr(p, "..")); p += 2) {
+        if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
 /*
- * Make raw absolute against dirfd (AT_FDCWD: the working directory) as the call did: lexically,
- * like roar-ptrace's resolve_raw.  An empty raw with allow_empty (AT_EMPTY_PATH) is dirfd itself.
+ * Make raw absolute against dirfd (AT_FDCWD: the working directory) as the call did.  An empty
+ * raw with allow_empty (AT_EMPTY_PATH) is dirfd itself.  A name with ".." is left unnormalised:
+ * "link/../x" is where the symlink leads, then up, which only canonicalise() can know.
  */
 static int resolve(struct task *t, int dirfd, const char *raw, char *out, int allow_empty)
 {
@@ -116,11 +127,27 @@ static int resolve(struct task *t, int dirfd, const char *raw, char *out, int al
         snprintf(out, ROAR_PATH_BUF, "%s", base);
         return 0;
     }
-    if (path_join(out, ROAR_PATH_BUF, base, raw) < 0)
+    int n = path_is_absolute(raw) ? snprintf(out, ROAR_PATH_BUF, "%s", raw)
+                                  : snprintf(out, ROAR_PATH_BUF, "%s/%s", base, raw);
+    if (n < 0 || n >= ROAR_PATH_BUF)
         return -1;
     path_fix_proc_self(out, ROAR_PATH_BUF, t->proc->tgid, t->tid);
-    path_normalize(out);
+    if (!has_dotdot(out))
+        path_normalize(out);
     return 0;
+}
+
+/*
+ * What the kernel found at a resolved name, as far as it still exists: the realpath() of the
+ * whole name when the call follows a final symlink (follow), else of its directory.
+ */
+static void canonicalise(char *path, size_t size, int follow)
+{
+    if (follow)
+        path_canonical_full(path, size);
+    else
+        path_canonical_parent(path, size);
+    path_normalize(path);
 }
 
 /* A successful call whose path we could not work out: say so rather than stay silent. */
@@ -176,11 +203,7 @@ static void on_open(struct task *t, const struct rb_event *ev, const struct path
         return;
     }
     /* Symlinks and ".." as the kernel followed them, as far as the file still exists. */
-    if (flags & O_NOFOLLOW)
-        path_canonical_parent(path, sizeof path);
-    else
-        path_canonical_full(path, sizeof path);
-    path_normalize(path);
+    canonicalise(path, sizeof path, !(flags & O_NOFOLLOW));
     /* Every descriptor opened by name may serve as a dirfd, an fchdir or a sendfile source. */
     fdt_set(t->files, fd, path, (flags & O_CLOEXEC) != 0);
     int writes = (flags & O_ACCMODE) != O_RDONLY;
@@ -343,11 +366,8 @@ static void two_names(struct task *t, const struct rb_event *ev, const struct pa
     }
     (void)ev;
     /* The directories only: the old name may be gone now, the new one may be a symlink. */
-    if (follow1)
-        path_canonical_full(old, sizeof old);
-    else
-        path_canonical_parent(old, sizeof old);
-    path_canonical_parent(new, sizeof new);
+    canonicalise(old, sizeof old, follow1);
+    canonicalise(new, sizeof new, 0);
     snapshot_note_write(new);
     emit_namespace(t, kind, arg0, 0, old, new);
 }
@@ -389,10 +409,7 @@ static void one_name(struct task *t, const struct paths *p, int dirfd, uint8_t k
         unresolved(t, what);
         return;
     }
-    if (follow)
-        path_canonical_full(path, sizeof path);
-    else
-        path_canonical_parent(path, sizeof path);
+    canonicalise(path, sizeof path, follow);
     if (kind == ROAR_EVK_TRUNCATE)
         snapshot_note_write(path);
     emit_namespace(t, kind, 0, arg1, path, NULL);
@@ -446,14 +463,14 @@ static void on_exec(struct task *t, const struct rb_event *ev, const struct path
     char p1[ROAR_PATH_BUF], p2[ROAR_PATH_BUF];
     p1[0] = p2[0] = '\0';
     if (p->has1 && resolve(t, dirfd, p->p1, p1, allow_empty) == 0) {
-        path_canonical_full(p1, sizeof p1);
+        canonicalise(p1, sizeof p1, 1);
     } else {
         emit_count_lost(1);
         emit_warn(t->proc->tgid, t->tid, "exec succeeded but its filename could not be read");
     }
     /* The program the kernel runs: the file itself, or a script's interpreter (its #! name). */
     if (p->has2 && resolve(t, AT_FDCWD, p->p2, p2, 0) == 0)
-        path_canonical_full(p2, sizeof p2);
+        canonicalise(p2, sizeof p2, 1);
     if (p1[0])
         snapshot_note_read(p1);
     if (p2[0])
@@ -517,7 +534,7 @@ static void h_chdir(struct task *t, const struct rb_event *ev, const struct path
         unresolved(t, "chdir");
         return;
     }
-    path_canonical_full(path, sizeof path);
+    canonicalise(path, sizeof path, 1);
     set_cwd(t, path);
 }
 
