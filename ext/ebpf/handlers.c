@@ -28,6 +28,7 @@
 #include "paths.h"
 #include "snapshot.h"
 #include "tasks.h"
+#include "unotify.h"
 
 #ifndef O_PATH
 #define O_PATH 010000000
@@ -75,6 +76,15 @@ struct row {
 #define ARG(ev, i) ((int)(ev)->args[i])
 
 /* ---- shared helpers --------------------------------------------------------------------------- */
+
+/* The job read path: snapshot.c must know, and the seccomp short cut (unotify.h) too. */
+static void note_read(const char *path)
+{
+    if (!snapshot_enabled())
+        return;
+    snapshot_note_read(path);
+    unotify_note_read(path);
+}
 
 /* What /proc says about a descriptor of a live thread: the fallback when the table has no entry. */
 static int proc_fd_path(pid_t tid, int fd, char *out, size_t size)
@@ -230,7 +240,7 @@ static void on_open(struct task *t, const struct rb_event *ev, const struct path
     if (dedupe_reset_mark(path))
         dedupe_forget_instance(t->proc->instance); /* a Ray task begins or ends here */
     if (!(flags & O_TRUNC) && (flags & O_ACCMODE) != O_WRONLY)
-        snapshot_note_read(path);
+        note_read(path);
     if ((flags & O_TRUNC) || (flags & O_ACCMODE) != O_RDONLY)
         snapshot_note_write(path);
     if (dedupe_first(t->proc->instance, cls, path)) {
@@ -472,9 +482,9 @@ static void on_exec(struct task *t, const struct rb_event *ev, const struct path
     if (p->has2 && resolve(t, AT_FDCWD, p->p2, p2, 0) == 0)
         canonicalise(p2, sizeof p2, 1);
     if (p1[0])
-        snapshot_note_read(p1);
+        note_read(p1);
     if (p2[0])
-        snapshot_note_read(p2);
+        note_read(p2);
     emit_record(ROAR_EVK_EXEC, 0, t->proc->tgid, t->tid, 0, 0, 0, p1, p2[0] ? p2 : NULL);
 }
 
@@ -497,7 +507,7 @@ static void fd_event(struct task *t, uint8_t kind, unsigned cls, int fd)
     if (!path)
         return; /* pipes and sockets are not files */
     if (kind == ROAR_EVK_READ)
-        snapshot_note_read(path);
+        note_read(path);
     else
         snapshot_note_write(path);
     if (dedupe_first(t->proc->instance, cls, path))

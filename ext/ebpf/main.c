@@ -47,6 +47,8 @@
 #include "unotify.h"
 
 #define DEFAULT_OBJECT "roar-ebpf.bpf.o"
+/* How often the ring buffer is drained when nothing woke us: how late a record may reach roar. */
+#define DRAIN_INTERVAL_MS 5
 
 static void usage(void)
 {
@@ -351,7 +353,8 @@ int main(int argc, char **argv)
     while (!done) {
         emit_flush(); /* roar never waits for records sitting in our buffer */
         struct epoll_event got[4];
-        int n = epoll_wait(ep, got, 4, -1);
+        /* The kernel half wakes us only when the ring fills up (roar.bpf.c wake_flags). */
+        int n = epoll_wait(ep, got, 4, DRAIN_INTERVAL_MS);
         if (n < 0 && errno != EINTR) {
             log_error("epoll_wait: %s", strerror(errno));
             break;

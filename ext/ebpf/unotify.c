@@ -36,6 +36,81 @@
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
+/* Hashes of the final components the job read (open addressing; 0 marks a free slot). */
+static uint64_t *read_names;
+static size_t read_names_cap, read_names_used;
+
+static uint64_t name_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
+static const char *final_component(const char *path, size_t *len)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    size_t start = n;
+    while (start > 0 && path[start - 1] != '/')
+        start--;
+    *len = n - start;
+    return path + start;
+}
+
+static int name_slot(uint64_t h, int insert)
+{
+    for (size_t i = h & (read_names_cap - 1);; i = (i + 1) & (read_names_cap - 1)) {
+        if (read_names[i] == h)
+            return 1;
+        if (read_names[i] == 0) {
+            if (insert) {
+                read_names[i] = h;
+                read_names_used++;
+            }
+            return 0;
+        }
+    }
+}
+
+void unotify_note_read(const char *path)
+{
+    if (read_names_used * 2 >= read_names_cap) {
+        size_t cap = read_names_cap ? read_names_cap * 2 : 1024;
+        uint64_t *grown = calloc(cap, sizeof *grown);
+        if (!grown)
+            return; /* unread_name() then says "maybe": slower, still correct */
+        uint64_t *old = read_names;
+        size_t old_cap = read_names_cap;
+        read_names = grown;
+        read_names_cap = cap;
+        read_names_used = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i])
+                name_slot(old[i], 1);
+        free(old);
+    }
+    size_t n;
+    const char *name = final_component(path, &n);
+    name_slot(name_hash(name, n), 1);
+}
+
+/* 1 when no file the job read has this final component (so `raw` cannot name an input). */
+static int unread_name(const char *raw)
+{
+    if (!read_names_cap)
+        return 1;
+    size_t n;
+    const char *name = final_component(raw, &n);
+    if (n == 0 || (n == 1 && name[0] == '.') || (n == 2 && name[0] == '.' && name[1] == '.'))
+        return 0; /* the name is elsewhere: look it up */
+    return !name_slot(name_hash(name, n), 0);
+}
+
 struct unotify {
     int fd;
     struct seccomp_notif *req;
@@ -178,11 +253,41 @@ static int resolve_now(pid_t tid, int dirfd, const char *raw, char *out)
     return path_join(out, ROAR_PATH_BUF, base, raw);
 }
 
+/*
+ * Whether the call on (dirfd, raw) by thread tid cannot reach a file the job read: its final
+ * component is none the job read (unread_name), and it is not a symlink, whose target could be
+ * an input under another name (a symlink in a directory part does not change the final
+ * component).  One lstat, where resolving the name would take a readlink per component.
+ */
+static int cannot_reach_an_input(pid_t tid, int dirfd, const char *raw)
+{
+    if (!unread_name(raw))
+        return 0;
+    char name[ROAR_PATH_BUF];
+    int n;
+    if (path_is_absolute(raw))
+        n = snprintf(name, sizeof name, "%s", raw);
+    else if (dirfd == AT_FDCWD)
+        n = snprintf(name, sizeof name, "/proc/%d/cwd/%s", (int)tid, raw);
+    else
+        n = snprintf(name, sizeof name, "/proc/%d/fd/%d/%s", (int)tid, dirfd, raw);
+    if (n < 0 || (size_t)n >= sizeof name || strncmp(name, "/proc/self", 10) == 0)
+        return 0;
+    struct stat st;
+    if (lstat(name, &st) < 0)
+        return errno == ENOENT; /* it will be created */
+    return !S_ISLNK(st.st_mode);
+}
+
 static void save(pid_t tid, int dirfd, uint64_t addr, int follow, enum snapshot_how how,
                  int also_unread, int64_t open_flags)
 {
     char raw[ROAR_PATH_BUF / 2], path[ROAR_PATH_BUF];
-    if (read_string(tid, addr, raw, sizeof raw) < 0 || resolve_now(tid, dirfd, raw, path) < 0)
+    if (read_string(tid, addr, raw, sizeof raw) < 0)
+        return;
+    if (!also_unread && cannot_reach_an_input(tid, dirfd, raw))
+        return; /* nothing the job read can be there: nothing to save */
+    if (resolve_now(tid, dirfd, raw, path) < 0)
         return;
     path_fix_proc_self(path, sizeof path, tid, tid);
     if (open_flags & O_CREAT) {

@@ -26,4 +26,11 @@ int unotify_fd(struct unotify *un);
 /* Answer the waiting notification (draining bt's ring buffer first). */
 void unotify_handle(struct unotify *un, struct bpf_tracer *bt);
 
+/*
+ * The job read path: remember its final component.  A call whose name ends in a component the
+ * job never read cannot destroy an input, so it goes on at once, unresolved -- which is what
+ * keeps a file storm of new outputs from paying a path lookup per open.
+ */
+void unotify_note_read(const char *path);
+
 #endif /* ROAR_EBPF_UNOTIFY_H */
