@@ -23,6 +23,7 @@ enum rb_kind {
     RB_FORK = 2,        /* tgid/tid = parent, args[0] = child tid, info: RB_F_* */
     RB_EXIT = 3,        /* the last thread of tgid ended: args[0] = raw wait status */
     RB_THREAD_EXIT = 4, /* one thread (tid) of a still-running process ended */
+    RB_FOREIGN = 5,     /* the process made a syscall of another ABI (32-bit, x32): nr */
 };
 
 /* rb_event.info bits. */

@@ -708,6 +708,10 @@ void handle_event(const struct rb_event *ev)
             task_remove(t);
         return;
     }
+    case RB_FOREIGN:
+        emit_warn(ev->tgid, ev->tid, "32-bit or x32 syscalls (nr %d) are not decoded: the files "
+                  "this process opens through them are not traced", (int)ev->nr);
+        return;
     case RB_SYSCALL:
         break;
     default:

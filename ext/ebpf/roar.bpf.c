@@ -155,9 +155,56 @@ static __always_inline struct task_state *state_of(__u32 tid, int create)
     return bpf_map_lookup_elem(&states, &tid);
 }
 
+/* Processes already told they make syscalls of another ABI (one RB_FOREIGN each). */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u32);
+    __type(value, __u8);
+} foreign_seen SEC(".maps");
+
+#define TS_COMPAT 0x0002            /* arch/x86: a 32-bit syscall is in progress */
+#define X32_SYSCALL_BIT 0x40000000
+
+/*
+ * A syscall of another ABI (32-bit code, x32) has other numbers: the table does not apply, so it
+ * is not decoded, and the loader warns once per process that its files are not seen.
+ */
+static __always_inline int foreign_syscall(long id)
+{
+#if defined(__TARGET_ARCH_x86)
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    if (!(id & X32_SYSCALL_BIT) && !(BPF_CORE_READ(task, thread_info.status) & TS_COMPAT))
+        return 0;
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (!is_traced(tgid))
+        return 1;
+    __u8 one = 1;
+    if (bpf_map_update_elem(&foreign_seen, &tgid, &one, BPF_NOEXIST) < 0)
+        return 1; /* said already */
+    struct rb_event *ev = bpf_ringbuf_reserve(&events, RB_EVENT_FIXED, 0);
+    if (!ev) {
+        count_lost(0);
+        return 1;
+    }
+    __builtin_memset(ev, 0, RB_EVENT_FIXED);
+    ev->size = (__u16)RB_EVENT_FIXED;
+    ev->kind = RB_FOREIGN;
+    ev->tgid = (__s32)tgid;
+    ev->tid = (__s32)bpf_get_current_pid_tgid();
+    ev->nr = (__s32)id;
+    bpf_ringbuf_submit(ev, 0);
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 SEC("raw_tp/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
+    if (foreign_syscall(id))
+        return 0;
     if (id < 0 || id >= RB_MAX_NR)
         return 0;
     __u32 nr = (__u32)id;

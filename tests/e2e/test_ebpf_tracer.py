@@ -210,6 +210,26 @@ def test_snapshots_keep_inputs_the_job_destroys(
     assert saved == {f"{work}/data.txt": "original\n", f"{work}/gone.txt": "doomed\n"}
 
 
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="int $0x80 is x86")
+def test_32_bit_syscalls_are_warned_about_once(ebpf: tuple[Path, Path], tmp_path: Path) -> None:
+    """A 32-bit syscall has other numbers (i386 5 is open, x86_64 5 is fstat): it must not be
+    decoded with the 64-bit table, and the process is named in one WARN."""
+    source = tmp_path / "int80.c"
+    source.write_text(
+        "int main(void) { long r = 0;\n"
+        "  for (int i = 0; i < 3; i++) /* i386 getpid, three times: one WARN */\n"
+        '    __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");\n'
+        "  return r > 0 ? 0 : 1; }\n"
+    )
+    binary = tmp_path / "int80"
+    subprocess.run(["cc", "-O1", "-o", str(binary), str(source)], check=True)
+    t = run_ebpf(ebpf, [binary], tmp_path)
+    if t.returncode != 0:
+        pytest.skip("this kernel runs no 32-bit syscalls (IA32 emulation is off)")
+    (warned,) = t.kinds(wire.EVK_WARN)
+    assert "32-bit" in warned[7] and warned[2] == t.root
+
+
 # ---- what only this tracer has ------------------------------------------------------------------
 
 
