@@ -27,6 +27,9 @@ enum rb_kind {
 };
 
 /* rb_event.info bits. */
+#define RB_I_KNAME 0x01         /* path1 is the kernel's name for the file (or the new working
+                                   directory): its components, last first, each NUL-terminated */
+#define RB_I_NOT_FILE 0x02      /* the descriptor is no file of a mount (pipe, socket, ...) */
 #define RB_I_CREATED 0x08       /* the open created the file (FMODE_CREATED) */
 #define RB_I_DIR 0x10           /* the open gave a directory */
 #define RB_I_THREAD 0x40        /* fork: the child is a thread of the parent's process */
@@ -49,7 +52,7 @@ struct rb_event {
     __u16 len2;  /* bytes of path2 following it */
     __u8 info2;  /* RB_I2_* */
     __u8 pad[3];
-    char data[2 * RB_PATH_MAX];
+    char data[3 * RB_PATH_MAX]; /* path1, path2, and room for the kernel half's scratch work */
 };
 
 #define RB_EVENT_FIXED ((unsigned long)&((struct rb_event *)0)->data)
@@ -63,7 +66,9 @@ struct rb_event {
 #define SPEC_CLONE 0x20       /* clone(2): CLONE_VFORK in args[0] */
 #define SPEC_CLONE3 0x40      /* clone3(2): CLONE_VFORK in clone_args.flags at args[0] */
 #define SPEC_NO_REPORT 0x80   /* captured only for the fork that follows (clone, vfork) */
-#define SPEC_OPEN 0x100       /* the result is a new descriptor: report RB_I_CREATED, RB_I_DIR */
+#define SPEC_OPEN 0x100       /* the result is a new descriptor: report RB_I_CREATED, RB_I_DIR
+                                 and its kernel name (RB_I_KNAME) */
+#define SPEC_CWD 0x200        /* the call changed the working directory: its kernel name */
 
 #define SPEC_NO_ARG 0xff
 

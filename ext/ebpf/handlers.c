@@ -4,9 +4,10 @@
  * (ext/ptrace/syscalls.c) and the records are the ones its exit handlers send, with two
  * differences that come from seeing a syscall after the fact, when /proc may no longer know the
  * process:
- *   - every name a call passed is joined to the working directory or dirfd kept in tasks.c, then
- *     canonicalised as roar-ptrace canonicalises rename paths (realpath of what still exists);
- *     roar-ptrace takes an open's path from /proc/<tid>/fd/<fd> instead;
+ *   - an open's file and a chdir's directory are named by the kernel half (RB_I_KNAME), where
+ *     roar-ptrace reads /proc/<tid>/fd/<fd> or /proc/<tid>/cwd; other names a call passed are
+ *     joined to the working directory or dirfd kept in tasks.c, then canonicalised as
+ *     roar-ptrace canonicalises rename paths (realpath of what still exists);
  *   - ROAR_OPEN_CREATED is the kernel's own FMODE_CREATED, not a look before the call.
  */
 #include "config.h"
@@ -160,6 +161,33 @@ static void canonicalise(char *path, size_t size, int follow)
     path_normalize(path);
 }
 
+/*
+ * The kernel's name (RB_I_KNAME): path1's components, last first, each NUL-terminated.  Returns
+ * 0 with the absolute path in out, or -1 when it does not fit.
+ */
+static int kernel_name(const struct rb_event *ev, char *out, size_t size)
+{
+    size_t used = 0;
+    size_t end = ev->len1;
+    out[0] = '\0';
+    while (end > 0) {
+        size_t start = end - 1; /* the NUL ending this component */
+        while (start > 0 && ev->data[start - 1] != '\0')
+            start--;
+        size_t n = end - 1 - start;
+        if (used + 1 + n + 1 > size)
+            return -1;
+        out[used++] = '/';
+        memcpy(out + used, ev->data + start, n);
+        used += n;
+        end = start;
+    }
+    if (used == 0)
+        out[used++] = '/';
+    out[used] = '\0';
+    return 0;
+}
+
 /* A successful call whose path we could not work out: say so rather than stay silent. */
 static void unresolved(struct task *t, const char *what)
 {
@@ -205,15 +233,25 @@ static void on_open(struct task *t, const struct rb_event *ev, const struct path
 {
     int fd = (int)ev->ret;
     char path[ROAR_PATH_BUF];
-    if (!p->has1 || resolve(t, dirfd, p->p1, path, 0) < 0) {
+    if (ev->info & RB_I_NOT_FILE) {
+        /* a pipe, socket or anonymous inode reopened through /proc: not a file */
+        fdt_remove(t->files, fd);
+        fdt_remove(t->writes, fd);
+        return;
+    }
+    if ((ev->info & RB_I_KNAME) && kernel_name(ev, path, sizeof path) == 0) {
+        /* the kernel's own name: symlinks, "..", the dirfd resolved as the call did */
+    } else if (!p->has1 || resolve(t, dirfd, p->p1, path, 0) < 0) {
         fdt_remove(t->files, fd);
         fdt_remove(t->writes, fd);
         if (p->has1 || !(flags & O_PATH))
             unresolved(t, "open");
         return;
+    } else {
+        /* Too deep for the kernel half: symlinks and ".." as the kernel followed them, as far
+         * as the file still exists. */
+        canonicalise(path, sizeof path, !(flags & O_NOFOLLOW));
     }
-    /* Symlinks and ".." as the kernel followed them, as far as the file still exists. */
-    canonicalise(path, sizeof path, !(flags & O_NOFOLLOW));
     /* Every descriptor opened by name may serve as a dirfd, an fchdir or a sendfile source. */
     fdt_set(t->files, fd, path, (flags & O_CLOEXEC) != 0);
     int writes = (flags & O_ACCMODE) != O_RDONLY;
@@ -538,8 +576,11 @@ static void set_cwd(struct task *t, const char *path)
 
 static void h_chdir(struct task *t, const struct rb_event *ev, const struct paths *p)
 {
-    (void)ev;
     char path[ROAR_PATH_BUF];
+    if ((ev->info & RB_I_KNAME) && kernel_name(ev, path, sizeof path) == 0) {
+        set_cwd(t, path);
+        return;
+    }
     if (!p->has1 || resolve(t, AT_FDCWD, p->p1, path, 0) < 0) {
         unresolved(t, "chdir");
         return;
@@ -552,6 +593,10 @@ static void h_fchdir(struct task *t, const struct rb_event *ev, const struct pat
 {
     (void)p;
     char buf[ROAR_PATH_BUF];
+    if ((ev->info & RB_I_KNAME) && kernel_name(ev, buf, sizeof buf) == 0) {
+        set_cwd(t, buf);
+        return;
+    }
     const char *path = fd_path(t, ARG(ev, 0), buf, sizeof buf);
     if (!path) {
         unresolved(t, "fchdir");
@@ -621,8 +666,8 @@ static const struct row rows[] = {
     ROW(sendfile, 0, N, N, h_sendfile),
     ROW(copy_file_range, 0, N, N, h_copy_in_out),
     ROW(splice, 0, N, N, h_copy_in_out),
-    ROW(chdir, 0, 0, N, h_chdir),
-    ROW(fchdir, 0, N, N, h_fchdir),
+    ROW(chdir, SPEC_CWD, 0, N, h_chdir),
+    ROW(fchdir, SPEC_CWD, N, N, h_fchdir),
     ROW(io_uring_setup, 0, N, N, h_io_uring_setup),
     /* Captured for the FORK record's ROAR_FORK_VFORK only. */
 #ifdef SYS_vfork

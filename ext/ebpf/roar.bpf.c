@@ -258,20 +258,117 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
     return 0;
 }
 
-/* What the new descriptor fd of the current task is: created by this open, a directory. */
-static __always_inline __u8 open_result_info(long fd)
+/* Directory levels a kernel name may have; deeper ones are left to the loader. */
+#define NAME_DEPTH 48
+
+/*
+ * The kernel's own name for (dentry, vfsmount), as /proc/<pid>/fd/<fd> would give it but from
+ * the global root, put in place of path1 as its components, last first, each NUL-terminated
+ * ("c\0b\0a\0" for /a/b/c), which the loader turns around.  Walking up d_parent, and across
+ * mount points to the mount's parent, needs no helper that raw tracepoints lack (bpf_d_path).
+ * The walk writes after path1 (the calls named here pass no path2), so path1 stays as the call
+ * passed it when the name is too deep or too long: then the loader resolves that one.
+ */
+struct name_walk {
+    struct rb_event *ev;
+    struct dentry *d;
+    struct vfsmount *vmnt;
+    struct mount *mnt;
+    __u32 off;  /* bytes of components written to the scratch space */
+    int done;   /* 1: reached the root; -1: gave up; -2: not a file of any mount namespace */
+};
+
+/* One step up (bpf_loop verifies it once, where an unrolled walk would be too big to verify). */
+static long name_step(__u64 index, void *ctx)
+{
+    struct name_walk *w = ctx;
+    (void)index;
+    /* Local copies: CO-RE relocates kernel types, and struct name_walk is ours. */
+    struct dentry *d = w->d;
+    struct vfsmount *vmnt = w->vmnt;
+    struct mount *mnt = w->mnt;
+    struct dentry *root = BPF_CORE_READ(vmnt, mnt_root);
+    struct dentry *parent = BPF_CORE_READ(d, d_parent);
+    if (d == root || d == parent) {
+        struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+        if (up == mnt || d != root) {
+            /* The top: a namespace's root mount, or a kernel-internal one (pipes, sockets,
+             * anonymous inodes), which belongs to no namespace: then there is no file name. */
+            __u64 ns = (__u64)BPF_CORE_READ(mnt, mnt_ns);
+            w->done = ns && ns < (__u64)-4095 ? 1 : -2;
+            return 1;
+        }
+        w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+        w->mnt = up;
+        w->vmnt = (void *)up + bpf_core_field_offset(struct mount, mnt);
+        return 0;
+    }
+    __u32 off = w->off;
+    if (off >= RB_PATH_MAX) {
+        w->done = -1;
+        return 1;
+    }
+    /* a component may start near the end of the first page of scratch: two pages of room */
+    char *scratch = &w->ev->data[RB_PATH_MAX];
+    const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+    long n = bpf_probe_read_kernel_str(&scratch[off & (RB_PATH_MAX - 1)], RB_PATH_MAX, name);
+    if (n <= 0) {
+        w->done = -1;
+        return 1;
+    }
+    w->off = off + (__u32)n;
+    w->d = parent;
+    return 0;
+}
+
+static __always_inline void kernel_name(struct rb_event *ev, struct dentry *d, struct vfsmount *vmnt)
+{
+    struct name_walk w = {
+        .ev = ev,
+        .d = d,
+        .vmnt = vmnt,
+        .mnt = (void *)vmnt - bpf_core_field_offset(struct mount, mnt),
+        .off = 0,
+        .done = 0,
+    };
+    bpf_loop(NAME_DEPTH, name_step, &w, 0);
+    if (w.done == -2) {
+        ev->info |= RB_I_NOT_FILE;
+        return;
+    }
+    if (w.done != 1 || w.off >= RB_PATH_MAX)
+        return; /* deeper than we walk, or too long: the loader resolves the name passed */
+    __u32 len = w.off;
+    asm volatile("" : "+r"(len)); /* keep the mask below: the verifier needs it on this register */
+    len &= RB_PATH_MAX - 1;
+    if (len > 0 && bpf_probe_read_kernel(ev->data, len, &ev->data[RB_PATH_MAX]) < 0)
+        return;
+    ev->len1 = (__u16)len;
+    ev->len2 = 0;
+    ev->info |= RB_I_KNAME;
+}
+
+/* What the new descriptor fd of the current task is: created by this open, a directory, and
+ * its kernel name. */
+static __always_inline void open_result(struct rb_event *ev, long fd)
 {
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
     struct file *file = NULL;
     if (!fds || bpf_probe_read_kernel(&file, sizeof file, &fds[fd & 0xfffff]) < 0 || !file)
-        return 0;
-    __u8 info = 0;
+        return;
     if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
-        info |= RB_I_CREATED;
+        ev->info |= RB_I_CREATED;
     if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFDIR)
-        info |= RB_I_DIR;
-    return info;
+        ev->info |= RB_I_DIR;
+    kernel_name(ev, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
+}
+
+/* The working directory the current task has now. */
+static __always_inline void cwd_result(struct rb_event *ev)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    kernel_name(ev, BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt));
 }
 
 /*
@@ -307,7 +404,9 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
     ev->ret = ret;
     retry_unread_paths(st);
     if (st->spec_flags & SPEC_OPEN)
-        ev->info |= open_result_info(ret);
+        open_result(ev, ret);
+    else if (st->spec_flags & SPEC_CWD)
+        cwd_result(ev);
     __u32 n = (__u32)ev->len1 + ev->len2;
     if (n > 2 * RB_PATH_MAX)
         n = 2 * RB_PATH_MAX;
