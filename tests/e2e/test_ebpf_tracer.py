@@ -292,6 +292,30 @@ def test_a_missing_bpf_object_is_one_line_and_no_stream(
     assert events.read_bytes() == b""  # no HELLO, no END: roar sees a tracer failure
 
 
+def test_a_trace_that_saw_nothing_is_an_error(ebpf: tuple[Path, Path], tmp_path: Path) -> None:
+    """In another PID namespace the loader's idea of the child's pid is not the kernel's, so the
+    programs trace nothing: that must fail, never pass for a command that touched no file."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is needed to start the loader in a PID namespace")
+    loader, bpf_object = ebpf
+    events = tmp_path / "events.bin"
+    with events.open("wb") as sink:
+        done = subprocess.run(
+            ["unshare", "--pid", "--fork", "--mount-proc", str(loader), "--event-fd",
+             str(sink.fileno()), "--bpf-object", str(bpf_object), "--", "cat", "/etc/hostname"],
+            pass_fds=(sink.fileno(),),
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+    assert done.returncode == 125
+    assert "reported nothing of cat" in done.stderr
+    records = Decoder().feed(events.read_bytes())
+    assert wire.EVK_END not in [
+        r[0] for r in records
+    ]  # roar: "stopped before the command finished"
+
+
 def test_second_interrupt_kills_the_traced_tree(ebpf: tuple[Path, Path], tmp_path: Path) -> None:
     loader, bpf_object = ebpf
     marker = tmp_path / "started"
