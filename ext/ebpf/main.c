@@ -36,6 +36,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bpf_setup.h"
@@ -168,6 +169,76 @@ static void child(char **argv, int go_fd, int status_fd, const sigset_t *mask, p
 static void kill_process(pid_t tgid)
 {
     kill(tgid, SIGKILL);
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Epoll tags. */
+enum { WAKE_RING = 0, WAKE_SIGNAL = 1, WAKE_NOTIFY = 2 };
+
+/*
+ * Turn events into records until every process of the tree has ended (we are the subreaper, so
+ * that is when waitpid says ECHILD).  Returns the root's wait status.
+ *
+ * Records are written out at least every DRAIN_INTERVAL_MS, not after each wake-up: a snapshot
+ * check wakes us once per write-open, and a write(2) each time would double the work of a
+ * file storm for nothing (roar reads in batches anyway).  Children are reaped only when SIGCHLD
+ * says one ended.
+ */
+static int wait_for_tree(struct bpf_tracer *bt, struct unotify *un, int ep, int sig_fd, pid_t root)
+{
+    int root_status = W_EXITCODE(125, 0);
+    long flushed_at = now_ms();
+    for (;;) {
+        struct epoll_event got[4];
+        /* The kernel half wakes us only when the ring fills up (roar.bpf.c wake_flags). */
+        int n = epoll_wait(ep, got, 4, DRAIN_INTERVAL_MS);
+        if (n < 0 && errno != EINTR) {
+            log_error("epoll_wait: %s", strerror(errno));
+            return root_status;
+        }
+        bpf_tracer_consume(bt);
+        int reap = 0;
+        for (int k = 0; k < n; k++) {
+            if (got[k].data.u32 == WAKE_NOTIFY)
+                unotify_handle(un, bt);
+            else if (got[k].data.u32 == WAKE_SIGNAL)
+                reap = 1;
+        }
+        long now = now_ms();
+        if (n <= 0 || now - flushed_at >= DRAIN_INTERVAL_MS) {
+            emit_flush(); /* roar never waits long for records sitting in our buffer */
+            flushed_at = now;
+        }
+        if (!reap)
+            continue;
+        struct signalfd_siginfo si;
+        while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+            if (si.ssi_signo == SIGUSR1) {
+                VLOG("killing the traced tree");
+                task_each_process(kill_process);
+            }
+        }
+        for (;;) {
+            int status;
+            pid_t w = waitpid(-1, &status, WNOHANG);
+            if (w > 0) {
+                if (w == root) {
+                    root_status = status;
+                    forward_pid = 0; /* the pid may be reused: never signal it again */
+                }
+                continue;
+            }
+            if (w < 0 && errno == ECHILD)
+                return root_status; /* every process of the tree has ended */
+            break;
+        }
+    }
 }
 
 int main(int argc, char **argv)
@@ -324,12 +395,12 @@ int main(int argc, char **argv)
     int sig_fd = signalfd(-1, &wake, SFD_CLOEXEC | SFD_NONBLOCK);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ee = {.events = EPOLLIN};
-    ee.data.u32 = 0;
+    ee.data.u32 = WAKE_RING;
     epoll_ctl(ep, EPOLL_CTL_ADD, bpf_tracer_fd(bt), &ee);
-    ee.data.u32 = 1;
+    ee.data.u32 = WAKE_SIGNAL;
     epoll_ctl(ep, EPOLL_CTL_ADD, sig_fd, &ee);
     if (un) {
-        ee.data.u32 = 2;
+        ee.data.u32 = WAKE_NOTIFY;
         epoll_ctl(ep, EPOLL_CTL_ADD, unotify_fd(un), &ee);
     }
     /* SIGTERM/SIGHUP are handled; SIGCHLD and SIGUSR1 stay blocked, read from sig_fd. */
@@ -348,44 +419,7 @@ int main(int argc, char **argv)
     write_all(go_pipe[1], "g", 1);
     close(go_pipe[1]);
 
-    int root_status = W_EXITCODE(125, 0);
-    int done = 0;
-    while (!done) {
-        emit_flush(); /* roar never waits for records sitting in our buffer */
-        struct epoll_event got[4];
-        /* The kernel half wakes us only when the ring fills up (roar.bpf.c wake_flags). */
-        int n = epoll_wait(ep, got, 4, DRAIN_INTERVAL_MS);
-        if (n < 0 && errno != EINTR) {
-            log_error("epoll_wait: %s", strerror(errno));
-            break;
-        }
-        bpf_tracer_consume(bt);
-        for (int k = 0; k < n; k++) {
-            if (got[k].data.u32 == 2)
-                unotify_handle(un, bt);
-        }
-        struct signalfd_siginfo si;
-        while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
-            if (si.ssi_signo == SIGUSR1) {
-                VLOG("killing the traced tree");
-                task_each_process(kill_process);
-            }
-        }
-        for (;;) {
-            int status;
-            pid_t w = waitpid(-1, &status, WNOHANG);
-            if (w > 0) {
-                if (w == pid) {
-                    root_status = status;
-                    forward_pid = 0; /* the pid may be reused: never signal it again */
-                }
-                continue;
-            }
-            if (w < 0 && errno == ECHILD)
-                done = 1; /* every process of the tree has ended */
-            break;
-        }
-    }
+    int root_status = wait_for_tree(bt, un, ep, sig_fd, pid);
     bpf_tracer_consume(bt); /* what the last processes did before they ended */
 
     int exec_err = 0;
