@@ -361,6 +361,17 @@ def test_tracer_status_runs_the_self_test(project: Workspace) -> None:
     assert kept["passed"] is True and os.uname().release in kept["key"]
 
 
+def test_chosen_by_config_and_by_auto(project: Workspace) -> None:
+    if (reason := ebpf_unusable()) is not None:
+        pytest.skip(f"eBPF tracer unusable here: {reason}")
+    project.roar("run", "true")
+    assert project.roar("show", "@1", "--json").json()["tracer"] == "ebpf"  # auto's first choice
+    project.roar("config", "set", "tracer.default", "ebpf")
+    project.roar("run", "python", "-c", "open('out.txt', 'w').write('x')")
+    job = project.roar("show", "@2", "--json").json()
+    assert job["tracer"] == "ebpf" and [f["path"] for f in job["outputs"]] == ["out.txt"]
+
+
 def test_ring_buffer_losses_reach_the_user(project: Workspace) -> None:
     if (reason := ebpf_unusable()) is not None:
         pytest.skip(f"eBPF tracer unusable here: {reason}")
