@@ -31,7 +31,6 @@ enum rb_kind {
                                    directory): its components, last first, each NUL-terminated */
 #define RB_I_NOT_FILE 0x02      /* the descriptor is no file of a mount (pipe, socket, ...) */
 #define RB_I_CREATED 0x08       /* the open created the file (FMODE_CREATED) */
-#define RB_I_DIR 0x10           /* the open gave a directory */
 #define RB_I_THREAD 0x40        /* fork: the child is a thread of the parent's process */
 #define RB_I_VFORK 0x80         /* fork: vfork or CLONE_VFORK */
 #define RB_I2_SHARE_FILES 0x01  /* fork: the child shares the parent's descriptor table */
@@ -66,8 +65,8 @@ struct rb_event {
 #define SPEC_CLONE 0x20       /* clone(2): CLONE_VFORK in args[0] */
 #define SPEC_CLONE3 0x40      /* clone3(2): CLONE_VFORK in clone_args.flags at args[0] */
 #define SPEC_NO_REPORT 0x80   /* captured only for the fork that follows (clone, vfork) */
-#define SPEC_OPEN 0x100       /* the result is a new descriptor: report RB_I_CREATED, RB_I_DIR
-                                 and its kernel name (RB_I_KNAME) */
+#define SPEC_OPEN 0x100       /* the result is a new descriptor: report RB_I_CREATED and its
+                                 kernel name (RB_I_KNAME) */
 #define SPEC_CWD 0x200        /* the call changed the working directory: its kernel name */
 
 #define SPEC_NO_ARG 0xff

@@ -33,8 +33,6 @@
 char LICENSE[] SEC("license") = "GPL"; /* bpf_probe_read_user_str and the ring buffer are GPL-only */
 
 #define FMODE_CREATED 0x100000 /* include/linux/fs.h: the open created the file */
-#define S_IFMT 00170000
-#define S_IFDIR 0040000
 #define CLONE_VFORK 0x00004000
 #define SIGNAL_GROUP_EXIT 0x00000004
 
@@ -348,8 +346,8 @@ static __always_inline void kernel_name(struct rb_event *ev, struct dentry *d, s
     ev->info |= RB_I_KNAME;
 }
 
-/* What the new descriptor fd of the current task is: created by this open, a directory, and
- * its kernel name. */
+/* What the new descriptor fd of the current task is: created by this open, and its kernel
+ * name. */
 static __always_inline void open_result(struct rb_event *ev, long fd)
 {
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -359,8 +357,6 @@ static __always_inline void open_result(struct rb_event *ev, long fd)
         return;
     if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
         ev->info |= RB_I_CREATED;
-    if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFDIR)
-        ev->info |= RB_I_DIR;
     kernel_name(ev, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
 }
 

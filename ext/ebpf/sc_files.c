@@ -49,8 +49,9 @@ static void on_open(struct task *t, const struct rb_event *ev, const struct path
         fdt_remove(t->writes, fd);
     if (flags & O_PATH)
         return; /* a handle, not access to the data */
-    if (plain_read(flags) && ((flags & O_DIRECTORY) || (ev->info & RB_I_DIR)))
-        return; /* a listing, or a dirfd for *at(): nothing roar records */
+    if (plain_read(flags) && (flags & O_DIRECTORY))
+        return; /* a listing, or a dirfd for *at(): nothing roar records (a directory opened
+                   without O_DIRECTORY gives a record, as with roar-ptrace) */
     if (plain_read(flags) && roar_skip_reads_enabled(&skip_reads) &&
         roar_skip_read(&skip_reads, path))
         return;

@@ -163,6 +163,40 @@ def test_same_records_as_ptrace(
     assert seen["ebpf"] == seen["ptrace"]
 
 
+def test_a_parallel_build_gives_the_same_records_as_ptrace(
+    ebpf: tuple[Path, Path], tracer: Path, tmp_path: Path
+) -> None:
+    """`make -j2` of roar-ptrace's own sources: dozens of processes, compilers piping into
+    assemblers, temporary files. Every OPEN, EXEC, UNLINK and CLOSE must match (the compiler's
+    randomly named temporary files aside)."""
+    if shutil.which("make") is None:
+        pytest.skip("make is needed")
+    seen = {}
+    for name in ("ptrace", "ebpf"):
+        top = (tmp_path / name).resolve()
+        shutil.copytree(REPO / "ext" / "ptrace", top / "ptrace")
+        for header in (REPO / "ext").glob("*.h"):
+            shutil.copy(header, top)
+        argv = ["make", "-j2", "-C", str(top / "ptrace"), "roar-ptrace"]
+        if name == "ptrace":
+            t = run_traced(tracer, argv, tmp_path, timeout=300)
+        else:
+            t = run_ebpf(ebpf, argv, tmp_path, timeout=300)
+        assert t.returncode == 0, t.stderr
+        kinds = (wire.EVK_OPEN, wire.EVK_EXEC, wire.EVK_UNLINK, wire.EVK_CLOSE)
+        prefix = str(top)
+        seen[name] = sorted(
+            (
+                wire.EVK_NAMES[r[0]],
+                r[7].replace(prefix, "TOP"),
+                r[4] if r[0] == wire.EVK_OPEN else 0,
+            )
+            for r in t.kinds(*kinds)
+            if not os.path.basename(r[7]).startswith("cc")  # gcc's /tmp/ccXXXXXX.s and .o
+        )
+    assert seen["ebpf"] == seen["ptrace"]
+
+
 def test_exit_statuses_and_vfork(
     ebpf: tuple[Path, Path], programs: dict[str, Path], tmp_path: Path
 ) -> None:
