@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * roar.bpf.c -- the kernel half of roar-ebpf: which syscalls the traced process tree makes, with
- * their arguments, path strings and results, sent to the loader (loader.c) through a ring buffer.
+ * their arguments, path strings and results, sent to the loader (main.c, handlers.c) through a ring buffer.
  *
  * Filtering happens here, so untraced processes pay one array lookup per syscall and nothing
  * more: `traced` holds the thread group ids of the tree (the loader puts the root in before it
@@ -11,7 +11,8 @@
  * A syscall is captured at sys_enter (its arguments, the path strings it passed) into a per-thread
  * map entry and reported at sys_exit when it succeeded, the way ptrace sees a syscall at its entry
  * and exit stops.  When the call opened a file, sys_exit also looks at the new descriptor's
- * struct file: whether the open created it (FMODE_CREATED) and whether it is a directory.
+ * struct file: whether the open created it (FMODE_CREATED), and its name, walked up its dentries
+ * (kernel_name); a chdir's new directory is named the same way.
  *
  * Only raw tracepoints are used (no fentry, no BTF-typed tracepoints, no tracefs): they are the
  * program type that kernels restricting BPF tracing (virtual machines, hardened configs) still
@@ -75,7 +76,7 @@ struct {
 /* tid -> its syscall in progress; removed when the thread exits. */
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(map_flags, BPF_F_NO_PREALLOC); /* an entry is 8 KiB: allocate only what is used */
+    __uint(map_flags, BPF_F_NO_PREALLOC); /* an entry is 12 KiB: allocate only what is used */
     __uint(max_entries, 65536);
     __type(key, __u32);
     __type(value, struct task_state);
@@ -98,9 +99,9 @@ static __always_inline void count_lost(__u32 which)
 
 /*
  * Whether to wake the loader for this record.  Waking it for each one costs the traced thread an
- * irq_work and a wake-up per syscall and makes the two ping-pong between the CPUs (3x the bare
- * run of a file storm); the loader drains the ring every few milliseconds anyway (main.c), so it
- * is woken only when the ring is a quarter full, before it can overflow.
+ * irq_work and a wake-up per syscall and makes the two ping-pong between the CPUs; the loader
+ * drains the ring every few milliseconds anyway (main.c), so it is woken only when the ring is a
+ * quarter full, before it can overflow.
  */
 static __always_inline __u64 wake_flags(void)
 {
@@ -166,17 +167,15 @@ struct {
 
 /*
  * A syscall of another ABI (32-bit code, x32) has other numbers: the table does not apply, so it
- * is not decoded, and the loader warns once per process that its files are not seen.
+ * is not decoded, and the loader warns once per process (of the traced tree) that its files are
+ * not seen.  1 when the current syscall is one.
  */
-static __always_inline int foreign_syscall(long id)
+static __always_inline int foreign_syscall(long id, __u32 tgid)
 {
 #if defined(__TARGET_ARCH_x86)
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     if (!(id & X32_SYSCALL_BIT) && !(BPF_CORE_READ(task, thread_info.status) & TS_COMPAT))
         return 0;
-    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    if (!is_traced(tgid))
-        return 1;
     __u8 one = 1;
     if (bpf_map_update_elem(&foreign_seen, &tgid, &one, BPF_NOEXIST) < 0)
         return 1; /* said already */
@@ -194,6 +193,8 @@ static __always_inline int foreign_syscall(long id)
     bpf_ringbuf_submit(ev, 0);
     return 1;
 #else
+    (void)id;
+    (void)tgid;
     return 0;
 #endif
 }
@@ -201,16 +202,24 @@ static __always_inline int foreign_syscall(long id)
 SEC("raw_tp/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
-    if (foreign_syscall(id))
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (id & X32_SYSCALL_BIT) {
+        if (is_traced(pid_tgid >> 32))
+            foreign_syscall(id, pid_tgid >> 32);
         return 0;
+    }
+    /* The cheapest test first: every process on the machine passes through here. */
     if (id < 0 || id >= RB_MAX_NR)
         return 0;
     __u32 nr = (__u32)id;
     struct sc_spec *spec = bpf_map_lookup_elem(&specs, &nr);
     if (!spec || !(spec->flags & SPEC_TRACE))
         return 0;
-    __u64 pid_tgid = bpf_get_current_pid_tgid();
     if (!is_traced(pid_tgid >> 32))
+        return 0;
+    /* A 32-bit process soon makes a call whose number is in the table (i386 3, read, is
+     * x86_64's close): that is where it is caught. */
+    if (foreign_syscall(id, pid_tgid >> 32))
         return 0;
     if (spec->filter_arg < 6) {
         __u32 v = (__u32)syscall_arg(regs, spec->filter_arg);

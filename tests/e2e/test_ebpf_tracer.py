@@ -246,14 +246,15 @@ def test_snapshots_keep_inputs_the_job_destroys(
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="int $0x80 is x86")
 def test_32_bit_syscalls_are_warned_about_once(ebpf: tuple[Path, Path], tmp_path: Path) -> None:
-    """A 32-bit syscall has other numbers (i386 5 is open, x86_64 5 is fstat): it must not be
+    """A 32-bit syscall has other numbers (i386 3 is read, x86_64 3 is close): it must not be
     decoded with the 64-bit table, and the process is named in one WARN."""
     source = tmp_path / "int80.c"
     source.write_text(
         "int main(void) { long r = 0;\n"
-        "  for (int i = 0; i < 3; i++) /* i386 getpid, three times: one WARN */\n"
-        '    __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");\n'
-        "  return r > 0 ? 0 : 1; }\n"
+        "  for (int i = 0; i < 3; i++) /* i386 read(-1, 0, 0), three times: one WARN */\n"
+        '    __asm__ volatile("int $0x80" : "=a"(r) : "a"(3L), "b"(-1L), "c"(0L), "d"(0L)\n'
+        '                     : "memory");\n'
+        "  return r == -9 ? 0 : 1; } /* EBADF */\n"
     )
     binary = tmp_path / "int80"
     subprocess.run(["cc", "-O1", "-o", str(binary), str(source)], check=True)
