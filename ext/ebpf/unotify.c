@@ -129,10 +129,16 @@ struct unotify {
 #define STMT(code, k) ((struct sock_filter)BPF_STMT(code, k))
 #define JUMP(code, k, jt, jf) ((struct sock_filter)BPF_JUMP(code, k, jt, jf))
 
-/* Notify when the flags argument of an open asks for writing or truncation.  Five instructions;
- * another syscall jumps over them with the syscall number still loaded. */
+/*
+ * Notify when the flags argument of an open asks for writing or truncation, unless it has
+ * O_CREAT|O_EXCL (the file cannot exist yet: mkstemp, temporary files).  Eight instructions;
+ * another syscall jumps over them with the syscall number still loaded.
+ */
 #define OPEN_BLOCK(nr, arg)                                                                        \
-    JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 4), STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(arg)),        \
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 7), STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(arg)),        \
+        STMT(BPF_ALU | BPF_AND | BPF_K, O_CREAT | O_EXCL),                                         \
+        JUMP(BPF_JMP | BPF_JEQ | BPF_K, O_CREAT | O_EXCL, 2, 0),                                   \
+        STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(arg)),                                               \
         JUMP(BPF_JMP | BPF_JSET | BPF_K, O_ACCMODE | O_TRUNC, 1, 0),                               \
         STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW), STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF)
 
