@@ -8,6 +8,9 @@ compiled here with the same compiler setuptools found for the extension and plac
 from __future__ import annotations
 
 import os
+import platform
+import shutil
+import subprocess
 import sys
 from glob import glob
 from pathlib import Path
@@ -20,6 +23,10 @@ if not sys.platform.startswith("linux"):
 
 HERE = Path(__file__).parent.resolve()
 C_FLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra"]
+# roar-ebpf shares the record writer, descriptor tables, path helpers, logging and snapshots
+# with roar-ptrace rather than carrying copies.
+EBPF_SHARED = ["emit.c", "fdtable.c", "paths.c", "log.c", "snapshot.c"]
+BPF_TARGET_ARCH = {"x86_64": "x86", "aarch64": "arm64"}
 
 
 def _rel(paths: list[str]) -> list[str]:
@@ -27,7 +34,7 @@ def _rel(paths: list[str]) -> list[str]:
 
 
 class BuildExtAndTracers(build_ext):
-    """build_ext that also compiles the ptrace tracer and the preload shim."""
+    """build_ext that also compiles the ptrace tracer, the preload shim and the eBPF tracer."""
 
     def run(self) -> None:
         super().run()
@@ -70,6 +77,63 @@ class BuildExtAndTracers(build_ext):
                 output_dir=str(out_dir),
                 libraries=["dl", "pthread"],
             )
+
+        missing = _ebpf_missing()
+        if missing:
+            # roar installs and runs without it: `roar tracer status` says the backend is absent.
+            print(f"roar: not building the eBPF tracer: {missing}", file=sys.stderr)
+        else:
+            self._build_ebpf(out_dir, os.path.join(temp, "ebpf"))
+
+    def _build_ebpf(self, out_dir: Path, temp: str) -> None:
+        """roar-ebpf (the loader, linked with libbpf) and roar-ebpf.bpf.o (its kernel half,
+        compiled CO-RE against a vmlinux.h generated from this machine's kernel BTF)."""
+        os.makedirs(temp, exist_ok=True)
+        header = os.path.join(temp, "vmlinux.h")
+        with open(header, "wb") as out:
+            subprocess.run(
+                ["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"],
+                stdout=out,
+                check=True,
+            )
+        arch = BPF_TARGET_ARCH[platform.machine()]
+        subprocess.run(
+            [
+                "clang", "-target", "bpf", f"-D__TARGET_ARCH_{arch}", "-g", "-O2",
+                "-Wall", "-Wextra", "-Wno-unused-parameter",  # BPF_PROG's hidden ctx argument
+                "-I", temp, "-I", str(HERE / "ext" / "ebpf"),
+                "-c", str(HERE / "ext" / "ebpf" / "roar.bpf.c"),
+                "-o", str(out_dir / "roar-ebpf.bpf.o"),
+            ],
+            check=True,
+        )  # fmt: skip
+        sources = _rel(
+            [p for p in glob(str(HERE / "ext" / "ebpf" / "*.c")) if not p.endswith(".bpf.c")]
+            + [str(HERE / "ext" / "ptrace" / name) for name in EBPF_SHARED]
+        )
+        objects = self.compiler.compile(
+            sources,
+            output_dir=temp,
+            include_dirs=["ext", "ext/ptrace"],
+            extra_preargs=C_FLAGS,
+        )
+        self.compiler.link_executable(
+            objects, "roar-ebpf", output_dir=str(out_dir), libraries=["bpf"]
+        )
+
+
+def _ebpf_missing() -> str | None:
+    """Why roar-ebpf cannot be built here, or None."""
+    if platform.machine() not in BPF_TARGET_ARCH:
+        return f"no BPF target for {platform.machine()}"
+    for tool, package in (("clang", "clang"), ("bpftool", "bpftool")):
+        if shutil.which(tool) is None:
+            return f"{tool} is missing (apt-get install {package})"
+    if not os.path.exists("/usr/include/bpf/libbpf.h"):
+        return "libbpf headers are missing (apt-get install libbpf-dev)"
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        return "the running kernel has no BTF (/sys/kernel/btf/vmlinux)"
+    return None
 
 
 def _generate_syscall_names(cc: str, out_dir: Path) -> None:

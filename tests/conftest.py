@@ -6,6 +6,7 @@ way users run it), and never reach beyond 127.0.0.1.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -39,6 +40,26 @@ GIT_ENV = {
 )
 def anyio_backend(request: pytest.FixtureRequest) -> object:
     return request.param
+
+
+@functools.cache
+def ebpf_unusable() -> str | None:
+    """Why the eBPF tracer cannot run here (it needs root and a kernel with BTF), or None.
+    CI runs as root on such a kernel, so there the eBPF cases run."""
+    from roar.tracing.ebpf import EbpfBackend
+
+    status = EbpfBackend().availability()
+    return None if status.usable else status.reason
+
+
+def tracer_param(name: str) -> Any:
+    """A pytest parameter for tracer backend ``name``, skipped (saying why) where it cannot run."""
+    reason = ebpf_unusable() if name == "ebpf" else None
+    marks = [pytest.mark.skip(reason=f"eBPF tracer unusable here: {reason}")] if reason else []
+    return pytest.param(name, marks=marks, id=name)
+
+
+TRACERS = ["ptrace", "preload", "ebpf"]
 
 
 def gen(root: Path, tree: Mapping[str, Any]) -> None:

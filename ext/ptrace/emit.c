@@ -212,6 +212,19 @@ int dedupe_first(uint64_t instance, unsigned cls, const char *path)
     return 1;
 }
 
+int dedupe_reset_mark(const char *path)
+{
+    static const char *prefix;
+    static size_t len;
+    static int read_env;
+    if (!read_env) {
+        read_env = 1;
+        prefix = getenv("ROAR_PRELOAD_DEDUPE_RESET_UNDER");
+        len = prefix && prefix[0] == '/' ? strlen(prefix) : 0;
+    }
+    return len && strncmp(path, prefix, len) == 0 && (path[len] == '/' || path[len] == '\0');
+}
+
 void dedupe_forget_instance(uint64_t instance)
 {
     for (size_t b = 0; b < nbuckets; b++) {

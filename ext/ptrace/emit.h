@@ -58,6 +58,12 @@ int dedupe_first(uint64_t instance, unsigned cls, const char *path);
 
 /* Forget every entry for path (all instances, all classes). */
 void dedupe_forget(const char *path);
+/*
+ * ROAR_PRELOAD_DEDUPE_RESET_UNDER (the same setting the preload shim reads): 1 when an open of
+ * `path` marks a unit of work (a Ray task) beginning or ending, after which the process's dedupe
+ * starts afresh (dedupe_forget_instance) so the next one's reads are reported too.
+ */
+int dedupe_reset_mark(const char *path);
 /* Forget everything one process image reported: a new unit of work (a Ray task) begins. */
 void dedupe_forget_instance(uint64_t instance);
 

@@ -8,12 +8,13 @@
 #include "log.h"
 
 int log_verbose_enabled = 0;
+const char *log_program = "roar-ptrace";
 
 static void vlog_line(const char *fmt, va_list ap)
 {
     char line[1024];
     vsnprintf(line, sizeof line, fmt, ap);
-    fprintf(stderr, "roar-ptrace: %s\n", line);
+    fprintf(stderr, "%s: %s\n", log_program, line);
 }
 
 void log_verbose(const char *fmt, ...)

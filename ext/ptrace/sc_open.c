@@ -4,24 +4,6 @@
  */
 #include "handlers.h"
 
-/*
- * ROAR_PRELOAD_DEDUPE_RESET_UNDER (the same setting the preload shim reads): an open under that
- * directory marks a unit of work (a Ray task) beginning or ending, and the process's dedupe
- * starts afresh so the next one's reads are reported too.
- */
-static int at_reset_mark(const char *path)
-{
-    static const char *prefix;
-    static size_t len;
-    static int read_env;
-    if (!read_env) {
-        read_env = 1;
-        prefix = getenv("ROAR_PRELOAD_DEDUPE_RESET_UNDER");
-        len = prefix && prefix[0] == '/' ? strlen(prefix) : 0;
-    }
-    return len && strncmp(path, prefix, len) == 0 && (path[len] == '/' || path[len] == '\0');
-}
-
 /* ---- open family ------------------------------------------------------------------------------ */
 
 /*
@@ -302,7 +284,7 @@ void exit_open(struct thread *t, int64_t rval)
         cls = DEDUPE_OPEN_READWRITE;
     else
         cls = DEDUPE_OPEN_READ;
-    if (at_reset_mark(path))
+    if (dedupe_reset_mark(path))
         dedupe_forget_instance(t->proc->instance); /* a Ray task begins or ends here */
     if (dedupe_first(t->proc->instance, cls, path))
         emit_record(ROAR_EVK_OPEN, 0, pid_of(t), t->tid, flags, fd, t->sc.open_info, path, NULL);

@@ -21,29 +21,41 @@ def status_command(as_json: bool) -> int:
 
     ctx = RoarContext.load()
     default = ctx.config.get_str("tracer.default")
-    found_statuses = statuses()
+    # A status report tests eBPF afresh: the answer kept for `roar run` may predate a change.
+    found_statuses = statuses(fresh_self_test=True)
     if as_json:
         payload = {
             "default": default,
             "backends": [
                 {
-                    "name": s.name,
-                    "found": s.found,
-                    "usable": s.usable,
-                    "reason": s.reason,
-                    "location": s.location,
+                    "name": r.status.name,
+                    "found": r.status.found,
+                    "usable": r.status.usable,
+                    "reason": r.status.reason,
+                    "location": r.status.location,
+                    "notes": r.notes,
+                    "self_test": None
+                    if r.self_test is None
+                    else {
+                        "passed": r.self_test.passed,
+                        "cached": r.self_test.cached,
+                        "detail": r.self_test.detail,
+                    },
                 }
-                for s in found_statuses
+                for r in found_statuses
             ],
         }
         click.echo(json_text(payload))
         return 0
     click.echo(f"default: {default}")
-    for status in found_statuses:
+    for report in found_statuses:
+        status = report.status
         found = "found" if status.found else "not found"
         usable = "usable" if status.usable else "not usable"
         reason = f" ({status.reason})" if status.reason else ""
         click.echo(f"  {status.name:<8} {found:<10} {usable:<11}{reason}")
+        for note in report.notes:
+            click.echo(f"           {note}")
     return 0
 
 

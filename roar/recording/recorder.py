@@ -12,6 +12,7 @@ before it produced, so each can be exercised on its own: the values they hand on
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.to_thread
 import msgspec
 
 from roar.core.context import RoarContext
@@ -92,7 +94,10 @@ async def prepare(
     env = probe_env(ctx, job_uid, scratch / "env")
     launched_with = dict(env)
     resolve_program(argv[0], env, cwd)
-    backend = choose_backend(ctx.config, backend_name, argv=argv, env=env, cwd=cwd)
+    # Off the loop: choosing may read the program's first bytes and, once per boot, run the
+    # eBPF self-test (a traced `cat`, about 0.1 s).
+    choose = functools.partial(choose_backend, argv=argv, env=env, cwd=cwd)
+    backend = await anyio.to_thread.run_sync(choose, ctx.config, backend_name)
     settings = FilterSettings.from_config(
         ctx.config, str(ctx.project.root), package_roots=_own_python_roots()
     )

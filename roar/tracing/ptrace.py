@@ -9,19 +9,14 @@ with PTRACE_O_EXITKILL, so killing it kills every tracee).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import functools
 import os
-import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import anyio
 from anyio.abc import Process
 
 from roar.errors import TracerError
-from roar.tracing._launch import launched
+from roar.tracing._native import pump_events, run_tracer_program, skip_read_options
 from roar.tracing.base import (
     SKIP_NOTHING,
     Availability,
@@ -30,14 +25,8 @@ from roar.tracing.base import (
     TraceOutcome,
     native_binary,
 )
-from roar.tracing.decoder import Decoder
-from roar.tracing.wire import EVK_END, WireFormatError
 
-PIPE_SIZE = 1 << 20
-READ_SIZE = 1 << 20
-COALESCE_MIN_SECONDS = 0.001
-COALESCE_MAX_SECONDS = 0.02
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+__all__ = ("PtraceBackend", "pump_events", "skip_read_options")
 
 
 def _ptrace_scope() -> int:
@@ -47,75 +36,8 @@ def _ptrace_scope() -> int:
         return 0
 
 
-async def pump_events(read_fd: int, sink: EventSink) -> None:
-    """Decode everything written to ``read_fd`` (non-blocking) until end of file."""
-    decoder = Decoder()
-    delay = COALESCE_MIN_SECONDS
-    while True:
-        try:
-            data = os.read(read_fd, READ_SIZE)
-        except BlockingIOError:
-            delay = COALESCE_MIN_SECONDS  # a quiet stream: answer the next record at once
-            await anyio.wait_readable(read_fd)
-            continue
-        if not data:
-            break
-        batch = decoder.feed(data)
-        if batch:
-            sink(batch)
-        if len(data) < READ_SIZE and not (batch and batch[-1].kind == EVK_END):
-            # The tracer flushes whenever it would block, often one record at a time. Letting
-            # records pile up in the (1 MiB) pipe for a moment turns thousands of wake-ups into
-            # a few large batches; the traced program never waits for roar meanwhile, and roar's
-            # wake-ups stop competing with the tracer for the CPUs. The pause grows while
-            # records keep coming (500 short processes: 3.3x -> 2.5x the bare run with 20 ms
-            # instead of 2 ms) and starts small, so a short command's end is not held up.
-            # After END only end of file can follow.
-            await anyio.sleep(delay)
-            delay = min(delay * 2, COALESCE_MAX_SECONDS)
-    if decoder.pending:
-        raise WireFormatError("the event stream ended inside a record")
-
-
-def skip_read_options(skip_reads: SkipReads) -> list[str]:
-    """roar-ptrace's options for ``skip_reads`` (none when it skips nothing)."""
-    prefixes = [p for p in skip_reads.under if p.startswith("/")]
-    if not prefixes:
-        return []
-    options: list[str] = []
-    for option, values in (
-        ("--skip-reads-under", prefixes),
-        ("--keep-reads-under", [p for p in skip_reads.keep_under if p.startswith("/")]),
-        ("--keep-reads-containing", [s for s in skip_reads.keep_containing if s]),
-    ):
-        for value in values:
-            options += [option, value]
-    return options
-
-
-class _SignalState:
-    """Shared with the relay task, which starts before the process so no signal is missed."""
-
-    def __init__(self) -> None:
-        self.process: Process | None = None
-        self.aborted = False
-
-
-def _on_interrupt(state: _SignalState, count: int) -> None:
-    process = state.process
-    if count >= 2 and process is not None and process.returncode is None:
-        state.aborted = True
-        process.kill()  # EXITKILL: the kernel kills every tracee with the tracer
-
-
-def _kill(process: Process) -> None:
+def _kill_tracer(process: Process) -> None:
     process.kill()  # EXITKILL: the kernel kills every tracee with the tracer
-
-
-def _on_forward(state: _SignalState, signum: int) -> None:
-    process = state.process
-    if process is not None and process.returncode is None:
-        process.send_signal(signal.Signals(signum))  # the tracer passes it to the root
 
 
 class PtraceBackend:
@@ -153,49 +75,10 @@ class PtraceBackend:
         available = self.availability()
         if not available.usable:
             raise TracerError(f"the ptrace tracer cannot run: {available.reason}")
-        read_fd, write_fd = os.pipe()
-        state = _SignalState()
-        try:
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_SIZE)
-            os.set_blocking(read_fd, False)
-            # The tracer dies with roar (PR_SET_PDEATHSIG) rather than trace into a dead pipe.
-            command = [str(self.binary), "--event-fd", str(write_fd)]
-            command += ["--parent-pid", str(os.getpid())]
-            if snapshot_dir is not None:
-                command += ["--snapshot-dir", str(snapshot_dir)]
-            command += skip_read_options(skip_reads)
-            command += ["--", *argv]
-            started = False
-            try:
-                async with launched(
-                    command,
-                    env=env,
-                    cwd=cwd,
-                    on_interrupt=functools.partial(_on_interrupt, state),
-                    on_forward=functools.partial(_on_forward, state),
-                    on_abandon=_kill,
-                    pass_fds=(write_fd,),
-                ) as process:
-                    started = True
-                    os.close(write_fd)
-                    write_fd = -1
-                    state.process = process
-                    try:
-                        await pump_events(read_fd, sink)
-                    except WireFormatError as exc:
-                        raise TracerError(f"the tracer's event stream is damaged: {exc}") from exc
-            except OSError as exc:
-                if started:
-                    raise
-                raise TracerError(f"cannot start {self.binary}: {exc.strerror}") from exc
-        finally:
-            os.close(read_fd)
-            if write_fd >= 0:
-                os.close(write_fd)
-        return TraceOutcome(
-            wait_status=None,
-            tracer_exit_code=process.returncode if process.returncode is not None else 1,
-            completed=False,
-            interrupted=state.aborted,
+        options: list[str] = []
+        if snapshot_dir is not None:
+            options += ["--snapshot-dir", str(snapshot_dir)]
+        options += skip_read_options(skip_reads)
+        return await run_tracer_program(
+            self.name, self.binary, options, argv, env=env, cwd=cwd, sink=sink, abort=_kill_tracer
         )

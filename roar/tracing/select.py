@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from roar.core.config import Config
 from roar.errors import TracerError, UsageError
+from roar.tracing._ebpf_selftest import SelfTest
 from roar.tracing.base import Availability, Backend
+from roar.tracing.ebpf import EbpfBackend
 from roar.tracing.preload import PreloadBackend
 from roar.tracing.programs import inspect_program, preload_obstacle
 from roar.tracing.ptrace import PtraceBackend
 
 KNOWN = ("ptrace", "preload", "ebpf")
-AUTO_ORDER = ("preload", "ptrace")
+# eBPF first: it sees every program (static, setuid) at the lowest cost, and it is only usable
+# once its self-test traced a real open on this machine.
+AUTO_ORDER = ("ebpf", "preload", "ptrace")
 
 
-def backends() -> dict[str, Backend]:
-    return {"ptrace": PtraceBackend(), "preload": PreloadBackend()}
+def backends(*, fresh_self_test: bool = False) -> dict[str, Backend]:
+    """Every backend; ``fresh_self_test`` makes eBPF test itself again rather than trust the
+    answer kept from an earlier test in this boot."""
+    return {
+        "ptrace": PtraceBackend(),
+        "preload": PreloadBackend(),
+        "ebpf": EbpfBackend(fresh_self_test=fresh_self_test),
+    }
 
 
 def preload_blind_spot(
@@ -33,15 +44,26 @@ def preload_blind_spot(
     return preload_obstacle(program) if program is not None else None
 
 
-def statuses() -> list[Availability]:
-    built = backends()
+@dataclass(frozen=True, slots=True)
+class BackendReport:
+    """What `roar tracer status` says of one backend."""
+
+    status: Availability
+    notes: list[str]
+    self_test: SelfTest | None  # eBPF only: the test behind its verdict
+
+
+def statuses(*, fresh_self_test: bool = False) -> list[BackendReport]:
+    """Each known backend's availability, with the notes it adds (the eBPF self-test)."""
+    built = backends(fresh_self_test=fresh_self_test)
     result = []
     for name in KNOWN:
-        backend = built.get(name)
-        if backend is None:
-            result.append(Availability(name, False, False, "not built yet"))
+        backend = built[name]
+        status = backend.availability()
+        if isinstance(backend, EbpfBackend):
+            result.append(BackendReport(status, backend.notes(), backend.last_self_test))
         else:
-            result.append(backend.availability())
+            result.append(BackendReport(status, [], None))
     return result
 
 
@@ -94,9 +116,7 @@ def choose_backend(
         raise TracerError("no usable tracer backend (" + "; ".join(reasons) + ")")
     if name not in KNOWN:
         raise UsageError(f"unknown tracer backend {name!r} (choose from auto, {', '.join(KNOWN)})")
-    chosen = built.get(name)
-    if chosen is None:
-        raise TracerError(f"the {name} tracer backend is not built yet; use ptrace or auto")
+    chosen = built[name]
     status = chosen.availability()
     if not status.usable:
         raise TracerError(f"the {name} tracer cannot run here: {status.reason}")

@@ -8,9 +8,14 @@ Workloads, each run bare and under every usable backend, interleaved, for severa
   (d) `true` (roar's fixed cost)
 Prints the median wall time of each and the ratio roar/bare (for (d), the difference in seconds).
 Targets (issue 3): preload <= 1.5x on (a), <= 1.4x on (b); ptrace <= 3x on (a), <= 2.5x on (b);
-both <= 1.05x on (c); fixed cost <= 0.15 s.
+both <= 1.05x on (c); fixed cost <= 0.15 s. Issue 15: ebpf <= 2x on (a).
 
-    .venv/bin/python scripts/bench/tracing.py [--rounds 5] [--backends ptrace preload] [--only a b]
+A backend that cannot run here (eBPF without root, say) is left out, with the reason printed.
+--alone adds the tracer programs run by themselves (records to /dev/null, snapshots on as roar
+runs them): what tracing costs without roar's hashing and recording.
+
+    .venv/bin/python scripts/bench/tracing.py [--rounds 5] [--backends ptrace preload ebpf]
+                                              [--only a b] [--alone]
 """
 
 from __future__ import annotations
@@ -67,38 +72,72 @@ def _timed(cmd: list[str], cwd: Path) -> float:
     return time.perf_counter() - started
 
 
+def _usable(names: list[str]) -> list[str]:
+    """The backends of ``names`` that can run here (the eBPF self-test decides for eBPF)."""
+    from roar.tracing.select import backends
+
+    built = backends()
+    usable = []
+    for name in names:
+        status = built[name].availability()
+        if status.usable:
+            usable.append(name)
+        else:
+            print(f"{name}: left out ({status.reason})")
+    return usable
+
+
+def _alone_programs(backends: list[str]) -> dict[str, str]:
+    """The tracer programs of ``backends`` (preload has none: roar is its listener)."""
+    from roar.tracing.base import native_binary
+
+    names = {"ptrace": "roar-ptrace", "ebpf": "roar-ebpf"}
+    return {names[b]: str(native_binary(names[b])) for b in backends if b in names}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--backends", nargs="+", default=["ptrace", "preload"])
+    parser.add_argument("--backends", nargs="+", default=["ptrace", "preload", "ebpf"])
     parser.add_argument("--only", nargs="+", default=list(WORKLOADS))
+    parser.add_argument("--alone", action="store_true", help="also time the tracer programs alone")
     args = parser.parse_args()
     roar = shutil.which("roar", path=os.path.dirname(sys.executable)) or "roar"
+    backends = _usable(args.backends)
     print(f"{os.cpu_count()} CPUs; median of {args.rounds} interleaved rounds")
     with tempfile.TemporaryDirectory(dir=os.environ.get("ROAR_BENCH_DIR")) as tmp:
         work = Path(tmp)
         subprocess.run([roar, "init", "-n"], cwd=work, check=True, capture_output=True)
+        snapshots = Path(tmp) / ".snapshots"
+        snapshots.mkdir()
+        alone = _alone_programs(backends) if args.alone else {}
         for key in args.only:
             title, cmd = WORKLOADS[key]
             samples: dict[str, list[float]] = {"bare": []}
-            samples.update({b: [] for b in args.backends})
+            samples.update({b: [] for b in [*backends, *alone]})
             for _ in range(args.rounds):
                 for mode in samples:
                     _clean(work)
-                    full = cmd if mode == "bare" else [roar, "run", "-q", "--tracer", mode, *cmd]
+                    if mode == "bare":
+                        full = cmd
+                    elif mode in alone:
+                        full = [alone[mode], "--event-fd", "1", "--snapshot-dir", str(snapshots)]
+                        full += ["--", *cmd]  # records to stdout, which is /dev/null
+                    else:
+                        full = [roar, "run", "-q", "--tracer", mode, *cmd]
                     samples[mode].append(_timed(full, work))
             _clean(work)
             bare = statistics.median(samples["bare"])
             print(f"({key}) {title}")
-            print(f"    bare      {bare:8.3f} s")
-            for backend in args.backends:
+            print(f"    bare        {bare:8.3f} s")
+            for backend in [*backends, *alone]:
                 traced = statistics.median(samples[backend])
                 if key == "d":
-                    print(f"    {backend:<9} {traced:8.3f} s   fixed cost {traced - bare:+.3f} s")
+                    print(f"    {backend:<11} {traced:8.3f} s   fixed cost {traced - bare:+.3f} s")
                 else:
-                    print(f"    {backend:<9} {traced:8.3f} s   ratio {traced / bare:5.2f}x")
+                    print(f"    {backend:<11} {traced:8.3f} s   ratio {traced / bare:5.2f}x")
     return 0
 
 

@@ -1,6 +1,6 @@
 """`kill -9` of roar mid-job: the next run removes what it left behind (scratch space, the preload
-socket directory, the shared snapshot table), never a live run's, and the ptrace tracer dies
-with roar instead of tracing into a broken pipe."""
+socket directory, the shared snapshot table), never a live run's, and the ptrace and eBPF tracers
+die with roar instead of tracing into a broken pipe."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Workspace, roar_executable
+from tests.conftest import TRACERS, Workspace, roar_executable, tracer_param
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,10 @@ def _start(ws: Workspace, tracer: str, script: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _tracer_processes(roar_pid: int) -> list[int]:
+TRACER_PROGRAMS = {"ptrace": b"roar-ptrace", "ebpf": b"roar-ebpf"}
+
+
+def _tracer_processes(roar_pid: int, program: bytes) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -49,7 +52,7 @@ def _tracer_processes(roar_pid: int) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"roar-ptrace") and str(roar_pid).encode() in argv:
+        if argv and argv[0].endswith(program) and str(roar_pid).encode() in argv:
             found.append(int(entry.name))
     return found
 
@@ -66,7 +69,7 @@ def _leftovers(ws: Workspace, roar_pid: int) -> list[Path]:
     return found
 
 
-@pytest.mark.parametrize("tracer", ["preload", "ptrace"])
+@pytest.mark.parametrize("tracer", [tracer_param(t) for t in TRACERS])
 def test_the_next_run_removes_what_a_killed_run_left(project: Workspace, tracer: str) -> None:
     live = _start(project, tracer, "until [ -e go ]; do sleep 0.05; done; echo done > live.txt")
     _until(lambda: len(list((project.root / ".roar" / "tmp").glob("*"))) == 1, "the live run")
@@ -75,8 +78,9 @@ def test_the_next_run_removes_what_a_killed_run_left(project: Workspace, tracer:
     killed = _start(project, tracer, "echo started > started.txt; exec sleep 60")
     try:
         _until(lambda: (project.root / "started.txt").exists(), "the job to start")
-        if tracer == "ptrace":
-            assert _tracer_processes(killed.pid), "the tracer should be running"
+        program = TRACER_PROGRAMS.get(tracer)
+        if program is not None:
+            assert _tracer_processes(killed.pid, program), "the tracer should be running"
         os.kill(killed.pid, signal.SIGKILL)
         killed.wait()
         left = _leftovers(project, killed.pid)
@@ -84,7 +88,10 @@ def test_the_next_run_removes_what_a_killed_run_left(project: Workspace, tracer:
         if tracer == "preload":
             assert any(p.name.startswith("roar-preload-snap-") for p in left), left
         else:
-            _until(lambda: not _tracer_processes(killed.pid), "roar-ptrace to die with roar")
+            assert program is not None
+            _until(
+                lambda: not _tracer_processes(killed.pid, program), "the tracer to die with roar"
+            )
 
         project.roar("run", "--tracer", tracer, "true")
 

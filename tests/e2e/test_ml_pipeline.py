@@ -1,5 +1,5 @@
 """A four-stage pandas / scikit-learn pipeline (prepare -> featurize -> train -> evaluate), like
-the DVC example projects, records exactly the files each stage opens, under both tracers."""
+the DVC example projects, records exactly the files each stage opens, under every tracer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from tests.conftest import Workspace
+from tests.conftest import TRACERS, Workspace, tracer_param
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -87,7 +87,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("tracer", ["preload", "ptrace"])
+@pytest.mark.parametrize("tracer", [tracer_param(t) for t in TRACERS])
 def test_four_stage_pipeline_records_exactly_what_it_opens(project: Workspace, tracer: str) -> None:
     project.gen(
         {

@@ -167,6 +167,7 @@ def run_traced(
     cwd: Path | None = None,
     options: Sequence[str] = (),
     timeout: float = 60,
+    backend: str = "ptrace",
 ) -> Trace:
     events = tmp_path / f"events-{time.monotonic_ns()}.bin"
     with events.open("wb") as sink:
@@ -183,14 +184,14 @@ def run_traced(
     records = Decoder().feed(events.read_bytes())
     trace = Trace(records, proc.returncode, proc.stderr)
     assert records, f"no records; stderr: {proc.stderr}"
-    check_framing(trace)
+    check_framing(trace, backend)
     return trace
 
 
-def check_framing(trace: Trace) -> None:
+def check_framing(trace: Trace, backend: str = "ptrace") -> None:
     """HELLO first, END last and once, FORK before anything a child does, one EXIT per process."""
     first, last = trace.records[0], trace.records[-1]
-    assert first[0] == wire.EVK_HELLO and first[4] == wire.EVT_VERSION and first[7] == "ptrace"
+    assert first[0] == wire.EVK_HELLO and first[4] == wire.EVT_VERSION and first[7] == backend
     assert last[0] == wire.EVK_END and last[2] == first[2]
     assert trace.names().count("end") == 1 and trace.names().count("hello") == 1
     known = {trace.root}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Workspace
+from tests.conftest import TRACERS, Workspace, tracer_param
 from tests.e2e.test_proxy_daemon import _client, aws_project, moto_process  # noqa: F401
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (scripts/test installs .[dev])")
@@ -88,7 +88,7 @@ def _outputs(job: dict[str, Any]) -> set[str]:
     return {f["path"] for f in job["outputs"]}
 
 
-@pytest.mark.parametrize("tracer", ["preload", "ptrace"])
+@pytest.mark.parametrize("tracer", [tracer_param(t) for t in TRACERS])
 def test_each_task_and_actor_call_is_a_job(ray_project: Workspace, tracer: str) -> None:
     run = ray_project.roar("run", "--tracer", tracer, sys.executable, "pipeline.py", timeout=300)
     assert run.stdout.strip().endswith("108")  # 3 bytes x (1 + 2 + ... + 8)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Workspace, gen, roar_executable
+from tests.conftest import TRACERS, Workspace, gen, roar_executable, tracer_param
 
 pytestmark = pytest.mark.e2e
 
@@ -285,7 +285,7 @@ def test_environment_variables_the_program_read(project: Workspace) -> None:
     assert not any("_inject" in f["path"] for f in job["inputs"])
 
 
-@pytest.mark.parametrize("tracer", ["preload", "ptrace"])
+@pytest.mark.parametrize("tracer", [tracer_param(t) for t in TRACERS])
 def test_python_reads_record_the_value_the_process_saw(project: Workspace, tracer: str) -> None:
     project.gen(
         {
@@ -417,7 +417,7 @@ def test_tool_configuration_is_shown_but_never_required(project: Workspace) -> N
     assert "input " + str(home / ".gitconfig") + " is unsourced" in again.stderr
 
 
-@pytest.mark.parametrize("tracer", ["preload", "ptrace"])
+@pytest.mark.parametrize("tracer", [tracer_param(t) for t in TRACERS])
 def test_debian_packages_of_loaded_libraries_under_both_tracers(
     project: Workspace, tracer: str
 ) -> None:

@@ -1,5 +1,5 @@
-"""Every hard case of the tracing issue, end to end through `roar run --tracer X`, on both
-backends. Each case states what a person reading the program would list as its inputs and
+"""Every hard case of the tracing issue, end to end through `roar run --tracer X`, on every
+backend. Each case states what a person reading the program would list as its inputs and
 outputs; the recorded job must say exactly that."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 import blake3
 import pytest
 
-from tests.conftest import Workspace, gen
+from tests.conftest import TRACERS, Workspace, ebpf_unusable, gen, tracer_param
 
 pytestmark = pytest.mark.e2e
 PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
-BACKENDS = ["ptrace", "preload"]
+BACKENDS = [tracer_param(name) for name in TRACERS]
 
 
 @pytest.fixture(scope="session")
@@ -277,7 +277,8 @@ def test_grandchild_that_outlives_its_parent(data: Workspace, backend: str, cbin
     assert (data.root / "late.txt").exists()
 
 
-def test_static_binary(data: Workspace, cbin: Path, tmp_path: Path) -> None:
+def _static_copy(tmp_path: Path) -> Path:
+    """A statically linked copy program (skips the test where no static libc is installed)."""
     cc = shutil.which("cc") or "cc"
     source = tmp_path / "static_copy.c"
     source.write_text(
@@ -290,10 +291,26 @@ def test_static_binary(data: Workspace, cbin: Path, tmp_path: Path) -> None:
     )
     if built.returncode != 0:
         pytest.skip(f"no static libc to link against here: {built.stderr.decode()[-200:]}")
+    return binary
+
+
+@pytest.mark.parametrize("backend", [tracer_param("ptrace"), tracer_param("ebpf")])
+def test_static_binary(data: Workspace, backend: str, tmp_path: Path) -> None:
+    """The tracers that see syscalls rather than library calls see inside a static program."""
+    binary = str(_static_copy(tmp_path))
+    ins, outs = io(data, backend, binary, "a.txt", "static_out.txt")
+    assert ins == {binary, "a.txt"} and outs == {"static_out.txt"}
+
+
+def test_auto_never_traces_a_static_binary_with_preload(data: Workspace, tmp_path: Path) -> None:
+    binary = _static_copy(tmp_path)
     result = data.roar("run", str(binary), "a.txt", "static_out.txt")
-    assert "statically linked" in result.stderr  # auto said it switched to ptrace
     job = data.roar("show", "@1", "--json").json()
-    assert job["tracer"] == "ptrace"
+    if ebpf_unusable() is None:
+        assert job["tracer"] == "ebpf"  # auto's first choice sees static programs anyway
+    else:
+        assert "statically linked" in result.stderr  # auto said it switched to ptrace
+        assert job["tracer"] == "ptrace"
     assert {f["path"] for f in job["outputs"]} == {"static_out.txt"}
     assert "a.txt" in {f["path"] for f in job["inputs"]}
 

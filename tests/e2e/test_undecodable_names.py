@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Workspace, _clean_env
+from tests.conftest import TRACERS, Workspace, _clean_env, tracer_param
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,7 @@ def _check_job_pair(ws: Workspace, tracer: str) -> None:
     assert "<- @1" in ws.roar("dag").stdout  # the edge through the oddly named file
 
 
-@pytest.mark.parametrize("tracer", ["preload", "ptrace"])
+@pytest.mark.parametrize("tracer", [tracer_param(t) for t in TRACERS])
 def test_a_non_utf8_file_name_is_recorded_and_linked(project: Workspace, tracer: str) -> None:
     _check_job_pair(project, tracer)
 
@@ -52,7 +52,7 @@ def test_exit_code_passes_through_with_odd_arguments(project: Workspace) -> None
     assert job["exit_code"] == 7
 
 
-@pytest.mark.parametrize("tracer", ["preload", "ptrace"])
+@pytest.mark.parametrize("tracer", [tracer_param(t) for t in TRACERS])
 def test_a_project_whose_path_is_not_utf8(tmp_path: Path, tracer: str) -> None:
     root = tmp_path / os.fsdecode(b"proj-\xe9")
     root.mkdir()
