@@ -177,6 +177,7 @@ def test_a_parallel_build_gives_the_same_records_as_ptrace(
         shutil.copytree(REPO / "ext" / "ptrace", top / "ptrace")
         for header in (REPO / "ext").glob("*.h"):
             shutil.copy(header, top)
+        shutil.copy(REPO / "ext" / "gen_syscall_names.py", top)  # the Makefile generates a table
         argv = ["make", "-j2", "-C", str(top / "ptrace"), "roar-ptrace"]
         if name == "ptrace":
             t = run_traced(tracer, argv, tmp_path, timeout=300)
