@@ -10,8 +10,9 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -171,15 +172,24 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@dataclass
+class RayHead:
+    """A head node :func:`ray_head_node` runs: its job server, and after it stopped, what (if
+    anything) outlived it."""
+
+    url: str
+    leftovers: list[str] = field(default_factory=list)
+
+
 @contextmanager
-def ray_head_node(env: dict[str, str], timeout: float = 60) -> Iterator[str]:
+def ray_head_node(env: dict[str, str], timeout: float = 60) -> Iterator[RayHead]:
     """A Ray head node on 127.0.0.1 with its job server (``ray start --head --block``, free
-    ports, a temp dir of its own); yields the job server's URL.
+    ports, a temp dir of its own).
 
     Stopped by process id, never with ``ray stop`` (which stops every Ray on the machine):
-    ``ray start --block`` runs in a session of its own and takes its processes down when
-    terminated; anything left (workers re-parented away) is found by the temp dir in its command
-    line and killed.
+    ``ray start --block`` runs in a session of its own, which every process of the cluster
+    stays in (workers, agents, the dashboard's helpers); it is terminated, then every process
+    left in its session, or holding its temp dir's files, is killed until none is left.
     """
     import os
     import shutil
@@ -204,18 +214,22 @@ def ray_head_node(env: dict[str, str], timeout: float = 60) -> Iterator[str]:
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    url = f"http://127.0.0.1:{dashboard}"
+    head = RayHead(f"http://127.0.0.1:{dashboard}")
+
+    def members() -> set[int]:
+        return _session_members(proc.pid) | set(_processes_mentioning(temp_dir))
+
     try:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                urllib.request.urlopen(url + "/api/version", timeout=2).close()
+                urllib.request.urlopen(head.url + "/api/version", timeout=2).close()
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.2)
-        yield url
+        yield head
     finally:
         proc.terminate()
         try:
@@ -223,21 +237,33 @@ def ray_head_node(env: dict[str, str], timeout: float = 60) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        left = _processes_mentioning(temp_dir)
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while any(os.path.exists(f"/proc/{pid}") for pid in left) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        deadline = time.monotonic() + 30
+        while (left := members()) and time.monotonic() < deadline:
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+        head.leftovers = describe_processes(members())
         time.sleep(0.5)  # a process that was exiting may still create its last file
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def ray_processes_left(temp_dir_prefix: str = "/tmp/rayhead-") -> list[int]:
-    return _processes_mentioning(temp_dir_prefix)
+def _session_members(sid: int) -> set[int]:
+    """The live processes of session ``sid`` (zombies are dead already: their parent reaps)."""
+    import os
+
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.add(int(entry))
+    return found
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -262,6 +288,21 @@ def _processes_mentioning(text: str) -> list[int]:
         except OSError:
             continue  # gone meanwhile, or not ours to look into
     return found
+
+
+def describe_processes(pids: Iterable[int]) -> list[str]:
+    """``pid state command line`` of each process (for a failure message)."""
+    described = []
+    for pid in sorted(pids):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")[:160]
+            with open(f"/proc/{pid}/stat") as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        described.append(f"{pid} {state} {cmdline}")
+    return described
 
 
 def _link(path: str) -> str:

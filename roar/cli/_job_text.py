@@ -60,7 +60,9 @@ def _ray_lines(job: Job, ray: Mapping[str, Any]) -> list[str]:
         return []
     if job.job_type != "ray_task":
         to = f", submitted to {ray['submitted_to']}" if ray.get("submitted_to") else ""
-        return [f"  Ray:       {ray.get('tasks', 0)} task(s) recorded as jobs of their own{to}"]
+        if "submitted_to" not in ray:  # a script using local Ray
+            return [f"  Ray:       {ray.get('tasks', 0)} task(s) recorded as jobs of their own"]
+        return [f"  Ray:       {ray.get('tasks', 0)} job(s) for the tasks and driver{to}"]
     what = "Ray driver" if ray.get("driver") else "Ray task: "
     lines = [f"  {what} {ray.get('name')} of job {ray.get('parent_job_uid')}"]
     if ray.get("on_cluster"):

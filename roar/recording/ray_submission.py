@@ -111,10 +111,15 @@ async def collect_tasks(plan: SubmitPlan, *, per_actor: bool) -> Collected:
         bad += fetch_bad
     if is_loopback(plan.address):
         # The node is this machine: its spool of child-process fragments is drained, and goes.
-        spool = Path(tempfile.gettempdir()) / f"roar-ray-spool-{plan.run_id}"  # _transport.py's
-        shutil.rmtree(spool, ignore_errors=True)
+        shutil.rmtree(spool_dir(plan.run_id), ignore_errors=True)
     tasks = group_tasks(_unique(fragments), plan.host_workdir, per_actor=per_actor)
     return Collected(tasks, bad, problem)
+
+
+def spool_dir(run_id: str) -> Path:
+    """Where the workers of this machine left child processes' fragments for their tasks (the
+    agent's ``_transport.spool_name``)."""
+    return Path(tempfile.gettempdir()) / f"roar-ray-spool-{run_id}"
 
 
 def _unique(fragments: list[Fragment]) -> list[Fragment]:

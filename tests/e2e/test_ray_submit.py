@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Workspace
-from tests.servers import ray_head_node, ray_processes_left
+from tests.servers import ray_head_node
 
 pytest.importorskip("ray", reason="Ray is not installed (scripts/test installs .[dev])")
 # The job server (the dashboard) needs Ray's default extra, which aiohttp_cors stands for here.
@@ -88,10 +88,9 @@ def cluster_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def cluster(cluster_env: dict[str, str]) -> Iterator[str]:
-    before = set(ray_processes_left())
-    with ray_head_node(cluster_env) as url:
-        yield url
-    assert not set(ray_processes_left()) - before, "Ray processes outlived the cluster"
+    with ray_head_node(cluster_env) as head:
+        yield head.url
+    assert not head.leftovers, f"Ray processes outlived the cluster: {head.leftovers}"
 
 
 @pytest.fixture

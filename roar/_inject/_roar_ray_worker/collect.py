@@ -14,6 +14,8 @@ import tempfile
 
 from ._transport import KV_NAMESPACE, spool_name
 
+LINE_PREFIX = "roar-fragment "  # before each fragment printed (roar/recording/ray_collect.py)
+
 
 def main(run_id: str) -> None:
     import ray
@@ -27,7 +29,7 @@ def main(run_id: str) -> None:
     for key in _internal_kv_list(f"{run_id}:", namespace=KV_NAMESPACE):
         value = _internal_kv_get(key, namespace=KV_NAMESPACE)
         if value:
-            sys.stdout.write("roar-fragment " + value.decode().strip() + "\n")
+            sys.stdout.write(LINE_PREFIX + value.decode().strip() + "\n")
         _internal_kv_del(key, namespace=KV_NAMESPACE)
     # The driver's own fragment, left in the spool of the node it ran on (this job's, unless
     # entrypoint resources sent the driver elsewhere).
@@ -36,7 +38,7 @@ def main(run_id: str) -> None:
         if name.startswith("driver~") and name.endswith(".json"):
             path = os.path.join(spool, name)
             with open(path) as handle:
-                sys.stdout.write("roar-fragment " + handle.read().strip() + "\n")
+                sys.stdout.write(LINE_PREFIX + handle.read().strip() + "\n")
             os.remove(path)
     with contextlib.suppress(OSError):
         os.rmdir(spool)  # gone once empty (a task killed mid-run may have left a child's file)

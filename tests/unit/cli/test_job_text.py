@@ -106,7 +106,7 @@ def test_a_submitted_jobs_task_says_its_files_live_on_the_cluster() -> None:
     driver = job_lines(_job(job_type="ray_task", metadata={"ray": {**ray, "driver": True}}))
     assert any(line.startswith("  Ray driver Trainer.save") for line in driver)
     submit = job_lines(_job(metadata={"ray": {"tasks": 3, "submitted_to": "http://head:8265"}}))
-    assert (
-        "  Ray:       3 task(s) recorded as jobs of their own, submitted to http://head:8265"
-        in (submit)
-    )
+    told = "3 job(s) for the tasks and driver, submitted to http://head:8265"
+    assert f"  Ray:       {told}" in submit
+    local = job_lines(_job(metadata={"ray": {"tasks": 2}}))
+    assert "  Ray:       2 task(s) recorded as jobs of their own" in local

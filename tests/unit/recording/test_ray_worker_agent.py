@@ -90,3 +90,26 @@ def test_reads_writes_renames_and_removals_of_a_task(tmp_path: Path) -> None:
     assert child["kind"] == "child" and child["task_id"] == "t1"
     assert [os.path.relpath(p, work) for p, _, _ in child["writes"]] == ["child.txt"]
     assert not os.listdir(tmp_path / "spool")  # collected once
+
+
+def test_the_agent_and_the_host_agree_on_their_shared_names() -> None:
+    # The agent cannot import roar (it runs where roar is not installed): each name it shares
+    # with the host is written twice, and checked here.
+    import tempfile
+
+    from roar._inject._roar_ray_worker import _digest, _record, _transport, collect
+    from roar.recording import (
+        ray_cluster_jobs,
+        ray_collect,
+        ray_fragments,
+        ray_runtime_env,
+        ray_submission,
+    )
+
+    assert _record.FRAGMENT_VERSION == ray_fragments.VERSION
+    assert _digest.MISSING == ray_cluster_jobs._NO_BLAKE3
+    spool = os.path.join(tempfile.gettempdir(), _transport.spool_name("r1"))
+    assert str(ray_submission.spool_dir("r1")) == spool
+    assert collect.LINE_PREFIX.encode() == ray_collect.LINE_PREFIX
+    assert ray_runtime_env.SETUP_HOOK == "_roar_ray_worker.setup"
+    assert os.path.basename(ray_runtime_env.WORKER_PACKAGE) == "_roar_ray_worker"
