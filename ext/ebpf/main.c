@@ -186,9 +186,9 @@ enum { WAKE_RING = 0, WAKE_SIGNAL = 1, WAKE_NOTIFY = 2 };
  * that is when waitpid says ECHILD).  Returns the root's wait status.
  *
  * Records are written out at least every DRAIN_INTERVAL_MS, not after each wake-up: a snapshot
- * check wakes us once per write-open, and a write(2) each time would double the work of a
- * file storm for nothing (roar reads in batches anyway).  Children are reaped only when SIGCHLD
- * says one ended.
+ * check wakes us once per write-open, and a write(2) each time would add a syscall to every one
+ * for nothing (roar reads in batches anyway).  Children are reaped only when SIGCHLD says one
+ * ended.
  */
 static int wait_for_tree(struct bpf_tracer *bt, struct unotify *un, int ep, int sig_fd, pid_t root)
 {

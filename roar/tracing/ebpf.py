@@ -84,12 +84,13 @@ class EbpfBackend:
         return Availability(self.name, True, True, None, location)
 
     def notes(self) -> list[str]:
-        """What ``roar tracer status`` says besides usable or not."""
+        """What ``roar tracer status`` says besides usable or not (a failed self-test is the
+        reason already)."""
         notes = [_tracefs_note()]
-        if self.last_self_test is not None:
-            verdict = "passed" if self.last_self_test.passed else "failed"
-            when = " (cached)" if self.last_self_test.cached else ""
-            notes.insert(0, f"self-test {verdict}{when}: {self.last_self_test.detail}")
+        test = self.last_self_test
+        if test is not None and test.passed:
+            when = " (kept from an earlier test this boot)" if test.cached else ""
+            notes.insert(0, f"self-test passed{when}: {test.detail}")
         return notes
 
     async def trace(
