@@ -105,11 +105,6 @@ def run_ebpf(
 # ---- the same records as roar-ptrace ------------------------------------------------------------
 
 # (program, its arguments after the work directory); each one's header says what it exercises.
-RACES_WITH_THE_LOADER = pytest.mark.xfail(
-    reason="truncate(2) through a symlink the program removes right after: the loader resolves "
-    "names after the fact, and then the link is gone (ext/README.md, roar-ebpf limits)",
-    strict=False,
-)
 SAME_AS_PTRACE = [
     pytest.param("rename_over", [], id="rename_over"),
     pytest.param("openat_dirfd", [], id="openat_dirfd"),
@@ -117,7 +112,7 @@ SAME_AS_PTRACE = [
     pytest.param("threads", [], id="threads"),
     pytest.param("threads", ["exec"], id="threads exec"),
     pytest.param("fd_juggle", [], id="fd_juggle"),
-    pytest.param("truncate_link", [], id="truncate_link", marks=RACES_WITH_THE_LOADER),
+    pytest.param("truncate_link", [], id="truncate_link"),
     pytest.param("copy_calls", [], id="copy_calls"),
 ]
 
@@ -145,10 +140,13 @@ def test_same_records_as_ptrace(
         elif program == "copy_calls":
             (top / "src.txt").write_text("0123456789")
         argv = [programs[program], top, *args]
+        # As roar runs them: with snapshots (whose records must match too).
+        (top / "snaps").mkdir()
+        snapshots = ["--snapshot-dir", str(top / "snaps")]
         if name == "ptrace":
-            t = run_traced(tracer, argv, tmp_path)
+            t = run_traced(tracer, argv, tmp_path, options=snapshots)
         else:
-            t = run_ebpf(ebpf, argv, tmp_path)
+            t = run_ebpf(ebpf, argv, tmp_path, options=snapshots)
         assert t.returncode == 0, t.stderr
         prefix = f"{top}/"
         opens = [
