@@ -247,6 +247,23 @@ def test_snapshots_keep_inputs_the_job_destroys(
     }
 
 
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="int $0x80 is x86")
+def test_32_bit_syscalls_are_warned_about_once(ebpf: tuple[Path, Path], tmp_path: Path) -> None:
+    """tests/programs/int80_syscall.c: a 32-bit syscall has other numbers (i386 3 is read,
+    x86_64 3 is close), so it is not decoded with the 64-bit table, and one WARN names the
+    process."""
+    binary = tmp_path / "int80_syscall"
+    source = REPO / "tests" / "programs" / "int80_syscall.c"
+    subprocess.run(
+        ["cc", "-O1", "-Wall", "-Wextra", "-Werror", "-o", str(binary), str(source)], check=True
+    )
+    t = run_ebpf(ebpf, [binary], tmp_path)
+    if t.returncode != 0:
+        pytest.skip("this kernel runs no 32-bit syscalls (IA32 emulation is off)")
+    (warned,) = t.kinds(wire.EVK_WARN)
+    assert "32-bit" in warned[7] and warned[2] == t.root
+
+
 # ---- what only this tracer has ------------------------------------------------------------------
 
 
