@@ -167,8 +167,12 @@ int unotify_install(void)
 #endif
         OPEN_BLOCK(SYS_openat, 2),
     };
-    struct sock_filter f[1 + sizeof opens / sizeof opens[0] + NALWAYS + 2];
+    struct sock_filter f[3 + sizeof opens / sizeof opens[0] + NALWAYS + 2];
     size_t n = 0;
+    /* Another ABI (32-bit code) numbers its syscalls otherwise: not ours to stop. */
+    f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    f[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, ROAR_AUDIT_ARCH, 0,
+                  (uint8_t)(1 + sizeof opens / sizeof opens[0] + NALWAYS));
     f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
     memcpy(&f[n], opens, sizeof opens);
     n += sizeof opens / sizeof opens[0];
@@ -224,6 +228,14 @@ struct unotify *unotify_open(pid_t pid, int child_fd, char *err, size_t errlen)
     un->req = calloc(1, sizes.seccomp_notif > sizeof *un->req ? sizes.seccomp_notif : sizeof *un->req);
     un->resp = calloc(1, sizes.seccomp_notif_resp > sizeof *un->resp ? sizes.seccomp_notif_resp
                                                                     : sizeof *un->resp);
+    if (!un->req || !un->resp) {
+        snprintf(err, errlen, "out of memory");
+        free(un->req);
+        free(un->resp);
+        free(un);
+        close(fd);
+        return NULL;
+    }
     return un;
 }
 
