@@ -434,7 +434,7 @@ int main(int argc, char **argv)
         char msg[256];
         snprintf(msg, sizeof msg, "the eBPF ring buffer was full: %llu events were lost (the "
                  "job's inputs and outputs may be incomplete)", (unsigned long long)lost_events);
-        log_error("%s", msg);
+        VLOG("%s", msg); /* roar shows the WARN record */
         emit_record(ROAR_EVK_WARN, 0, pid, pid,
                     (int32_t)(lost_events > INT32_MAX ? INT32_MAX : lost_events), 0, 0, msg, NULL);
         emit_count_lost((unsigned)lost_events);
