@@ -89,9 +89,9 @@ class BuildExtAndTracers(build_ext):
         os.makedirs(temp, exist_ok=True)
         header = os.path.join(temp, "vmlinux.h")
         with open(header, "wb") as out:
+            btf = "/sys/kernel/btf/vmlinux"
             subprocess.run(
-                [_bpftool() or "bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux"]
-                + ["format", "c"],
+                [_bpftool() or "bpftool", "btf", "dump", "file", btf, "format", "c"],
                 stdout=out,
                 check=True,
             )
