@@ -50,14 +50,20 @@ def ebpf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     reason = ebpf_unusable()
     if reason is not None:
         pytest.skip(f"eBPF tracer unusable here: {reason}")
-    for tool in ("cc", "clang", "bpftool"):
-        if shutil.which(tool) is None:
+    bpftool = shutil.which("bpftool") or shutil.which("bpftool", path="/usr/sbin:/sbin")
+    for tool, found in (
+        ("cc", shutil.which("cc")),
+        ("clang", shutil.which("clang")),
+        ("bpftool", bpftool),
+    ):
+        if found is None:
             pytest.skip(f"{tool} is needed to build roar-ebpf")
+    assert bpftool is not None
     out = tmp_path_factory.mktemp("ebpf-build")
     header = out / "vmlinux.h"
     with header.open("wb") as sink:
         subprocess.run(
-            ["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"],
+            [bpftool, "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"],
             stdout=sink,
             check=True,
         )
