@@ -91,8 +91,9 @@ class BuildExtAndTracers(build_ext):
         os.makedirs(temp, exist_ok=True)
         header = os.path.join(temp, "vmlinux.h")
         with open(header, "wb") as out:
+            btf = "/sys/kernel/btf/vmlinux"
             subprocess.run(
-                ["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"],
+                [_bpftool() or "bpftool", "btf", "dump", "file", btf, "format", "c"],
                 stdout=out,
                 check=True,
             )
@@ -122,13 +123,19 @@ class BuildExtAndTracers(build_ext):
         )
 
 
+def _bpftool() -> str | None:
+    """bpftool, which Debian installs in /usr/sbin (not on every user's PATH)."""
+    return shutil.which("bpftool") or shutil.which("bpftool", path="/usr/sbin:/sbin")
+
+
 def _ebpf_missing() -> str | None:
     """Why roar-ebpf cannot be built here, or None."""
     if platform.machine() not in BPF_TARGET_ARCH:
         return f"no BPF target for {platform.machine()}"
-    for tool, package in (("clang", "clang"), ("bpftool", "bpftool")):
-        if shutil.which(tool) is None:
-            return f"{tool} is missing (apt-get install {package})"
+    if shutil.which("clang") is None:
+        return "clang is missing (apt-get install clang)"
+    if _bpftool() is None:
+        return "bpftool is missing (apt-get install bpftool)"
     if not os.path.exists("/usr/include/bpf/libbpf.h"):
         return "libbpf headers are missing (apt-get install libbpf-dev)"
     if not os.path.exists("/sys/kernel/btf/vmlinux"):

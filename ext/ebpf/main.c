@@ -186,9 +186,9 @@ enum { WAKE_RING = 0, WAKE_SIGNAL = 1, WAKE_NOTIFY = 2 };
  * that is when waitpid says ECHILD).  Returns the root's wait status.
  *
  * Records are written out at least every DRAIN_INTERVAL_MS, not after each wake-up: a snapshot
- * check wakes us once per write-open, and a write(2) each time would double the work of a
- * file storm for nothing (roar reads in batches anyway).  Children are reaped only when SIGCHLD
- * says one ended.
+ * check wakes us once per write-open, and a write(2) each time would add a syscall to every one
+ * for nothing (roar reads in batches anyway).  Children are reaped only when SIGCHLD says one
+ * ended.
  */
 static int wait_for_tree(struct bpf_tracer *bt, struct unotify *un, int ep, int sig_fd, pid_t root)
 {
@@ -434,7 +434,7 @@ int main(int argc, char **argv)
         char msg[256];
         snprintf(msg, sizeof msg, "the eBPF ring buffer was full: %llu events were lost (the "
                  "job's inputs and outputs may be incomplete)", (unsigned long long)lost_events);
-        log_error("%s", msg);
+        VLOG("%s", msg); /* roar shows the WARN record */
         emit_record(ROAR_EVK_WARN, 0, pid, pid,
                     (int32_t)(lost_events > INT32_MAX ? INT32_MAX : lost_events), 0, 0, msg, NULL);
         emit_count_lost((unsigned)lost_events);

@@ -127,7 +127,14 @@ static __always_inline __u64 syscall_arg(struct pt_regs *regs, int i)
     default: return BPF_CORE_READ(regs, r9);
     }
 #elif defined(__TARGET_ARCH_arm64)
-    return BPF_CORE_READ(regs, regs[i & 7]);
+    switch (i) { /* CO-RE relocates constant indexes only */
+    case 0: return BPF_CORE_READ(regs, regs[0]);
+    case 1: return BPF_CORE_READ(regs, regs[1]);
+    case 2: return BPF_CORE_READ(regs, regs[2]);
+    case 3: return BPF_CORE_READ(regs, regs[3]);
+    case 4: return BPF_CORE_READ(regs, regs[4]);
+    default: return BPF_CORE_READ(regs, regs[5]);
+    }
 #else
 #error "roar-ebpf supports x86_64 and aarch64"
 #endif

@@ -82,6 +82,14 @@ void h_unlinkat(struct task *t, const struct rb_event *ev, const struct paths *p
 
 void h_truncate(struct task *t, const struct rb_event *ev, const struct paths *p)
 {
+    if (t->truncated_name) {
+        /* named while the call waited for the snapshot check: the file as the call found it */
+        snapshot_note_write(t->truncated_name);
+        emit_namespace(t, ROAR_EVK_TRUNCATE, 0, (int64_t)ev->args[1], t->truncated_name, NULL);
+        free(t->truncated_name);
+        t->truncated_name = NULL;
+        return;
+    }
     /* truncate(2) follows symlinks */
     one_name(t, p, AT_FDCWD, ROAR_EVK_TRUNCATE, (int64_t)ev->args[1], 1, "truncate");
 }

@@ -147,6 +147,7 @@ void task_remove(struct task *t)
     if (t->writes)
         fdt_unref(t->writes);
     cwd_unref(t->cwd);
+    free(t->truncated_name);
     if (--t->proc->refs == 0)
         free(t->proc);
     free(t);

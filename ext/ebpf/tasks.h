@@ -42,6 +42,10 @@ struct task {
     struct fdtable *files;
     struct fdtable *writes;
     struct cwd *cwd;
+    /* With snapshots, the file a truncate(2) of this thread acts on, named while the call
+     * waited for the snapshot check (unotify.c): exact even if a symlink on the way is gone by
+     * the time the loader sees the call's event.  Taken by the TRUNCATE record. */
+    char *truncated_name;
 };
 
 /* The root command, whose working directory is ours when it starts. */

@@ -167,8 +167,12 @@ int unotify_install(void)
 #endif
         OPEN_BLOCK(SYS_openat, 2),
     };
-    struct sock_filter f[1 + sizeof opens / sizeof opens[0] + NALWAYS + 2];
+    struct sock_filter f[3 + sizeof opens / sizeof opens[0] + NALWAYS + 2];
     size_t n = 0;
+    /* Another ABI (32-bit code) numbers its syscalls otherwise: not ours to stop. */
+    f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    f[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, ROAR_AUDIT_ARCH, 0,
+                  (uint8_t)(1 + sizeof opens / sizeof opens[0] + NALWAYS));
     f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
     memcpy(&f[n], opens, sizeof opens);
     n += sizeof opens / sizeof opens[0];
@@ -224,6 +228,14 @@ struct unotify *unotify_open(pid_t pid, int child_fd, char *err, size_t errlen)
     un->req = calloc(1, sizes.seccomp_notif > sizeof *un->req ? sizes.seccomp_notif : sizeof *un->req);
     un->resp = calloc(1, sizes.seccomp_notif_resp > sizeof *un->resp ? sizes.seccomp_notif_resp
                                                                     : sizeof *un->resp);
+    if (!un->req || !un->resp) {
+        snprintf(err, errlen, "out of memory");
+        free(un->req);
+        free(un->resp);
+        free(un);
+        close(fd);
+        return NULL;
+    }
     return un;
 }
 
@@ -250,12 +262,14 @@ static int read_string(pid_t tid, uint64_t addr, char *out, size_t size)
     return memchr(out, '\0', (size_t)n) ? 0 : -1;
 }
 
-/* Absolute, lexical form of (dirfd, raw) as the stopped thread sees it now. */
+/*
+ * (dirfd, raw) made absolute as the stopped thread sees it now, not normalised: "link/../x" is
+ * where the link leads, then up, which only realpath() (path_canonical_*) can tell.
+ */
 static int resolve_now(pid_t tid, int dirfd, const char *raw, char *out)
 {
     if (path_is_absolute(raw)) {
         snprintf(out, ROAR_PATH_BUF, "%s", raw);
-        path_normalize(out);
         return 0;
     }
     char link[64], base[ROAR_PATH_BUF];
@@ -267,7 +281,8 @@ static int resolve_now(pid_t tid, int dirfd, const char *raw, char *out)
     if (n <= 0)
         return -1;
     base[n] = '\0';
-    return path_join(out, ROAR_PATH_BUF, base, raw);
+    int m = snprintf(out, ROAR_PATH_BUF, "%s/%s", base, raw);
+    return m < 0 || m >= ROAR_PATH_BUF ? -1 : 0;
 }
 
 /*
@@ -316,8 +331,30 @@ static void save(pid_t tid, int dirfd, uint64_t addr, int follow, enum snapshot_
         path_canonical_full(path, sizeof path);
     else
         path_canonical_parent(path, sizeof path);
+    path_normalize(path);
     struct task *t = task_find(tid);
     snapshot_before_change(t ? t->proc->tgid : tid, tid, path, how, also_unread);
+}
+
+/*
+ * truncate(2): the file is named now, while the call waits, for the TRUNCATE record too (see
+ * struct task's truncated_name): a symlink on the way may be gone by the time the loader sees
+ * the call's event.  Then saved if the job read it.
+ */
+static void save_truncate(pid_t tid, uint64_t addr)
+{
+    char raw[ROAR_PATH_BUF / 2], path[ROAR_PATH_BUF];
+    if (read_string(tid, addr, raw, sizeof raw) < 0 || resolve_now(tid, AT_FDCWD, raw, path) < 0)
+        return;
+    path_fix_proc_self(path, sizeof path, tid, tid);
+    path_canonical_full(path, sizeof path);
+    path_normalize(path);
+    struct task *t = task_find(tid);
+    if (t) {
+        free(t->truncated_name);
+        t->truncated_name = strdup(path);
+    }
+    snapshot_before_change(t ? t->proc->tgid : tid, tid, path, SNAPSHOT_COPY, 0);
 }
 
 static void save_open(pid_t tid, int dirfd, uint64_t addr, int64_t flags)
@@ -371,7 +408,7 @@ void unotify_handle(struct unotify *un, struct bpf_tracer *bt)
         if (process_vm_readv(tid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof flags)
             save_open(tid, (int)a[0], a[1], (int64_t)flags);
     } else if (nr == SYS_truncate) {
-        save(tid, AT_FDCWD, a[0], 1, SNAPSHOT_COPY, 0, 0);
+        save_truncate(tid, a[0]);
     } else if (nr == SYS_ftruncate) {
         save_fd(tid, (int)a[0]);
 #ifdef SYS_rename

@@ -95,7 +95,7 @@ async def prepare(
     launched_with = dict(env)
     resolve_program(argv[0], env, cwd)
     # Off the loop: choosing may read the program's first bytes and, once per boot, run the
-    # eBPF self-test (a traced `cat`, about 0.1 s).
+    # eBPF self-test (a traced `cat`, about 40 ms).
     choose = functools.partial(choose_backend, argv=argv, env=env, cwd=cwd)
     backend = await anyio.to_thread.run_sync(choose, ctx.config, backend_name)
     settings = FilterSettings.from_config(

@@ -47,6 +47,20 @@ def _tracefs_note() -> str:
     return f"tracefs is {state}; roar-ebpf does not need it (raw tracepoints attach by name)"
 
 
+def _ring_bytes(value: str) -> str:
+    """ROAR_EBPF_RING_BYTES checked before the loader refuses it less plainly."""
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 4096 or size & (size - 1):
+        raise TracerError(
+            f"ROAR_EBPF_RING_BYTES={value}: the ring buffer size must be a power of two, "
+            "at least 4096"
+        )
+    return str(size)
+
+
 def _abort_tree(process: Process) -> None:
     process.send_signal(signal.SIGUSR1)  # the loader kills every process of the traced tree
 
@@ -84,12 +98,13 @@ class EbpfBackend:
         return Availability(self.name, True, True, None, location)
 
     def notes(self) -> list[str]:
-        """What ``roar tracer status`` says besides usable or not."""
+        """What ``roar tracer status`` says besides usable or not (a failed self-test is the
+        reason already)."""
         notes = [_tracefs_note()]
-        if self.last_self_test is not None:
-            verdict = "passed" if self.last_self_test.passed else "failed"
-            when = " (cached)" if self.last_self_test.cached else ""
-            notes.insert(0, f"self-test {verdict}{when}: {self.last_self_test.detail}")
+        test = self.last_self_test
+        if test is not None and test.passed:
+            when = " (kept from an earlier test this boot)" if test.cached else ""
+            notes.insert(0, f"self-test passed{when}: {test.detail}")
         return notes
 
     async def trace(
@@ -108,7 +123,7 @@ class EbpfBackend:
         options = ["--bpf-object", str(self.bpf_object)]
         ring_bytes = os.environ.get("ROAR_EBPF_RING_BYTES")
         if ring_bytes:
-            options += ["--ring-bytes", ring_bytes]
+            options += ["--ring-bytes", _ring_bytes(ring_bytes)]
         if snapshot_dir is not None:
             options += ["--snapshot-dir", str(snapshot_dir)]
         options += skip_read_options(skip_reads)
