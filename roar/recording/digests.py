@@ -103,14 +103,21 @@ def to_files(
     kind: str,
 ) -> list[FileDigest]:
     files: list[FileDigest] = []
+    parents: set[str] | None = None
     for path in paths:
         res = digests.get((kind, path))
         if res is None or res.error:
+            if parents is None:
+                parents = _directories_of(accesses)
             if (
                 res is not None
                 and res.error != "not a regular file"
                 and kind == "input"
                 and path not in accesses.outputs
+                # Gone, and the job touched files inside it: a directory it read (listing it to
+                # remove it: tempfile.TemporaryDirectory's cleanup) and then removed, which the
+                # tracers do not report. Not a file whose content was lost.
+                and path not in parents
             ):
                 warnings.append(
                     RecordWarning(
@@ -128,3 +135,15 @@ def to_files(
         )
     files.sort(key=lambda f: f.path)
     return files
+
+
+def _directories_of(accesses: Accesses) -> set[str]:
+    """Every directory that holds a path the job touched (files have no children)."""
+    found: set[str] = set()
+    for group in (accesses.inputs, accesses.outputs, accesses.discarded_writes, accesses.deleted):
+        for path in group:
+            parent = os.path.dirname(path)
+            while parent and parent not in found and parent != "/":
+                found.add(parent)
+                parent = os.path.dirname(parent)
+    return found

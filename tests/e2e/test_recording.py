@@ -454,3 +454,28 @@ def test_installed_packages_never_include_roars_own(project: Workspace, tmp_path
     installed = job["metadata"]["packages"]["pip_installed"]
     assert not {"moto", "boto3", "flask"} & set(installed), installed
     assert installed == {}  # the job's venv holds nothing
+
+
+@pytest.mark.parametrize("tracer", [tracer_param(t) for t in TRACERS])
+def test_a_temporary_directory_is_no_lost_input_but_a_vanished_file_is(
+    project: Workspace, tracer: str, tmp_path: Path
+) -> None:
+    # TemporaryDirectory's cleanup opens the directory to list it, then removes it: the tracers
+    # see a read of a path that is gone when the job is recorded. It is not a lost input.
+    scratch = project.roar(
+        "run", "--tracer", tracer, "python", "-c",
+        "import os, tempfile\n"
+        "with tempfile.TemporaryDirectory() as d:\n"
+        "    open(os.path.join(d, 'x'), 'w').write('1')\n",
+    )  # fmt: skip
+    assert "could not hash input" not in scratch.stderr
+    # A file the job read and someone else removed is still its input (hashed when opened).
+    shared = tmp_path / "shared.txt"
+    shared.write_text("data")
+    gone = project.roar(
+        "run", "--tracer", tracer, "python", "-c",
+        f"import subprocess\nopen({str(shared)!r}).read()\n"
+        f"subprocess.run(['rm', {str(shared)!r}], env={{'LD_PRELOAD': ''}})\n",
+    )  # fmt: skip
+    assert not shared.exists()
+    assert "1 input(s)" in gone.stderr and "could not hash input" not in gone.stderr
