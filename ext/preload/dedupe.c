@@ -9,11 +9,10 @@
  * ENV records share the table under their own class, keyed by the variable's name (a name never
  * looks like an absolute path, so the two kinds of key do not meet).
  *
- * The table is an open-addressing hash set of 128-bit path hashes with a class bit mask, in
- * mmap'd memory (no malloc, nothing to free in a fork child).  Two independent 64-bit hashes make
- * a false "seen" between two different paths practically impossible.  Past DEDUPE_MAX entries it
- * stops growing and simply reports everything.  A mutex protects it; a fork child re-initialises
- * the mutex (another thread may have held it at fork time) and drops the table.
+ * The table is ext/dedupe_table.h's, the one roar-ptrace and roar-ebpf keep too, in mmap'd
+ * memory (no malloc, nothing to free in a fork child); past DEDUPE_MAX slots it stops growing and
+ * simply reports everything.  A mutex protects it; a fork child re-initialises the mutex (another
+ * thread may have held it at fork time) and drops the table.
  *
  * The write-descriptor table maps fd -> path (malloc'd) for CLOSE records; fds >= FDTAB_SIZE are
  * not tracked.  Only descriptors returned by the open family are tracked, not their dups.
@@ -21,91 +20,35 @@
 #define _GNU_SOURCE
 #include "shim.h"
 
+#include "dedupe_table.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define DEDUPE_INITIAL 4096u
 #define DEDUPE_MAX (1u << 22)
 
-struct dd_entry {
-    uint64_t a, b; /* a == 0: empty slot */
-    uint32_t mask;
-    uint32_t pad;
-};
-
-static pthread_mutex_t dd_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct dd_entry *dd_tab;
-static size_t dd_cap, dd_used;
-static pid_t dd_owner;
-
-static inline uint64_t mix64(uint64_t h)
+static void *dd_map(size_t bytes)
 {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-void path_hash128(const char *s, size_t n, uint64_t *a, uint64_t *b)
-{
-    uint64_t h1 = 0x9e3779b97f4a7c15ULL ^ n;
-    uint64_t h2 = 0x6a09e667f3bcc909ULL + n * 0xbf58476d1ce4e5b9ULL;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t k;
-        memcpy(&k, s + i, 8);
-        h1 = mix64(h1 ^ k);
-        h2 = (h2 + k) * 0x94d049bb133111ebULL;
-        h2 = (h2 << 31) | (h2 >> 33);
-    }
-    uint64_t k = 0;
-    memcpy(&k, s + i, n - i);
-    h1 = mix64(h1 ^ k ^ 0x5bd1e995ULL);
-    h2 = mix64(h2 ^ k);
-    *a = h1 | 1; /* never 0: 0 marks an empty slot */
-    *b = h2;
-}
-
-static struct dd_entry *dd_alloc(size_t cap)
-{
-    void *p = mmap(NULL, cap * sizeof(struct dd_entry), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
-static struct dd_entry *dd_find(struct dd_entry *tab, size_t cap, uint64_t a, uint64_t b)
+static void dd_unmap(void *p, size_t bytes)
 {
-    size_t idx = (size_t)(a >> 1) & (cap - 1); /* a's low bit is always 1 */
-    for (;;) {
-        struct dd_entry *e = &tab[idx];
-        if (e->a == 0 || (e->a == a && e->b == b))
-            return e;
-        idx = (idx + 1) & (cap - 1);
-    }
+    munmap(p, bytes);
 }
 
-static int dd_grow(void)
+static pthread_mutex_t dd_lock = PTHREAD_MUTEX_INITIALIZER;
+/* One process's table (ext/dedupe_table.h): instance 0, since the process is the instance. */
+static struct roar_dd_table dd = {.max_cap = DEDUPE_MAX, .alloc = dd_map, .release = dd_unmap};
+static pid_t dd_owner;
+
+void path_hash128(const char *s, size_t n, uint64_t *a, uint64_t *b)
 {
-    size_t cap = dd_cap ? dd_cap * 2 : DEDUPE_INITIAL;
-    if (cap > DEDUPE_MAX)
-        return -1;
-    struct dd_entry *tab = dd_alloc(cap);
-    if (!tab)
-        return -1;
-    for (size_t i = 0; i < dd_cap; i++) {
-        if (dd_tab[i].a)
-            *dd_find(tab, cap, dd_tab[i].a, dd_tab[i].b) = dd_tab[i];
-    }
-    if (dd_tab)
-        munmap(dd_tab, dd_cap * sizeof(struct dd_entry));
-    dd_tab = tab;
-    dd_cap = cap;
-    return 0;
+    roar_path_hash128(s, n, a, b);
 }
 
 static void dd_reset_if_new_process(void)
@@ -114,74 +57,42 @@ static void dd_reset_if_new_process(void)
     if (dd_owner == me)
         return;
     /* A process that forked without our fork hook (a raw clone): start over. */
-    if (dd_tab)
-        munmap(dd_tab, dd_cap * sizeof(struct dd_entry));
-    dd_tab = NULL;
-    dd_cap = dd_used = 0;
+    roar_dd_clear(&dd);
     dd_owner = me;
 }
 
 int dedupe_first(unsigned cls, const char *path)
 {
-    uint64_t a, b;
-    path_hash128(path, strlen(path), &a, &b);
-    int first = 1;
     pthread_mutex_lock(&dd_lock);
     dd_reset_if_new_process();
-    if ((dd_used + 1) * 2 > dd_cap && dd_grow() < 0 && (!dd_tab || dd_used + 1 >= dd_cap)) {
-        pthread_mutex_unlock(&dd_lock); /* full and cannot grow: report everything */
-        return 1;
-    }
-    struct dd_entry *e = dd_find(dd_tab, dd_cap, a, b);
-    if (e->a == 0) {
-        e->a = a;
-        e->b = b;
-        e->mask = 0;
-        dd_used++;
-    }
-    uint32_t bit = 1u << cls;
-    first = !(e->mask & bit);
-    e->mask |= bit;
+    int first = roar_dd_first(&dd, 0, cls, path);
     pthread_mutex_unlock(&dd_lock);
     return first;
 }
 
 int dedupe_seen(unsigned cls, const char *path)
 {
-    uint64_t a, b;
-    path_hash128(path, strlen(path), &a, &b);
     int seen = 0;
     pthread_mutex_lock(&dd_lock);
     /* A table kept for another pid is about to be dropped by dedupe_first: nothing seen yet. */
-    if (dd_tab && dd_owner == shim_getpid()) {
-        struct dd_entry *e = dd_find(dd_tab, dd_cap, a, b);
-        seen = e->a != 0 && (e->mask & (1u << cls)) != 0;
-    }
+    if (dd_owner == shim_getpid())
+        seen = roar_dd_seen(&dd, 0, cls, path);
     pthread_mutex_unlock(&dd_lock);
     return seen;
 }
 
 void dedupe_forget(const char *path)
 {
-    uint64_t a, b;
-    path_hash128(path, strlen(path), &a, &b);
     pthread_mutex_lock(&dd_lock);
     dd_reset_if_new_process();
-    if (dd_tab) {
-        struct dd_entry *e = dd_find(dd_tab, dd_cap, a, b);
-        if (e->a)
-            e->mask = 0;
-    }
+    roar_dd_forget_path(&dd, path);
     pthread_mutex_unlock(&dd_lock);
 }
 
 void dedupe_reset(void)
 {
     pthread_mutex_lock(&dd_lock);
-    if (dd_tab)
-        munmap(dd_tab, dd_cap * sizeof(struct dd_entry));
-    dd_tab = NULL;
-    dd_cap = dd_used = 0;
+    roar_dd_clear(&dd);
     pthread_mutex_unlock(&dd_lock);
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dedupe_table.h"
 #include "emit.h"
 #include "log.h"
 
@@ -113,103 +114,25 @@ void emit_warn(pid_t pid, pid_t tid, const char *fmt, ...)
     emit_record(ROAR_EVK_WARN, 0, pid, tid, 0, 0, 0, msg, NULL);
 }
 
-/* ---- dedupe: path -> list of (instance, class mask) ------------------------------------------ */
+/* ---- dedupe: ext/dedupe_table.h, one table for every traced process -------------------------- */
 
-struct seen {
-    uint64_t instance;
-    unsigned mask;
-};
-
-struct dentry {
-    struct dentry *next;
-    uint64_t hash;
-    size_t n, cap;
-    struct seen *seen;
-    char path[]; /* flexible array member */
-};
-
-static struct dentry **buckets;
-static size_t nbuckets;
-static size_t nentries;
-
-static uint64_t hash_path(const char *s)
+static void *dd_alloc(size_t bytes)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return calloc(1, bytes);
 }
 
-static void grow(void)
+static void dd_free(void *memory, size_t bytes)
 {
-    size_t n = nbuckets ? nbuckets * 2 : 1024;
-    struct dentry **nb = calloc(n, sizeof *nb);
-    if (!nb)
-        return; /* keep the old table: longer chains, still correct */
-    for (size_t i = 0; i < nbuckets; i++) {
-        struct dentry *e = buckets[i];
-        while (e) {
-            struct dentry *next = e->next;
-            size_t b = e->hash & (n - 1);
-            e->next = nb[b];
-            nb[b] = e;
-            e = next;
-        }
-    }
-    free(buckets);
-    buckets = nb;
-    nbuckets = n;
+    (void)bytes;
+    free(memory);
 }
 
-static struct dentry **find(const char *path, uint64_t h)
-{
-    struct dentry **p = &buckets[h & (nbuckets - 1)];
-    while (*p && ((*p)->hash != h || strcmp((*p)->path, path) != 0))
-        p = &(*p)->next;
-    return p;
-}
+static struct roar_dd_table dedupe = {
+    .max_cap = (size_t)1 << 24, .alloc = dd_alloc, .release = dd_free};
 
 int dedupe_first(uint64_t instance, unsigned cls, const char *path)
 {
-    if (nentries >= nbuckets)
-        grow();
-    if (!nbuckets)
-        return 1; /* out of memory: report everything */
-    uint64_t h = hash_path(path);
-    struct dentry **p = find(path, h);
-    struct dentry *e = *p;
-    if (!e) {
-        size_t len = strlen(path);
-        e = calloc(1, sizeof *e + len + 1);
-        if (!e)
-            return 1;
-        memcpy(e->path, path, len + 1);
-        e->hash = h;
-        *p = e;
-        nentries++;
-    }
-    for (size_t i = 0; i < e->n; i++) {
-        if (e->seen[i].instance == instance) {
-            if (e->seen[i].mask & (1u << cls))
-                return 0;
-            e->seen[i].mask |= 1u << cls;
-            return 1;
-        }
-    }
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 2;
-        struct seen *ns = realloc(e->seen, cap * sizeof *ns);
-        if (!ns)
-            return 1;
-        e->seen = ns;
-        e->cap = cap;
-    }
-    e->seen[e->n].instance = instance;
-    e->seen[e->n].mask = 1u << cls;
-    e->n++;
-    return 1;
+    return roar_dd_first(&dedupe, instance, cls, path);
 }
 
 int dedupe_reset_mark(const char *path)
@@ -227,28 +150,10 @@ int dedupe_reset_mark(const char *path)
 
 void dedupe_forget_instance(uint64_t instance)
 {
-    for (size_t b = 0; b < nbuckets; b++) {
-        for (struct dentry *e = buckets[b]; e; e = e->next) {
-            for (size_t i = 0; i < e->n; i++) {
-                if (e->seen[i].instance == instance) {
-                    e->seen[i] = e->seen[--e->n];
-                    break; /* an instance appears once per path */
-                }
-            }
-        }
-    }
+    roar_dd_forget_instance(&dedupe, instance);
 }
 
 void dedupe_forget(const char *path)
 {
-    if (!nbuckets)
-        return;
-    struct dentry **p = find(path, hash_path(path));
-    struct dentry *e = *p;
-    if (!e)
-        return;
-    *p = e->next;
-    free(e->seen);
-    free(e);
-    nentries--;
+    roar_dd_forget_path(&dedupe, path);
 }
