@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tracer_cli.h"
 #include "bpf_setup.h"
 #include "emit.h"
 #include "handlers.h"
@@ -61,19 +62,6 @@ static void usage(void)
 }
 
 /* "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: the value (advancing *i), or NULL. */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] == '\0' && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
-}
-
 static long number_option(const char *v, long min)
 {
     char *end;
@@ -85,9 +73,10 @@ static long number_option(const char *v, long min)
 
 static void add_skip_option(struct roar_skip_list *list, const char *value, int is_prefix)
 {
-    if (!value[0] || (is_prefix && value[0] != '/'))
+    int added = roar_skip_option(list, value, is_prefix);
+    if (added == -1)
         usage();
-    if (roar_skip_list_add(list, value, strlen(value), is_prefix) < 0) {
+    if (added == -2) {
         log_error("out of memory");
         exit(125);
     }
@@ -117,20 +106,6 @@ static void forward_signal(int sig)
         kill(pid, sig);
 }
 
-static void write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
 /*
  * The child, between fork and exec (async-signal-safe calls only): wait on `go` until it is
  * traced, then exec.  A failed exec sends errno through the close-on-exec status pipe.
@@ -145,7 +120,7 @@ static void child(char **argv, int go_fd, int status_fd, const sigset_t *mask, p
     int listener = -1;
     if (notify_fd_out >= 0) {
         listener = unotify_install();
-        write_all(notify_fd_out, &listener, sizeof listener);
+        roar_write_all(notify_fd_out, &listener, sizeof listener);
         close(notify_fd_out);
     }
     char go;
@@ -162,7 +137,7 @@ static void child(char **argv, int go_fd, int status_fd, const sigset_t *mask, p
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     execvp(argv[0], argv);
     int err = errno;
-    write_all(status_fd, &err, sizeof err);
+    roar_write_all(status_fd, &err, sizeof err);
     _exit(err == ENOENT ? 127 : 126);
 }
 
@@ -256,21 +231,21 @@ int main(int argc, char **argv)
         if (strcmp(a, "--") == 0) {
             i++;
             break;
-        } else if ((v = option_value(argc, argv, &i, "--event-fd"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--event-fd"))) {
             event_fd = (int)number_option(v, 0);
-        } else if ((v = option_value(argc, argv, &i, "--parent-pid"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--parent-pid"))) {
             parent_pid = (pid_t)number_option(v, 1);
-        } else if ((v = option_value(argc, argv, &i, "--ring-bytes"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--ring-bytes"))) {
             ring_bytes = (unsigned long)number_option(v, 1);
-        } else if ((v = option_value(argc, argv, &i, "--bpf-object"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--bpf-object"))) {
             object = v;
-        } else if ((v = option_value(argc, argv, &i, "--snapshot-dir"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--snapshot-dir"))) {
             snapshot_dir = v;
-        } else if ((v = option_value(argc, argv, &i, "--skip-reads-under"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--skip-reads-under"))) {
             add_skip_option(&skip_reads.skip, v, 1);
-        } else if ((v = option_value(argc, argv, &i, "--keep-reads-under"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--keep-reads-under"))) {
             add_skip_option(&skip_reads.keep, v, 1);
-        } else if ((v = option_value(argc, argv, &i, "--keep-reads-containing"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--keep-reads-containing"))) {
             add_skip_option(&skip_reads.keep_sub, v, 0);
         } else if (strcmp(a, "--verbose") == 0) {
             log_verbose_enabled = 1;
@@ -416,7 +391,7 @@ int main(int argc, char **argv)
     if (snapshot_err)
         emit_warn(pid, pid, "--snapshot-dir %s: %s: inputs changed by the job are not saved",
                   snapshot_dir, strerror(snapshot_err));
-    write_all(go_pipe[1], "g", 1);
+    roar_write_all(go_pipe[1], "g", 1);
     close(go_pipe[1]);
 
     int root_status = wait_for_tree(bt, un, ep, sig_fd, pid);

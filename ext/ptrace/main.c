@@ -44,6 +44,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tracer_cli.h"
 #include "emit.h"
 #include "log.h"
 #include "ptrace_utils.h"
@@ -75,26 +76,14 @@ static void usage(void)
  * "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: the value (advancing *i past it), or NULL when
  * argv[*i] is another option.
  */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] == '\0' && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
-}
-
 /* One --skip-reads-under/--keep-reads-under (is_prefix: must be absolute) or
  * --keep-reads-containing value: a usage error when empty or not absolute. */
 static void add_skip_option(struct roar_skip_list *list, const char *value, int is_prefix)
 {
-    if (!value[0] || (is_prefix && value[0] != '/'))
+    int added = roar_skip_option(list, value, is_prefix);
+    if (added == -1)
         usage();
-    if (roar_skip_list_add(list, value, strlen(value), is_prefix) < 0) {
+    if (added == -2) {
         log_error("out of memory");
         exit(125);
     }
@@ -105,20 +94,6 @@ static void forward_signal(int sig)
     pid_t pid = tracer_forward_pid;
     if (pid > 0)
         kill(pid, sig);
-}
-
-static void write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        p += n;
-        len -= (size_t)n;
-    }
 }
 
 /* Runs in the child, between fork and exec: only async-signal-safe calls. */
@@ -141,13 +116,13 @@ static void child(char **argv, int status_fd, struct sock_fprog *filter, const s
     } else {
         msg.err = ENOSYS; /* --no-seccomp */
     }
-    write_all(status_fd, &msg, sizeof msg);
+    roar_write_all(status_fd, &msg, sizeof msg);
     /* Wait for the tracer to seize us.  Until then a filtered syscall would fail with ENOSYS. */
     kill(getpid(), SIGSTOP);
     execvp(argv[0], argv);
     msg.what = MSG_EXEC;
     msg.err = errno;
-    write_all(status_fd, &msg, sizeof msg);
+    roar_write_all(status_fd, &msg, sizeof msg);
     _exit(msg.err == ENOENT ? 127 : 126);
 }
 
@@ -184,7 +159,7 @@ int main(int argc, char **argv)
             event_fd = (int)strtol(a + 11, &end, 10);
             if (*end || event_fd < 0)
                 usage();
-        } else if ((v = option_value(argc, argv, &i, "--parent-pid"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--parent-pid"))) {
             char *end;
             parent_pid = (pid_t)strtol(v, &end, 10);
             if (*end || parent_pid <= 0)
@@ -193,11 +168,11 @@ int main(int argc, char **argv)
             snapshot_dir = argv[++i];
         } else if (strncmp(a, "--snapshot-dir=", 15) == 0) {
             snapshot_dir = a + 15;
-        } else if ((v = option_value(argc, argv, &i, "--skip-reads-under"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--skip-reads-under"))) {
             add_skip_option(&skip_reads.skip, v, 1);
-        } else if ((v = option_value(argc, argv, &i, "--keep-reads-under"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--keep-reads-under"))) {
             add_skip_option(&skip_reads.keep, v, 1);
-        } else if ((v = option_value(argc, argv, &i, "--keep-reads-containing"))) {
+        } else if ((v = roar_option_value(argc, argv, &i, "--keep-reads-containing"))) {
             add_skip_option(&skip_reads.keep_sub, v, 0);
         } else if (strcmp(a, "--verbose") == 0) {
             log_verbose_enabled = 1;
