@@ -63,14 +63,15 @@ int ring_ready(void)
 }
 
 /* Wait a little for roar to make room (it has been woken). 0: go on; -1: waited too long. */
-static int wait_for_room(struct timespec *since)
+static int wait_for_room(struct timespec *since, int stateless)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (since->tv_sec == 0 && since->tv_nsec == 0) {
         *since = now;
     } else if (now.tv_sec - since->tv_sec >= ROAR_RING_WAIT_SECONDS) {
-        gave_up = 1;
+        if (!stateless)
+            gave_up = 1;
         return -1;
     }
     if (__atomic_exchange_n(&ctl->reader_waiting, 0, __ATOMIC_ACQ_REL))
@@ -80,7 +81,8 @@ static int wait_for_room(struct timespec *since)
     return 0;
 }
 
-int ring_put(int32_t pid, const struct roar_evt_header *h, const char *p1, const char *p2)
+int ring_put(int32_t pid, const struct roar_evt_header *h, const char *p1, const char *p2,
+             int stateless)
 {
     if (!ring_ready())
         return -1;
@@ -103,7 +105,7 @@ int ring_put(int32_t pid, const struct roar_evt_header *h, const char *p1, const
         if (tail > pos)
             continue; /* `pos` is stale: roar consumed past it meanwhile */
         if (pos + len - tail > capacity) {
-            if (wait_for_room(&since) < 0) {
+            if (wait_for_room(&since, stateless) < 0) {
                 __atomic_add_fetch(&ctl->given_up, 1, __ATOMIC_RELAXED);
                 return -2;
             }

@@ -152,8 +152,11 @@ void transport_wake(void);
 
 /* Map the ring ROAR_PRELOAD_RING names, once per image (0; -1 when there is none). */
 int ring_init(void);
-/* Put one record in the ring: 0 done, -1 no ring (send it), -2 given up (count it lost). */
-int ring_put(int32_t pid, const struct roar_evt_header *h, const char *p1, const char *p2);
+/* Put one record in the ring: 0 done, -1 no ring (send it), -2 given up (count it lost).
+ * `stateless`: a vfork child's call, which must not write the shim's globals (they are the
+ * parent's); it only touches the shared ring. */
+int ring_put(int32_t pid, const struct roar_evt_header *h, const char *p1, const char *p2,
+             int stateless);
 
 /* Report one record for this process (sends HELLO first when this pid has not said hello). */
 void emit(uint8_t kind, uint8_t flags, int32_t arg0, int64_t arg1, uint32_t arg2,

@@ -231,6 +231,11 @@ void emit_raw(pid_t pid, pid_t tid, uint8_t kind, uint8_t flags, int32_t arg0, i
 {
     struct roar_evt_header h;
     make_header(&h, pid, tid, kind, flags, arg0, arg1, arg2, path1, path2);
+    /* Into the ring like every other record when there is one: the order of the tree's records
+     * is the ring's, and a vfork child's HELLO and FORK must come before what its exec'd image
+     * reports (a FORK sent on the socket could be read after them). */
+    if (ring_put(pid, &h, path1, path2, 1) != -1)
+        return;
     int fd = transport_fd();
     if (fd >= 0)
         send_record(fd, &h, path1, path2);
@@ -252,7 +257,7 @@ void emit_for(pid_t pid, pid_t tid, uint8_t kind, uint8_t flags, int32_t arg0, i
 {
     struct roar_evt_header h;
     make_header(&h, pid, tid, kind, flags, arg0, arg1, arg2, path1, path2);
-    int put = ring_put(pid, &h, path1, path2);
+    int put = ring_put(pid, &h, path1, path2, 0);
     if (put == 0)
         return;
     if (put == -2) /* roar left the ring full too long: as a stalled socket, stop waiting */
