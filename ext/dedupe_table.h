@@ -21,9 +21,36 @@
 #ifndef ROAR_DEDUPE_TABLE_H
 #define ROAR_DEDUPE_TABLE_H
 
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+/* Access classes: a bit each in an entry's mask.  One list for every tracer. */
+enum dedupe_class {
+    DEDUPE_OPEN_READ = 0,
+    DEDUPE_OPEN_WRITE = 1,
+    DEDUPE_OPEN_READWRITE = 2,
+    DEDUPE_OPEN_TRUNC = 3,
+    DEDUPE_FD_READ = 4,  /* READ records (sendfile & co.) */
+    DEDUPE_FD_WRITE = 5, /* WRITE records */
+    DEDUPE_ENV = 6,      /* preload: the key is a variable's name, not a path */
+};
+
+/* The class of an open with these open(2) flags (O_TRUNC, then the access mode, decides). */
+static inline unsigned dedupe_open_class(int flags)
+{
+    if (flags & O_TRUNC)
+        return DEDUPE_OPEN_TRUNC;
+    switch (flags & O_ACCMODE) {
+    case O_WRONLY:
+        return DEDUPE_OPEN_WRITE;
+    case O_RDWR:
+        return DEDUPE_OPEN_READWRITE;
+    default:
+        return DEDUPE_OPEN_READ;
+    }
+}
 
 struct roar_dd_entry {
     uint64_t a, b; /* the path's hashes; a == 0: an empty slot (a is never 0 for a path) */

@@ -55,15 +55,7 @@ static void on_open(struct task *t, const struct rb_event *ev, const struct path
     if (plain_read(flags) && roar_skip_reads_enabled(&skip_reads) &&
         roar_skip_read(&skip_reads, path))
         return;
-    unsigned cls;
-    if (flags & O_TRUNC)
-        cls = DEDUPE_OPEN_TRUNC;
-    else if ((flags & O_ACCMODE) == O_WRONLY)
-        cls = DEDUPE_OPEN_WRITE;
-    else if ((flags & O_ACCMODE) == O_RDWR)
-        cls = DEDUPE_OPEN_READWRITE;
-    else
-        cls = DEDUPE_OPEN_READ;
+    unsigned cls = dedupe_open_class(flags);
     if (dedupe_reset_mark(path))
         dedupe_forget_instance(t->proc->instance); /* a Ray task begins or ends here */
     if (!(flags & O_TRUNC) && (flags & O_ACCMODE) != O_WRONLY)

@@ -20,8 +20,6 @@
 #define _GNU_SOURCE
 #include "shim.h"
 
-#include "dedupe_table.h"
-
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -30,20 +30,6 @@
 
 /* ---- reporting helpers ------------------------------------------------------------------------ */
 
-static unsigned open_class(int flags)
-{
-    if (flags & O_TRUNC)
-        return DEDUPE_OPEN_TRUNC;
-    switch (flags & O_ACCMODE) {
-    case O_WRONLY:
-        return DEDUPE_OPEN_WRITE;
-    case O_RDWR:
-        return DEDUPE_OPEN_READWRITE;
-    default:
-        return DEDUPE_OPEN_READ;
-    }
-}
-
 /* A read-only open's descriptor number may have been a written file's whose close we missed
  * (a raw syscall): it is not any more. */
 static void forget_written_fd(int fd)
@@ -85,7 +71,7 @@ void report_open(int fd, int flags, uint32_t open_info, int dirfd, const char *p
     }
     if (shim_reset_under_len && strncmp(buf, shim_reset_under, shim_reset_under_len) == 0)
         dedupe_reset(); /* a unit of work (a Ray task) begins or ends here */
-    if (dedupe_first(open_class(flags), buf))
+    if (dedupe_first(dedupe_open_class(flags), buf))
         emit(ROAR_EVK_OPEN, 0, flags, fd, open_info, buf, NULL);
     if (snapshot_enabled()) {
         if (!(flags & O_TRUNC) && (flags & O_ACCMODE) != O_WRONLY)

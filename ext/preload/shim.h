@@ -37,6 +37,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "dedupe_table.h"
 #include "events.h"
 #include "skip_reads.h"
 
@@ -207,16 +208,7 @@ char *fmt_long(char *buf, long v);
 
 /* ---- dedupe.c --------------------------------------------------------------------------------- */
 
-enum dedupe_class {
-    DEDUPE_OPEN_READ = 0,
-    DEDUPE_OPEN_WRITE = 1,
-    DEDUPE_OPEN_READWRITE = 2,
-    DEDUPE_OPEN_TRUNC = 3,
-    DEDUPE_FD_READ = 4,
-    DEDUPE_FD_WRITE = 5,
-    DEDUPE_ENV = 6, /* the key is a variable's name, not a path */
-};
-
+/* The access classes (enum dedupe_class) are ext/dedupe_table.h's, shared by every tracer. */
 /* Two independent 64-bit hashes of a path (a is never 0). */
 void path_hash128(const char *s, size_t n, uint64_t *a, uint64_t *b);
 /* 1 the first time this process reports (cls, path), 0 after. */

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dedupe_table.h"
 #include "emit.h"
 #include "log.h"
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "dedupe_table.h"
 #include "events.h"
 
 /* Take ownership of descriptor fd (marks it close-on-exec).  Returns 0 or -1 (errno set). */
@@ -39,15 +40,7 @@ void emit_count_lost(unsigned n);
 /* Events lost or truncated so far. */
 int64_t emit_lost(void);
 
-/* Access classes for dedupe. */
-enum dedupe_class {
-    DEDUPE_OPEN_READ = 0,
-    DEDUPE_OPEN_WRITE = 1,
-    DEDUPE_OPEN_READWRITE = 2,
-    DEDUPE_OPEN_TRUNC = 3,
-    DEDUPE_FD_READ = 4,  /* READ records (sendfile & co.) */
-    DEDUPE_FD_WRITE = 5, /* WRITE records */
-};
+/* Access classes for dedupe: enum dedupe_class and dedupe_open_class(), in dedupe_table.h. */
 
 /*
  * 1 the first time (instance, cls, path) is seen (and remembers it), 0 after.  `instance` is a

@@ -275,15 +275,7 @@ void exit_open(struct thread *t, int64_t rval)
         fdt_remove(t->fds, fd); /* as for any read-only open */
         return;
     }
-    unsigned cls;
-    if (flags & O_TRUNC)
-        cls = DEDUPE_OPEN_TRUNC;
-    else if ((flags & O_ACCMODE) == O_WRONLY)
-        cls = DEDUPE_OPEN_WRITE;
-    else if ((flags & O_ACCMODE) == O_RDWR)
-        cls = DEDUPE_OPEN_READWRITE;
-    else
-        cls = DEDUPE_OPEN_READ;
+    unsigned cls = dedupe_open_class(flags);
     if (dedupe_reset_mark(path))
         dedupe_forget_instance(t->proc->instance); /* a Ray task begins or ends here */
     if (dedupe_first(t->proc->instance, cls, path))
