@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from roar._lazy import lazy_exports
 from roar._version import __version__
 
 if TYPE_CHECKING:
@@ -65,15 +66,13 @@ _LAZY = {
 _SUBPACKAGES = frozenset({"api", "proxy"})
 
 
+_exported = lazy_exports(__name__, _LAZY)
+
+
 def __getattr__(name: str) -> Any:
     if name in _SUBPACKAGES:
         return importlib.import_module(f"roar.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'roar' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _exported(name)
 
 
 def __dir__() -> list[str]:

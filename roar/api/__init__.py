@@ -11,8 +11,9 @@ See ``docs/library.md`` for the whole tour (runs under asyncio, uvloop and trio)
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from roar._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from roar.api._events import Event, JobRecorded, TraceEvent
@@ -38,13 +39,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'roar.api' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)
 
 
 __all__ = (

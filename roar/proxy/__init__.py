@@ -28,8 +28,9 @@ standalone daemon (``roar proxy start``) appends to ``.roar/proxy-events.jsonl``
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from roar._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from roar.proxy._errors import ProxyError
@@ -68,13 +69,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'roar.proxy' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:
