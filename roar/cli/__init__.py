@@ -14,7 +14,15 @@ from typing import NoReturn
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    sys.exit(run_cli(argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["run"], ["build"]):
+        # Before importing anything heavy: a resident roar has it all loaded already.
+        from roar.resident.client import hand_over
+
+        code = hand_over(args)
+        if code is not None:
+            sys.exit(code)
+    sys.exit(run_cli(args))
 
 
 def run_cli(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""`roar tracer status | set-default BACKEND`."""
+"""`roar tracer status | set-default BACKEND | stop-resident`."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ def status_command(as_json: bool) -> int:
     default = ctx.config.get_str("tracer.default")
     # A status report tests eBPF afresh: the answer kept for `roar run` may predate a change.
     found_statuses = statuses(fresh_self_test=True)
+    resident = _resident(ctx)
     if as_json:
         payload = {
             "default": default,
+            "resident": resident,
             "backends": [
                 {
                     "name": r.status.name,
@@ -56,6 +58,39 @@ def status_command(as_json: bool) -> int:
         click.echo(f"  {status.name:<8} {found:<10} {usable:<11}{reason}")
         for note in report.notes:
             click.echo(f"           {note}")
+    click.echo(f"resident: {_resident_line(resident)}")
+    return 0
+
+
+def _resident(ctx: RoarContext) -> dict[str, object]:
+    """Whether run/build hand their work to a resident roar, and the one running now."""
+    import os
+
+    from roar.resident.client import OFF_VALUES, ask
+
+    enabled = ctx.config.get_bool("tracer.resident") and (
+        os.environ.get("ROAR_RESIDENT", "").lower() not in OFF_VALUES
+    )
+    return {"enabled": enabled, "running": ask("status")}
+
+
+def _resident_line(resident: dict[str, object]) -> str:
+    running = resident["running"]
+    state = "on" if resident["enabled"] else "off (tracer.resident or ROAR_RESIDENT)"
+    if not isinstance(running, dict):
+        return f"{state}; none running" + (" (the next run starts one)" * bool(resident["enabled"]))
+    return (
+        f"{state}; pid {running['pid']}, {running['served']} run(s) served, exits after "
+        f"{running['idle_exit_seconds']:g} s idle ({running['socket']})"
+    )
+
+
+@command.command("stop-resident", help="Stop the resident roar (run/build start a new one).")
+def stop_resident_command() -> int:
+    from roar.resident.client import ask
+
+    answer = ask("stop")
+    click.echo(f"stopped the resident roar (pid {answer['pid']})" if answer else "none running")
     return 0
 
 

@@ -175,6 +175,10 @@ class Tracer(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
     fallback_enabled: Annotated[bool, _doc("Let auto fall through to the next usable backend")] = (
         True
     )
+    resident: Annotated[
+        bool,
+        _doc("Hand run/build to a warm resident roar (started on first use, exits when idle)"),
+    ] = True
 
 
 class Proxy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

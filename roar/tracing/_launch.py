@@ -11,14 +11,45 @@ caller was cancelled, or the event stream broke) while the process still runs, t
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 from anyio.abc import Process
 
 from roar.tracing._signals import relay_signals
+
+
+class ProcessStarter(Protocol):
+    """Starts the command somewhere else than in this process (``roar.resident.remote``)."""
+
+    @property
+    def parent_pid(self) -> int: ...
+
+    async def open_process(
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        pass_fds: Sequence[int] = (),
+    ) -> Process: ...
+
+
+# Set by a resident roar's forked copy for the run it serves: the command is then started by the
+# `roar` the user typed, in the terminal's session. A context variable, not a module global: it
+# belongs to that run's context (and an embedding application never sees it).
+STARTER: ContextVar[ProcessStarter | None] = ContextVar("roar_process_starter", default=None)
+
+
+def parent_pid() -> int:
+    """The pid the command will have as its parent (a native tracer dies with it)."""
+    starter = STARTER.get()
+    return starter.parent_pid if starter is not None else os.getpid()
 
 
 @asynccontextmanager
@@ -43,16 +74,20 @@ async def launched(
     failure: Exception | None = None
     async with anyio.create_task_group() as relay:
         await relay.start(relay_signals, on_interrupt, on_forward)
+        starter = STARTER.get()
         try:
-            process = await anyio.open_process(
-                list(command),
-                stdin=None,
-                stdout=None,
-                stderr=None,
-                pass_fds=pass_fds,
-                env=dict(env),
-                cwd=cwd,
-            )
+            if starter is not None:
+                process = await starter.open_process(command, env=env, cwd=cwd, pass_fds=pass_fds)
+            else:
+                process = await anyio.open_process(
+                    list(command),
+                    stdin=None,
+                    stdout=None,
+                    stderr=None,
+                    pass_fds=pass_fds,
+                    env=dict(env),
+                    cwd=cwd,
+                )
         except OSError as exc:
             failure = exc
             relay.cancel_scope.cancel()

@@ -21,7 +21,7 @@ import anyio
 from anyio.abc import Process
 
 from roar.errors import TracerError
-from roar.tracing._launch import launched
+from roar.tracing._launch import launched, parent_pid
 from roar.tracing.base import EventSink, SkipReads, TraceOutcome
 from roar.tracing.decoder import Decoder
 from roar.tracing.wire import EVK_END, WireFormatError
@@ -123,7 +123,7 @@ async def run_tracer_program(
             fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_SIZE)
         os.set_blocking(read_fd, False)
         # The tracer dies with roar (PR_SET_PDEATHSIG) rather than trace into a dead pipe.
-        command = [str(binary), "--event-fd", str(write_fd), "--parent-pid", str(os.getpid())]
+        command = [str(binary), "--event-fd", str(write_fd), "--parent-pid", str(parent_pid())]
         command += [*options, "--", *argv]
         started = False
         try:

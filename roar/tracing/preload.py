@@ -57,7 +57,7 @@ from anyio.abc import Process
 from roar.core.leftovers import PRELOAD_PREFIX, SNAPSHOT_PREFIX, owner_token
 from roar.errors import TracerError
 from roar.tracing import wire
-from roar.tracing._launch import launched
+from roar.tracing._launch import launched, parent_pid
 from roar.tracing.base import (
     SKIP_NOTHING,
     Availability,
@@ -134,7 +134,7 @@ def traced_env(
     others = [p for p in re.split(r"[: ]+", child.get("LD_PRELOAD", "")) if p and p != str(library)]
     child["LD_PRELOAD"] = ":".join([str(library), *others])
     child[ENV_SOCK] = sock_path
-    child[ENV_EXEC] = f"P{os.getpid()}"  # roar reports the root's exec itself
+    child[ENV_EXEC] = f"P{parent_pid()}"  # roar reports the root's exec itself
     child.pop(ENV_FD, None)
     child.pop(ENV_SNAPSHOT_DIR, None)
     child.pop(ENV_SNAPSHOT_STATE, None)

@@ -32,7 +32,9 @@ def _start(ws: Workspace, tracer: str, script: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [roar_executable(), "run", "--tracer", tracer, "sh", "-c", script],
         cwd=ws.root,
-        env=ws.env,
+        # roar itself in the process the test kills (tests/e2e/test_resident.py kills the `roar`
+        # that handed its run to a resident one)
+        env={**ws.env, "ROAR_RESIDENT": "0"},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
