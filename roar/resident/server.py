@@ -31,6 +31,7 @@ _TICK = 5.0
 # What a `roar run` imports before and after its command: loaded here once, not per run.
 _WARM = (
     "click",
+    "difflib",
     "roar.cli._app",
     "roar.cli.run",
     "roar.cli._format",
@@ -43,6 +44,8 @@ _WARM = (
     "roar.lineage.refs",
     "roar.recording.recorder",
     "roar.recording.environment",
+    "roar.recording.run_cache",
+    "roar.tracing._ring",
     "roar.tracing.select",
     "roar.tracing.preload",
     "roar.tracing.ptrace",
