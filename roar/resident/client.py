@@ -196,12 +196,12 @@ class _Session:
         self.conn = conn
         self.roar_pid = 0
         self.children: dict[int, int | None] = {}  # pid -> wait status once reaped
-        self.pending_signals: list[int] = []
 
     def run(self, request: dict[str, Any]) -> int | None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         previous = {sig: signal.signal(sig, _noted) for sig in (*_PASSED_ON, signal.SIGCHLD)}
         old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        result: int | None = None
         try:
             try:
                 protocol.send(self.conn, request, (0, 1, 2))
@@ -211,13 +211,19 @@ class _Session:
             if hello.get("op") != "hello":
                 return None  # declined (it cannot take on this process's limits)
             self.roar_pid = int(hello["pid"])
-            return self._serve(wake_r)
+            result = self._serve(wake_r)
+            return result
         finally:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            unhandled = _drain(wake_r) if result is None and not self.roar_pid else b""
             os.close(wake_r)
             os.close(wake_w)
+            # A Ctrl-C during a hand-over that did not happen is this process's to act on.
+            for signum in unhandled:
+                if signum != signal.SIGCHLD:
+                    signal.raise_signal(signum)
 
     def _serve(self, wake_r: int) -> int:
         while True:
@@ -318,6 +324,13 @@ class _Session:
             code = os.waitstatus_to_exitcode(status)
             code = 128 - code if code < 0 else code
         return code
+
+
+def _drain(fd: int) -> bytes:
+    try:
+        return os.read(fd, 256)
+    except BlockingIOError:
+        return b""
 
 
 def _noted(signum: int, frame: object) -> None:
