@@ -144,6 +144,8 @@ def _clean_env(tmp_home: Path) -> dict[str, str]:
     env.pop("GLAAS_URL", None)
     env.update(GIT_ENV)
     env["HOME"] = str(tmp_home)
+    if os.environ.get("ROAR_TEST_OWN_PROCESS"):
+        env["ROAR_RESIDENT"] = "0"  # scripts/test's pass with roar in the process it starts
     # The test interpreter's bin first, so `python` in traced commands is the venv's.
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath)
     return env
