@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,6 +18,7 @@ DIGEST_ALGORITHMS = ("blake3", "sha256", "sha512", "md5")
 CHUNK = 8 * 1024 * 1024
 # Above this size blake3 hashes a memory map on all cores; below it one read is cheapest.
 MMAP_THRESHOLD = 16 * 1024 * 1024
+SMALL_FILE = 64 * 1024  # below this, read in pieces of this size with no buffer kept
 
 
 def file_key(st: os.stat_result) -> FileKey:
@@ -39,8 +42,13 @@ def digest_file(
     ``ChangedWhileHashing`` instead of yielding a digest of mixed content.
     """
     algos = list(dict.fromkeys(algorithms))
-    with open(path, "rb", buffering=0) as handle:
-        before = os.fstat(handle.fileno())
+    # A bare descriptor, not a file object: most files a job writes are a few KB, and building
+    # one costs as much as reading them.
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        before = os.fstat(fd)
+        if stat.S_ISDIR(before.st_mode):  # what open() says of a directory
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         hashers = {alg: _new(alg, before.st_size) for alg in algos}
         b3 = hashers.get("blake3")
         others: list[Callable[[Any], Any]] = [
@@ -48,19 +56,25 @@ def digest_file(
         ]
         if b3 is not None and not others and before.st_size >= MMAP_THRESHOLD:
             b3.update_mmap(path)
-        else:
-            buffer = bytearray(min(CHUNK, max(before.st_size, 1)))
-            view = memoryview(buffer)
-            while True:
-                count = handle.readinto(view)
-                if not count:
-                    break
-                piece = view[:count]
+        elif before.st_size < SMALL_FILE:
+            # Read to the end whatever the size said (a file in /proc says 0).
+            while piece := os.read(fd, SMALL_FILE):
                 if b3 is not None:
                     b3.update(piece)
                 for update in others:
                     update(piece)
-        after = os.fstat(handle.fileno())
+        else:
+            buffer = bytearray(min(CHUNK, before.st_size))
+            view = memoryview(buffer)
+            while count := os.readv(fd, (view,)):
+                chunk = view[:count]
+                if b3 is not None:
+                    b3.update(chunk)
+                for update in others:
+                    update(chunk)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
     key = file_key(before)
     if file_key(after) != key:
         raise ChangedWhileHashing(path)

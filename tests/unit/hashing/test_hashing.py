@@ -7,8 +7,8 @@ from pathlib import Path
 import blake3
 import pytest
 
-from roar.hashing import Hasher, digest_file
-from roar.hashing._digest import MMAP_THRESHOLD
+from roar.hashing import Hasher, digest_file, file_key
+from roar.hashing._digest import MMAP_THRESHOLD, SMALL_FILE
 from roar.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -32,6 +32,36 @@ def test_digest_file_single_pass_matches_the_libraries(tmp_path: Path) -> None:
         assert key[2] == len(data)
         # blake3 alone on a big file takes the multi-threaded mmap path: same digest.
         assert digest_file(str(path))[1] == {"blake3": blake3.blake3(data).hexdigest()}
+
+
+@pytest.mark.parametrize("size", [1, SMALL_FILE - 1, SMALL_FILE, SMALL_FILE + 1, 3 * SMALL_FILE])
+def test_digest_file_around_the_small_file_size(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(data := os.urandom(size))
+    key, digests = digest_file(str(path), ("blake3", "sha256"))
+    assert digests == {
+        "blake3": blake3.blake3(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    assert key == file_key(os.stat(path))
+
+
+def test_digest_file_reads_past_a_size_of_zero() -> None:
+    # Files in /proc say they are empty and are not.
+    data = Path("/proc/self/cmdline").read_bytes()
+    assert data
+    assert digest_file("/proc/self/cmdline")[1] == {"blake3": blake3.blake3(data).hexdigest()}
+
+
+def test_digest_file_fails_as_open_does(tmp_path: Path) -> None:
+    for path in (tmp_path, tmp_path / "missing"):
+        with pytest.raises(OSError) as opened:
+            open(path, "rb")  # noqa: SIM115 - the error is the point
+        with pytest.raises(OSError) as digested:
+            digest_file(str(path))
+        assert type(digested.value) is type(opened.value)
+        assert digested.value.strerror == opened.value.strerror
+        assert digested.value.filename == str(path)
 
 
 async def test_hasher_uses_and_fills_the_cache(tmp_path: Path) -> None:
