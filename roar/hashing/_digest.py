@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import blake3
@@ -79,6 +80,50 @@ def digest_file(
     if file_key(after) != key:
         raise ChangedWhileHashing(path)
     return key, {alg: h.hexdigest() for alg, h in hashers.items()}
+
+
+def digest_many(
+    paths: Sequence[str], algorithms: tuple[str, ...] = ("blake3",)
+) -> list[tuple[FileKey, dict[str, str]] | OSError]:
+    """:func:`digest_file` of each path, in order; the OSError it raised in place of a result.
+
+    With blake3 alone, files under ``SMALL_FILE`` bytes are read and hashed by the C extension
+    without the GIL, a whole batch in one call (``_b3tree.digest_small_files``, the same steps as
+    :func:`digest_file`); larger ones, other algorithms, or no extension: :func:`digest_file`.
+    """
+    native = _native_small_files()
+    if native is None or algorithms != ("blake3",):
+        return [_attempt(path, algorithms) for path in paths]
+    out: list[tuple[FileKey, dict[str, str]] | OSError] = []
+    hashed = native([os.fsencode(path) for path in paths], SMALL_FILE)
+    for path, got in zip(paths, hashed, strict=True):
+        if isinstance(got, tuple):
+            out.append(((got[0], got[1], got[2], got[3], got[4]), {"blake3": got[5].hex()}))
+        elif got is None:
+            out.append(ChangedWhileHashing(path))
+        elif got is False:  # not small after all
+            out.append(_attempt(path, algorithms))
+        else:
+            out.append(OSError(got, os.strerror(got), path))
+    return out
+
+
+def _attempt(path: str, algorithms: tuple[str, ...]) -> tuple[FileKey, dict[str, str]] | OSError:
+    try:
+        return digest_file(path, algorithms)
+    except OSError as exc:
+        return exc
+
+
+@functools.cache
+def _native_small_files() -> Callable[[Sequence[bytes], int], list[Any]] | None:
+    if os.environ.get("ROAR_NO_EXTENSIONS"):
+        return None
+    try:
+        from roar.hashing._b3tree import digest_small_files
+    except ImportError:
+        return None
+    return digest_small_files
 
 
 class ChangedWhileHashing(OSError):

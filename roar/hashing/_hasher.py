@@ -17,6 +17,7 @@ from roar.hashing._digest import (
     ChangedWhileHashing,
     FileKey,
     digest_file,
+    digest_many,
     file_key,
 )
 
@@ -27,14 +28,13 @@ _RETRY = "changed while being hashed"
 def _digest_batch(paths: list[str], algorithms: tuple[str, ...]) -> list[HashResult]:
     """Hash small files one after another on one worker thread."""
     out = []
-    for path in paths:
-        try:
-            key, digests = digest_file(path, algorithms)
-        except ChangedWhileHashing:
+    for path, got in zip(paths, digest_many(paths, algorithms), strict=True):
+        if isinstance(got, ChangedWhileHashing):
             out.append(HashResult(path, 0, {}, None, error=_RETRY))
-        except OSError as exc:
-            out.append(HashResult(path, 0, {}, None, error=exc.strerror or str(exc)))
+        elif isinstance(got, OSError):
+            out.append(HashResult(path, 0, {}, None, error=got.strerror or str(got)))
         else:
+            key, digests = got
             out.append(HashResult(path, key[2], digests, key))
     return out
 
