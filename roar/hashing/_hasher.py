@@ -17,6 +17,7 @@ from roar.hashing._digest import (
     ChangedWhileHashing,
     FileKey,
     digest_file,
+    digest_many,
     file_key,
 )
 
@@ -27,14 +28,13 @@ _RETRY = "changed while being hashed"
 def _digest_batch(paths: list[str], algorithms: tuple[str, ...]) -> list[HashResult]:
     """Hash small files one after another on one worker thread."""
     out = []
-    for path in paths:
-        try:
-            key, digests = digest_file(path, algorithms)
-        except ChangedWhileHashing:
+    for path, got in zip(paths, digest_many(paths, algorithms), strict=True):
+        if isinstance(got, ChangedWhileHashing):
             out.append(HashResult(path, 0, {}, None, error=_RETRY))
-        except OSError as exc:
-            out.append(HashResult(path, 0, {}, None, error=exc.strerror or str(exc)))
+        elif isinstance(got, OSError):
+            out.append(HashResult(path, 0, {}, None, error=got.strerror or str(got)))
         else:
+            key, digests = got
             out.append(HashResult(path, key[2], digests, key))
     return out
 
@@ -89,7 +89,7 @@ class Hasher:
         ``remember=False`` leaves the hash cache alone (for files that may still change).
         """
         unique = list(dict.fromkeys(paths))
-        stats: dict[str, os.stat_result] = {}
+        keys: dict[str, FileKey] = {}  # the regular files, by path
         results: dict[str, HashResult] = {}
         for path in unique:
             try:
@@ -100,29 +100,26 @@ class Hasher:
             if not stat.S_ISREG(st.st_mode):
                 results[path] = HashResult(path, 0, {}, None, error="not a regular file")
                 continue
-            stats[path] = st
+            keys[path] = file_key(st)
         cached: dict[FileKey, dict[str, str]] = {}
-        if self._store is not None and stats:
+        if self._store is not None and keys:
             for algorithm in self.algorithms:
-                hits = await self._store.cached_digests(
-                    (file_key(st) for st in stats.values()), algorithm
-                )
+                hits = await self._store.cached_digests(keys.values(), algorithm)
                 for key, digest in hits.items():
                     cached.setdefault(key, {})[algorithm] = digest
         to_hash: list[str] = []
-        for path, st in stats.items():
-            key = file_key(st)
-            known = cached.get(key, {})
-            if all(alg in known for alg in self.algorithms):
+        for path, key in keys.items():
+            known = cached.get(key)
+            if known is not None and all(alg in known for alg in self.algorithms):
                 self.cache_hits += 1
-                results[path] = HashResult(path, st.st_size, dict(known), key, cached=True)
+                results[path] = HashResult(path, key[2], dict(known), key, cached=True)
             else:
                 to_hash.append(path)
 
         # Big files hash one at a time on all cores; small ones go to worker threads in batches,
         # so 20,000 tiny outputs cost a few thread hops, not 20,000.
-        big = [p for p in to_hash if stats[p].st_size >= MMAP_THRESHOLD]
-        small = [p for p in to_hash if stats[p].st_size < MMAP_THRESHOLD]
+        big = [p for p in to_hash if keys[p][2] >= MMAP_THRESHOLD]
+        small = [p for p in to_hash if keys[p][2] < MMAP_THRESHOLD]
 
         async def one(path: str) -> None:
             results[path] = await self._hash_one(path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import blake3
 
@@ -21,25 +21,36 @@ _DIGIT_RUN = re.compile(r"(?<=[_-])\d{3,}(?=\.|/|$)")
 
 def normalise_path(path: str, project_root: str, home: str) -> str:
     """The path as it counts for step identity."""
+    return _normaliser(project_root, home)(path)
+
+
+def _normaliser(project_root: str, home: str) -> Callable[[str], str]:
+    """:func:`normalise_path` for one project and home (a job has tens of thousands of paths)."""
     root = project_root.rstrip("/") + "/"
     home_dir = home.rstrip("/") + "/" if home else None
-    if path.startswith("s3://") or not path.startswith("/"):
-        shown = path
-    elif path.startswith(root):  # paths are already normalised: slicing is relpath here
-        shown = path[len(root) :]
-    elif home_dir and path.startswith(home_dir):
-        shown = path[len(home_dir) :]
-    else:
-        shown = os.path.basename(path)
-    return _DIGIT_RUN.sub("*", shown)
+    fold = _DIGIT_RUN.sub
+
+    def normalise(path: str) -> str:
+        if path.startswith("s3://") or not path.startswith("/"):
+            shown = path
+        elif path.startswith(root):  # paths are already normalised: slicing is relpath here
+            shown = path[len(root) :]
+        elif home_dir and path.startswith(home_dir):
+            shown = path[len(home_dir) :]
+        else:
+            shown = os.path.basename(path)
+        return fold("*", shown)
+
+    return normalise
 
 
 def step_identity(
     inputs: Iterable[str], outputs: Iterable[str], command: str, project_root: str, home: str
 ) -> str:
     """BLAKE3 over the sorted normalised input and output paths (or the command if none)."""
-    ins = sorted({normalise_path(p, project_root, home) for p in inputs})
-    outs = sorted({normalise_path(p, project_root, home) for p in outputs})
+    normalise = _normaliser(project_root, home)
+    ins = sorted({normalise(p) for p in inputs})
+    outs = sorted({normalise(p) for p in outputs})
     if not ins and not outs:
         return blake3.blake3(f"COMMAND:{command}".encode("utf-8", "surrogateescape")).hexdigest()
     parts = ["INPUTS:", *ins, "OUTPUTS:", *outs]

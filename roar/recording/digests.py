@@ -104,6 +104,7 @@ def to_files(
 ) -> list[FileDigest]:
     files: list[FileDigest] = []
     parents: set[str] | None = None
+    display = ctx.project.display_path
     for path in paths:
         res = digests.get((kind, path))
         if res is None or res.error:
@@ -125,13 +126,11 @@ def to_files(
                     )
                 )
             continue
+        found = res.digests
+        # blake3 alone, mostly: a single entry is in order already.
+        hashes = dict(found) if len(found) == 1 else dict(sorted(found.items()))
         files.append(
-            FileDigest(
-                path=ctx.project.display_path(path),
-                hash=res.digests["blake3"],
-                size=res.size,
-                hashes=dict(sorted(res.digests.items())),
-            )
+            FileDigest(path=display(path), hash=found["blake3"], size=res.size, hashes=hashes)
         )
     files.sort(key=lambda f: f.path)
     return files

@@ -175,6 +175,65 @@ def write_reason(path: str, s: FilterSettings) -> str | None:
     return None
 
 
+class Verdicts:
+    """``read_reason`` and ``write_reason`` under one :class:`FilterSettings`, remembered per
+    directory: a job writes 20,000 files into a handful of directories, and each path is
+    classified as it is closed and again when the job is settled.
+
+    Almost every rule is a prefix or a substring that ends in "/" (``/usr/``, ``/.git/``, a
+    root's ``.roar/``, the package pattern), which a path matches exactly when its directory
+    followed by "/" does: every path of a directory gets the same verdict. The rules that look
+    past the directory never take a remembered verdict: a name ending ``.pyc``/``.pyo``, or
+    ``.git`` or ``pyvenv.cfg``; a path equal to a root, an ignored path, /tmp or /var/tmp (the
+    ``_under`` and ``in`` checks); a file directly in /tmp (the torch-cache pattern).
+    """
+
+    __slots__ = ("_exact", "_reads", "_writes", "settings")
+
+    def __init__(self, settings: FilterSettings) -> None:
+        self.settings = settings
+        exact = {"/tmp", "/var/tmp", *settings.ignore_paths, *settings.work_roots}
+        self._exact = frozenset(exact | {p.rstrip("/") for p in exact})
+        self._writes: dict[str, str | None] = {}
+        self._reads: dict[tuple[str, bool], str | None] = {}
+
+    def _directory(self, path: str) -> str | None:
+        """The key ``path``'s verdict is remembered under, or None to classify it afresh."""
+        head, sep, name = path.rpartition("/")
+        if (
+            not sep
+            or head == "/tmp"
+            or name in (".git", "pyvenv.cfg")
+            or name.endswith((".pyc", ".pyo"))
+            or path in self._exact
+        ):
+            return None
+        return head
+
+    def write(self, path: str) -> str | None:
+        """``write_reason(path, settings)``."""
+        head = self._directory(path)
+        if head is None:
+            return write_reason(path, self.settings)
+        try:
+            return self._writes[head]
+        except KeyError:
+            reason = self._writes[head] = write_reason(path, self.settings)
+            return reason
+
+    def read(self, path: str, written_by_job: bool) -> str | None:
+        """``read_reason(path, settings, written_by_job)``."""
+        head = self._directory(path)
+        if head is None:
+            return read_reason(path, self.settings, written_by_job)
+        key = (head, written_by_job)
+        try:
+            return self._reads[key]
+        except KeyError:
+            reason = self._reads[key] = read_reason(path, self.settings, written_by_job)
+            return reason
+
+
 @dataclass
 class FilterOutcome:
     inputs: list[str] = field(default_factory=list)
@@ -190,15 +249,16 @@ def apply_filters(
     inputs: Iterable[str], outputs: Iterable[str], settings: FilterSettings
 ) -> FilterOutcome:
     outcome = FilterOutcome()
+    verdicts = Verdicts(settings)
     written = set(outputs)
     for path in inputs:
-        reason = read_reason(path, settings, written_by_job=path in written)
+        reason = verdicts.read(path, path in written)
         if reason:
             outcome.dropped.append(("read", path, reason))
         else:
             outcome.inputs.append(path)
     for path in written:
-        reason = write_reason(path, settings)
+        reason = verdicts.write(path)
         if reason:
             outcome.dropped.append(("write", path, reason))
         else:

@@ -39,11 +39,10 @@ from roar.recording.env_probe import INJECT_DIR, env_vars_launched, env_vars_rea
 from roar.recording.environment import capture as capture_environment
 from roar.recording.filters import (
     FilterSettings,
+    Verdicts,
     apply_filters,
     python_prefixes,
-    read_reason,
     tracer_skip_reads,
-    write_reason,
 )
 from roar.recording.job_builder import build_job
 from roar.recording.patch import store_patch, tracked_diff, untracked_inputs
@@ -148,6 +147,7 @@ async def trace(
     early: dict[str, HashResult] = {}
     closed: dict[str, HashResult] = {}
     pending_closed: list[str] = []
+    verdicts = Verdicts(settings)
 
     async def hash_early(paths: list[str]) -> None:
         early.update(await hasher.hash_many(paths))
@@ -171,13 +171,11 @@ async def trace(
             for task, events in routed.items():
                 fresh += task.model.feed(events)
                 models.append(task.model)
-            wanted = [p for p in fresh if read_reason(p, settings, False) is None]
+            wanted = [p for p in fresh if verdicts.read(p, False) is None]
             if wanted:
                 tg.start_soon(hash_early, wanted)
             for each in models:
-                pending_closed.extend(
-                    p for p in each.drain_closed() if write_reason(p, settings) is None
-                )
+                pending_closed.extend(p for p in each.drain_closed() if verdicts.write(p) is None)
             if len(pending_closed) >= CLOSED_BATCH:
                 tg.start_soon(hash_closed, pending_closed[:])
                 pending_closed.clear()

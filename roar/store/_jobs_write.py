@@ -15,6 +15,7 @@ from roar.store._jobs_read import JobReader
 from roar.store._rows import (
     _chunks,
     _digests,
+    _extra_digests,
     _json_list,
     _normalised,
     _ranges,
@@ -192,12 +193,7 @@ class JobWriter(JobReader):
                     for f in local
                 ],
             )
-            extra = [
-                (f.hash, alg, digest)
-                for f in local
-                for alg, digest in _digests(f)
-                if alg != "blake3"
-            ]
+            extra = [(f.hash, alg, digest) for f in local for alg, digest in _extra_digests(f)]
             if extra:
                 await conn.executemany(
                     "INSERT INTO temp.link_digests (hash, algorithm, digest) VALUES (?, ?, ?)",

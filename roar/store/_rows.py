@@ -55,16 +55,29 @@ def _usage(row: Sequence[Any]) -> dict[str, Any]:
 def _normalised(files: Sequence[FileDigest]) -> list[FileDigest]:
     """Files as the store gives them back: one per (path, content), sorted, blake3 in hashes."""
     unique = {(f.path, f.hash): f for f in files}
-    return [
-        FileDigest(
-            path=f.path,
-            hash=f.hash,
-            size=f.size,
-            hashes=dict(_digests(f)),
-            byte_ranges=f.byte_ranges,
-        )
-        for _, f in sorted(unique.items())
-    ]
+    return [_normalised_file(unique[key]) for key in sorted(unique)]
+
+
+def _normalised_file(f: FileDigest) -> FileDigest:
+    """``f`` with ``hashes`` as the store gives them back: ``f`` itself when they already are
+    (blake3 in them, in algorithm order: every file a traced job hashed)."""
+    hashes = f.hashes
+    if (
+        hashes.get("blake3") == f.hash
+        and not f.hash.startswith(ETAG_PREFIX)
+        and (len(hashes) == 1 or list(hashes) == sorted(hashes))
+    ):
+        return f
+    return FileDigest(
+        path=f.path, hash=f.hash, size=f.size, hashes=dict(_digests(f)), byte_ranges=f.byte_ranges
+    )
+
+
+def _extra_digests(f: FileDigest) -> list[tuple[str, str]]:
+    """The (algorithm, digest) pairs of ``f`` besides its blake3, in algorithm order."""
+    if len(f.hashes) == ("blake3" in f.hashes) and not f.hash.startswith(ETAG_PREFIX):
+        return []  # most files: blake3 alone
+    return [(alg, digest) for alg, digest in _digests(f) if alg != "blake3"]
 
 
 def _digests(f: FileDigest) -> list[tuple[str, str]]:

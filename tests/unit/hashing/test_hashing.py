@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -7,8 +8,14 @@ from pathlib import Path
 import blake3
 import pytest
 
-from roar.hashing import Hasher, digest_file
-from roar.hashing._digest import MMAP_THRESHOLD
+from roar.hashing import Hasher, _b3tree, _digest, digest_file, file_key
+from roar.hashing._digest import (
+    MMAP_THRESHOLD,
+    SMALL_FILE,
+    ChangedWhileHashing,
+    _native_small_files,
+    digest_many,
+)
 from roar.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -32,6 +39,36 @@ def test_digest_file_single_pass_matches_the_libraries(tmp_path: Path) -> None:
         assert key[2] == len(data)
         # blake3 alone on a big file takes the multi-threaded mmap path: same digest.
         assert digest_file(str(path))[1] == {"blake3": blake3.blake3(data).hexdigest()}
+
+
+@pytest.mark.parametrize("size", [1, SMALL_FILE - 1, SMALL_FILE, SMALL_FILE + 1, 3 * SMALL_FILE])
+def test_digest_file_around_the_small_file_size(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(data := os.urandom(size))
+    key, digests = digest_file(str(path), ("blake3", "sha256"))
+    assert digests == {
+        "blake3": blake3.blake3(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    assert key == file_key(os.stat(path))
+
+
+def test_digest_file_reads_past_a_size_of_zero() -> None:
+    # Files in /proc say they are empty and are not.
+    data = Path("/proc/self/cmdline").read_bytes()
+    assert data
+    assert digest_file("/proc/self/cmdline")[1] == {"blake3": blake3.blake3(data).hexdigest()}
+
+
+def test_digest_file_fails_as_open_does(tmp_path: Path) -> None:
+    for path in (tmp_path, tmp_path / "missing"):
+        with pytest.raises(OSError) as opened:
+            open(path, "rb")  # noqa: SIM115 - the error is the point
+        with pytest.raises(OSError) as digested:
+            digest_file(str(path))
+        assert type(digested.value) is type(opened.value)
+        assert digested.value.strerror == opened.value.strerror
+        assert digested.value.filename == str(path)
 
 
 async def test_hasher_uses_and_fills_the_cache(tmp_path: Path) -> None:
@@ -60,3 +97,72 @@ async def test_hasher_uses_and_fills_the_cache(tmp_path: Path) -> None:
             "blake3": blake3.blake3(b"y" * 5000).hexdigest(),
             "sha256": hashlib.sha256(b"y" * 5000).hexdigest(),
         }
+
+
+SIZES = [0, 1, 63, 64, 65, 1023, 1024, 1025, 8192, 8193, 9 * 1024 + 1, 40_000, SMALL_FILE - 1]
+
+
+def test_digest_many_is_digest_file_for_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The C batch (small files, blake3 alone) against the Python steps, file by file: the
+    same key and digest, or the same error."""
+    # Even where ROAR_NO_EXTENSIONS leaves it unused (the extension is always built for tests).
+    monkeypatch.setattr(_digest, "_native_small_files", lambda: _b3tree.digest_small_files)
+    paths = []
+    for size in [*SIZES, SMALL_FILE, SMALL_FILE + 1]:
+        path = tmp_path / f"f{size}.bin"
+        path.write_bytes(os.urandom(size))
+        paths.append(str(path))
+    odd = tmp_path / os.fsdecode(b"caf\xe9.bin")  # a name that is not UTF-8
+    odd.write_bytes(b"odd")
+    # A modification time unlike its change time; one too late for 64-bit nanoseconds in C.
+    os.utime(paths[1], ns=(1, 1_234_567_891))
+    os.utime(paths[2], ns=(1, 10_000_000_000 * 10**9 + 7))
+    paths += [str(odd), str(tmp_path), str(tmp_path / "missing"), "/proc/self/cmdline"]
+    for got, path in zip(digest_many(paths), paths, strict=True):
+        try:
+            expected = digest_file(path)
+        except OSError as exc:
+            assert isinstance(got, OSError), path
+            assert (type(got), got.errno, got.strerror) == (type(exc), exc.errno, exc.strerror)
+            assert got.filename == path
+        else:
+            assert got == expected, path
+
+
+def test_digest_many_with_other_algorithms_or_no_extension(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 1000)
+    both = ("blake3", "sha256")
+    assert digest_many([str(path)], both) == [digest_file(str(path), both)]
+    monkeypatch.setenv("ROAR_NO_EXTENSIONS", "1")
+    _native_small_files.cache_clear()
+    try:
+        assert _native_small_files() is None
+        assert digest_many([str(path)]) == [digest_file(str(path))]
+    finally:
+        _native_small_files.cache_clear()
+
+
+def test_digest_many_reads_each_native_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"y" * 10)
+    answers = [(1, 2, 3, 4, 5, bytes(range(32))), None, False, errno.ENOENT]
+
+    def native(paths: list[bytes], limit: int) -> list[object]:
+        assert limit == SMALL_FILE
+        assert paths == [b"/a", b"/b", os.fsencode(big), b"/d"]
+        return answers
+
+    monkeypatch.setattr(_digest, "_native_small_files", lambda: native)
+    hashed, changed, left, failed = digest_many(["/a", "/b", str(big), "/d"])
+    assert hashed == ((1, 2, 3, 4, 5), {"blake3": bytes(range(32)).hex()})
+    assert isinstance(changed, ChangedWhileHashing)
+    assert left == digest_file(str(big))  # left to the Python steps
+    assert isinstance(failed, FileNotFoundError)
+    assert (failed.strerror, failed.filename) == (os.strerror(errno.ENOENT), "/d")

@@ -9,6 +9,7 @@ from roar.core.config import Config
 from roar.recording.filters import (
     SYSTEM_PREFIXES,
     FilterSettings,
+    Verdicts,
     apply_filters,
     python_prefixes,
     read_reason,
@@ -172,3 +173,39 @@ def test_a_replay_project_keeps_the_enclosing_projects_files() -> None:
     plain = FilterSettings.from_config(Config.defaults(), "/tmp/proj")
     assert plain.work_roots == ("/tmp/proj",)
     assert write_reason("/tmp/other/model.pt", plain) == "tmp"
+
+
+def _tricky_paths() -> list[str]:
+    """Paths that share a directory but not a verdict, when a rule looks past the directory."""
+    dirs = ["/tmp/proj", "/tmp/proj/out", "/tmp", "/var", "/var/tmp", "/tmp/x", "/tmp/proj/.git"]
+    dirs += ["/data/cache", "/data", "/opt/py", "/opt/py/bin", "/home/u/venv", "/", "/data/keep"]
+    dirs += ["/tmp/torch_x", "/usr/lib/python3.11", "/tmp/proj/.roar", "/tmp/proj/__pycache__"]
+    names = ["a.bin", "x.pyc", "x.pyo", ".git", "pyvenv.cfg", "proj", "cache", "keep", "tmp"]
+    names += ["torch_1.py", "torchinductor_u", "triton", "py", ".roar", "HEAD", ""]
+    return [d.rstrip("/") + "/" + n for d in dirs for n in names] + ["rel", "rel.pyc", "r/a"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        S,
+        replace(S, ignore_paths=("/data/cache", "/data/keep/keep", "/tmp/x/")),
+        replace(S, project_root="/", home="/"),
+        replace(S, project_root="/tmp/x/proj/"),  # "/tmp/x/proj" is under it; "/tmp/x/a" is not
+        replace(S, ignore_paths=("/",)),  # "/a.bin" is ignored; the relative "rel" is not
+        replace(S, project_root="/tmp/proj/.roar/reproductions/3", outer_roots=("/tmp/proj",)),
+        replace(S, ignore_tmp=False, ignore_system=False, ignore_packages=False),
+    ],
+)
+def test_verdicts_remembered_per_directory_are_the_rules_verdicts(
+    settings: FilterSettings,
+) -> None:
+    # In both orders: whichever path of a directory is classified first, a remembered verdict
+    # must be the one the rules give every other path there.
+    paths = _tricky_paths()
+    for ordered in (paths, paths[::-1]):
+        verdicts = Verdicts(settings)
+        for path in ordered:
+            assert verdicts.write(path) == write_reason(path, settings), path
+            for written in (False, True):
+                assert verdicts.read(path, written) == read_reason(path, settings, written), path
