@@ -12,6 +12,8 @@ from roar.store._rows import (
     _chunks,
 )
 
+MAX_ROWS = 1_000_000  # ~150 MB of cache rows
+
 
 class HashCacheStore(StoreCore):
     """The hash cache: digests keyed by (device, inode, size, mtime, ctime)."""
@@ -46,10 +48,23 @@ class HashCacheStore(StoreCore):
         if not rows:
             return
         async with self._transaction("update the hash cache in"):
+            # A path's earlier inodes (the file was replaced) will never be asked for again.
+            await self._conn.executemany(
+                """DELETE FROM hash_cache WHERE path = ? AND algorithm = ?
+                   AND NOT (device = ? AND inode = ?)""",
+                [(row[7], row[5], row[0], row[1]) for row in rows],
+            )
             await self._conn.executemany(
                 """INSERT OR REPLACE INTO hash_cache
                    (device, inode, size, mtime_ns, ctime_ns, algorithm, digest, path,
                     cached_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 rows,
+            )
+            # Files that are gone, under names never used again, would still pile up: the
+            # oldest rows beyond MAX_ROWS go (a row is rewritten, so renewed, when re-hashed).
+            await self._conn.execute(
+                """DELETE FROM hash_cache
+                   WHERE rowid <= (SELECT max(rowid) FROM hash_cache) - ?""",
+                (MAX_ROWS,),
             )

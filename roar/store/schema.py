@@ -166,7 +166,14 @@ CREATE TABLE publications (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3)
+# The hash cache kept a row per inode a path ever had: a job that rewrites its outputs on a
+# filesystem that never reuses inodes (tmpfs) added a row per file per run. A path's rows are now
+# found through this index and only its current inode's is kept (_hash_cache.remember_digests).
+MIGRATION_4 = """
+CREATE INDEX hash_cache_path ON hash_cache(path, algorithm);
+"""
+
+MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4)
 
 # Loosened CHECK constraints, by the migration (1-based) that loosens them: (table, old, new)
 # text of its CREATE statement. SQLite cannot ALTER a CHECK; a change that only admits more

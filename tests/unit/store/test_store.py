@@ -135,6 +135,39 @@ async def test_hash_cache(tmp_path: Path) -> None:
         assert await store.cached_digests([key], "sha256") == {}
 
 
+async def test_the_hash_cache_keeps_one_row_per_path(tmp_path: Path) -> None:
+    db = tmp_path / "roar.db"
+    async with Store.open(db, create=True) as store:
+        for run in range(5):  # a job rewriting its outputs: new inodes each run (tmpfs)
+            await store.remember_digests(
+                [
+                    ((1, 100 * run + i, 3, 4, 5), "blake3", f"{run}{i}" * 32, f"/out/{i}")
+                    for i in range(3)
+                ]
+            )
+        await store.remember_digests([((1, 7, 3, 4, 5), "sha256", "cd" * 32, "/out/0")])
+        latest = {(1, 400 + i, 3, 4, 5) for i in range(3)}
+        assert set(await store.cached_digests(latest, "blake3")) == latest
+        assert await store.cached_digests([(1, 300, 3, 4, 5)], "blake3") == {}
+        assert await store.cached_digests([(1, 7, 3, 4, 5)], "sha256") != {}  # its own algorithm
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM hash_cache").fetchone()[0] == 4
+
+
+async def test_the_hash_cache_is_capped_oldest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roar.store import _hash_cache
+
+    monkeypatch.setattr(_hash_cache, "MAX_ROWS", 10)
+    db = tmp_path / "roar.db"
+    async with Store.open(db, create=True) as store:
+        for i in range(25):  # files under names never used again
+            await store.remember_digests([((1, i, 3, 4, 5), "blake3", "ab" * 32, f"/tmp/u{i}")])
+        kept = await store.cached_digests([(1, i, 3, 4, 5) for i in range(25)], "blake3")
+    assert sorted(key[1] for key in kept) == list(range(15, 25))
+
+
 async def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     db = tmp_path / "roar.db"
     with sqlite3.connect(db) as conn:
