@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import io
 import os
 import signal
@@ -75,6 +76,11 @@ def main(argv: list[str]) -> int:
     os.dup2(log, 2)
     os.close(log)
     _warm()
+    # What was imported lives as long as the process: moved out of the collector's sight, the
+    # forks' full collections do not scan it again in every run (and do not write to its
+    # pages, which stay shared with this process).
+    gc.collect()
+    gc.freeze()
     listener = _bind(path)
     # The socket file's inode (not the socket's own, which fstat would give): if the path is
     # removed or another resident roar takes it over, this one stops serving.
