@@ -339,3 +339,30 @@ def test_a_roar_the_resident_cannot_be_runs_in_its_own_process(own_resident: Wor
     assert "4242" in (ws.root / "groups.txt").read_text().split()
     assert _status(ws)["running"]["served"] == served  # declined: different groups
     assert "groups.txt" in {o["path"] for o in _last_job(ws)["outputs"]}
+
+
+def test_parallel_runs_are_each_served_and_recorded(own_resident: Workspace) -> None:
+    ws = own_resident
+    served = _running(ws)["served"]
+    ws.gen({f"in{i}.txt": f"{i}\n" * (i + 1) for i in range(8)})
+    procs = [
+        subprocess.Popen(
+            [roar_executable(), "run", "sh", "-c", f"sleep 0.3; sort in{i}.txt > out{i}.txt"],
+            cwd=ws.root,
+            env=ws.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(8)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=WAIT)
+        assert proc.returncode == 0, err
+    assert _status(ws)["running"]["served"] == served + 8
+    jobs = ws.roar("log", "--json").json()
+    for i in range(8):
+        job = next(j for j in jobs if f"out{i}.txt" in j["command"])
+        shown = ws.roar("show", job["job_uid"], "--json").json()
+        assert [o["path"] for o in shown["outputs"]] == [f"out{i}.txt"]
+        assert {x["path"] for x in shown["inputs"]} == {f"in{i}.txt"}
