@@ -345,17 +345,7 @@ def test_parallel_runs_are_each_served_and_recorded(own_resident: Workspace) -> 
     ws = own_resident
     served = _running(ws)["served"]
     ws.gen({f"in{i}.txt": f"{i}\n" * (i + 1) for i in range(8)})
-    procs = [
-        subprocess.Popen(
-            [roar_executable(), "run", "sh", "-c", f"sleep 0.3; sort in{i}.txt > out{i}.txt"],
-            cwd=ws.root,
-            env=ws.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for i in range(8)
-    ]
+    procs = [_start(ws, "sh", "-c", f"sleep 0.3; sort in{i}.txt > out{i}.txt") for i in range(8)]
     for proc in procs:
         _, err = proc.communicate(timeout=WAIT)
         assert proc.returncode == 0, err
