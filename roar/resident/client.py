@@ -270,8 +270,10 @@ class _Session:
         # Moved out of the way first, so that placing one descriptor never overwrites another
         # that is still to be placed; close-on-exec, so the command gets only the placed copies.
         high = 1 + max([*targets, *fds, 2])
-        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, high) for fd in fds]
+        moved: list[int] = []
         try:
+            for fd in fds:
+                moved.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, high))
             os.chdir(message["cwd"])
             pid = os.posix_spawn(
                 message["path"],
