@@ -29,6 +29,7 @@ from roar.resident import address, protocol
 # directly: it is in this process's group.
 _PASSED_ON = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP)
 OFF_VALUES = ("0", "false", "no", "off")
+START_INTERVAL = 30.0
 # The resident process inherits only what decides how it imports roar.
 _SERVER_ENV = (
     "PATH", "PYTHONPATH", "PYTHONHOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR",
@@ -55,7 +56,7 @@ def hand_over(args: Sequence[str]) -> int | None:
         conn.connect(path)
     except OSError:
         conn.close()
-        if not _being_started(path):
+        if not _being_started(path) and _may_start(path):
             _start_server(path)
         return None
     with conn:
@@ -169,6 +170,25 @@ def _being_started(path: str) -> bool:
     finally:
         os.close(fd)  # releases the lock if this process took it
     return False
+
+
+def _may_start(path: str, now: float | None = None) -> bool:
+    """At most one start every START_INTERVAL seconds: a resident roar that cannot start (an
+    import fails, say) must not cost every later run a Python start-up in the background."""
+    import time
+
+    stamp = path + ".started"
+    now = time.time() if now is None else now
+    try:
+        if now - os.stat(stamp).st_mtime < START_INTERVAL:
+            return False
+        os.utime(stamp, (now, now))
+    except FileNotFoundError:
+        with contextlib.suppress(OSError):
+            os.close(os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except OSError:
+        return False
+    return True
 
 
 def _start_server(path: str) -> None:

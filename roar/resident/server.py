@@ -90,15 +90,24 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # `kill` (SIGTERM) ends it cleanly: its socket and start stamp go with it.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         _serve(listener, path, mine, idle)
     finally:
         if _still_ours(path, mine):
             with contextlib.suppress(OSError):
                 os.unlink(path)
+            # A clean exit: the next run may start a successor at once (client._may_start).
+            with contextlib.suppress(OSError):
+                os.unlink(path + ".started")
         listener.close()
         os.close(lock)
     return 0
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _lock(path: str) -> int | None:

@@ -249,6 +249,13 @@ def test_stop_and_idle_exit(own_resident: Workspace) -> None:
     second = _running(ws)
     assert second["pid"] != first and second["idle_exit_seconds"] == 1
     _until(lambda: _status(ws)["running"] is None, "the idle resident roar to exit")
+    assert not Path(second["socket"]).exists()
+
+    ws.env.pop("ROAR_RESIDENT_IDLE")
+    third = _running(ws)  # a clean exit lets the next run start a successor at once
+    os.kill(third["pid"], signal.SIGTERM)
+    _until(lambda: not Path(third["socket"]).exists(), "`kill` to end it cleanly")
+    assert _status(ws)["running"] is None
 
 
 def test_an_unsafe_socket_directory_is_not_used(own_resident: Workspace) -> None:

@@ -129,3 +129,14 @@ def test_a_program_is_found_on_the_commands_own_path(tmp_path: Path) -> None:
     tool.chmod(0o644)
     with pytest.raises(PermissionError):
         _executable("tool", env, tmp_path)
+
+
+def test_a_resident_roar_is_started_at_most_once_an_interval(tmp_path: Path) -> None:
+    from roar.resident.client import START_INTERVAL, _may_start
+
+    path = str(tmp_path / "x.sock")
+    assert _may_start(path)
+    assert not _may_start(path)  # the one just started may still be importing, or have failed
+    later = os.stat(path + ".started").st_mtime + START_INTERVAL + 1
+    assert _may_start(path, now=later)
+    assert not _may_start(path, now=later + 1)
