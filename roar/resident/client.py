@@ -30,6 +30,7 @@ from roar.resident import address, protocol
 _PASSED_ON = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP)
 OFF_VALUES = ("0", "false", "no", "off")
 START_INTERVAL = 30.0
+_SUN_PATH_MAX = 108  # sockaddr_un.sun_path, its terminating NUL included
 # The resident process inherits only what decides how it imports roar.
 _SERVER_ENV = (
     "PATH", "PYTHONPATH", "PYTHONHOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR",
@@ -47,6 +48,8 @@ def hand_over(args: Sequence[str]) -> int | None:
         path = os.path.join(directory, f"{address.fingerprint()}.sock")
     except (OSError, address.UnsafeDirectory):
         return None
+    if len(os.fsencode(path)) >= _SUN_PATH_MAX:
+        return None  # a deep $XDG_RUNTIME_DIR: no socket can be bound there
     try:
         request = _request(args)
     except OSError:

@@ -140,3 +140,18 @@ def test_a_resident_roar_is_started_at_most_once_an_interval(tmp_path: Path) -> 
     later = os.stat(path + ".started").st_mtime + START_INTERVAL + 1
     assert _may_start(path, now=later)
     assert not _may_start(path, now=later + 1)
+
+
+def test_no_hand_over_where_no_socket_could_be_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roar.resident import client
+
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    monkeypatch.delenv("ROAR_RESIDENT", raising=False)
+    monkeypatch.delenv("ROAR_JOB_ID", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert client.hand_over(["run", "true"]) is None
+    assert list((deep / "roar").iterdir()) == []  # nothing started there either
