@@ -98,9 +98,14 @@ def main(argv: list[str]) -> int:
         if _still_ours(path, mine):
             with contextlib.suppress(OSError):
                 os.unlink(path)
-            # A clean exit: the next run may start a successor at once (client._may_start).
+            # A clean exit: the next run may start a successor at once (client._may_start),
+            # and nothing is left in the directory but a log that has something to say.
+            for leftover in (".started", ".lock"):
+                with contextlib.suppress(OSError):
+                    os.unlink(path + leftover)
             with contextlib.suppress(OSError):
-                os.unlink(path + ".started")
+                if os.stat(path + ".log").st_size == 0:
+                    os.unlink(path + ".log")
         listener.close()
         os.close(lock)
     return 0

@@ -256,6 +256,7 @@ def test_stop_and_idle_exit(own_resident: Workspace) -> None:
     os.kill(third["pid"], signal.SIGTERM)
     _until(lambda: not Path(third["socket"]).exists(), "`kill` to end it cleanly")
     assert _status(ws)["running"] is None
+    assert list(Path(third["socket"]).parent.iterdir()) == []  # no lock, stamp or empty log
 
 
 def test_an_unsafe_socket_directory_is_not_used(own_resident: Workspace) -> None:
