@@ -14,12 +14,16 @@ first use so that ``import roar`` stays cheap::
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from roar._lazy import lazy_exports
 from roar._version import __version__
 
+# `typing` and `collections.abc` cost ~9 ms to import, more than a resident `roar run` spends
+# before its command starts: this module is on that path, so they are for the type checker only.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from roar.api import JobRecorded, Project, RunResult, Shown, TraceEvent, open_project
     from roar.core.context import RoarContext
     from roar.errors import RoarError

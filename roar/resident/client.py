@@ -19,10 +19,15 @@ import select
 import signal
 import socket
 import sys
-from collections.abc import Sequence
-from typing import Any
 
 from roar.resident import address, protocol
+
+# `typing` and `collections.abc` cost ~9 ms to import, more than a resident `roar run` spends
+# before its command starts: this module is on that path, so they are for the type checker only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 # Signals the user (or a supervisor) sends to `roar`: the forked roar handles them as an
 # in-process roar would (_signals.relay_signals). The terminal's Ctrl-C also reaches the command
