@@ -6,11 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from roar.core.project_root import CONFIG_NAME, DB_NAME, ROAR_DIR, project_root
 from roar.errors import NotAProjectError
 
-ROAR_DIR = ".roar"
-DB_NAME = "roar.db"
-CONFIG_NAME = "config.toml"
+__all__ = ["CONFIG_NAME", "DB_NAME", "ROAR_DIR", "Project", "find_project"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +55,7 @@ def find_project(start: Path | None = None) -> Project:
 
     ``ROAR_PROJECT_DIR`` pins the project explicitly (used by traced children and reproduce).
     """
-    pinned = os.environ.get("ROAR_PROJECT_DIR")
-    if pinned and (Path(pinned) / ROAR_DIR / DB_NAME).is_file():
-        return Project(Path(pinned).resolve())
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / ROAR_DIR / DB_NAME).is_file():
-            return Project(candidate)
-    raise NotAProjectError()
+    root = project_root(str(start) if start is not None else None)
+    if root is None:
+        raise NotAProjectError()
+    return Project(Path(root))

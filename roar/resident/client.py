@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 
+from roar.core.project_root import CONFIG_NAME, ROAR_DIR, project_root
 from roar.resident import address, protocol
 
 # `typing` and `collections.abc` cost ~9 ms to import, more than a resident `roar run` spends
@@ -154,15 +155,8 @@ def _config_allows() -> bool:
 
 
 def _project_config() -> str | None:
-    pinned = os.environ.get("ROAR_PROJECT_DIR")
-    here = pinned or os.getcwd()
-    while True:
-        if os.path.isfile(os.path.join(here, ".roar", "roar.db")):
-            return os.path.join(here, ".roar", "config.toml")
-        parent = os.path.dirname(here)
-        if parent == here:
-            return None
-        here = parent
+    root = project_root()
+    return None if root is None else os.path.join(root, ROAR_DIR, CONFIG_NAME)
 
 
 def _being_started(path: str) -> bool:
