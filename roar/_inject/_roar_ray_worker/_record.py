@@ -51,21 +51,25 @@ class TaskRecord:
         else:
             self.deleted[path] = None
 
-    def begun(self) -> dict[str, Any]:
-        """What is known as the task starts: sent then, so a task whose worker dies before it
-        ends (killed, out of memory) is still known to the host."""
+    def _header(self, kind: str, ended_at: float) -> dict[str, Any]:
+        """What every fragment of this task starts with."""
         return {
             "v": FRAGMENT_VERSION,
-            "kind": "begun",
+            "kind": kind,
             "task_id": self.task_id,
             "name": self.name,
             "actor_id": self.actor_id,
             "node": socket.gethostname(),
             "pid": os.getpid(),
             "started_at": self.started_at,
-            "ended_at": self.started_at,
+            "ended_at": ended_at,
             "workdir": os.environ.get("ROAR_RAY_WORKDIR"),
         }
+
+    def begun(self) -> dict[str, Any]:
+        """What is known as the task starts: sent then, so a task whose worker dies before it
+        ends (killed, out of memory) is still known to the host."""
+        return self._header("begun", self.started_at)
 
     def fragment(self, ok: bool, error: str | None = None) -> dict[str, Any]:
         """The record as the host reads it (``roar/recording/ray_fragments.py``): reads hashed
@@ -85,16 +89,7 @@ class TaskRecord:
             if hashed is not None:
                 writes.append([path, *hashed])
         return {
-            "v": FRAGMENT_VERSION,
-            "kind": self.kind,
-            "task_id": self.task_id,
-            "name": self.name,
-            "actor_id": self.actor_id,
-            "node": socket.gethostname(),
-            "pid": os.getpid(),
-            "started_at": self.started_at,
-            "ended_at": time.time(),
-            "workdir": os.environ.get("ROAR_RAY_WORKDIR"),
+            **self._header(self.kind, time.time()),
             "reads": reads,
             "writes": writes,
             "deleted": list(self.deleted),
