@@ -138,6 +138,30 @@ class Workspace:
         return self.roar(*args, "--json").json() if args else None
 
 
+def record_with_no_room(ws: Workspace) -> Result:
+    """`roar run` (ptrace) of a job writing 3,000 small files, with the file-size limit (the
+    stand-in for a full disk) just above the store's size: the command's files fit, the job's
+    3,000 artifacts do not."""
+    import resource
+    import signal
+
+    used = max(p.stat().st_size for p in (ws.root / ".roar").glob("roar.db*"))
+    limit = used + 32 * 1024
+
+    def no_room() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run(
+        [roar_executable(), "run", "--tracer", "ptrace", "python", "-c",
+         "import os\nos.makedirs('many', exist_ok=True)\n"
+         "for i in range(3000): open(f'many/{i}.txt', 'w').write(str(i))"],
+        cwd=ws.root, env=ws.env, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, preexec_fn=no_room, timeout=120,
+    )  # fmt: skip
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
 def _clean_env(tmp_home: Path) -> dict[str, str]:
     # XDG_* out too: roar keeps its login and the running server's note there, under HOME.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ROAR_", "GIT_", "XDG_"))}

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TRACERS, Workspace, gen, roar_executable, tracer_param
+from tests.conftest import (
+    TRACERS,
+    Workspace,
+    gen,
+    record_with_no_room,
+    roar_executable,
+    tracer_param,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -313,26 +320,11 @@ def test_python_reads_record_the_value_the_process_saw(project: Workspace, trace
 
 
 def test_a_full_disk_while_recording_leaves_no_half_written_job(project: Workspace) -> None:
-    import resource
-    import signal
     import sqlite3
 
     project.roar("run", "sh", "-c", "echo first > first.txt")
     roar_dir = project.root / ".roar"
-    used = max(p.stat().st_size for p in roar_dir.glob("roar.db*"))
-    limit = used + 32 * 1024  # room for the command's small files, not for 3,000 artifacts
-
-    def no_room() -> None:  # the file-size limit stands in for a full disk
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    proc = subprocess.run(
-        [roar_executable(), "run", "--tracer", "ptrace", "python", "-c",
-         "import os\nos.makedirs('many', exist_ok=True)\n"
-         "for i in range(3000): open(f'many/{i}.txt', 'w').write(str(i))"],
-        cwd=project.root, env=project.env, capture_output=True, text=True,
-        stdin=subprocess.DEVNULL, preexec_fn=no_room, timeout=120,
-    )  # fmt: skip
+    proc = record_with_no_room(project)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith("roar: could not record the job"), proc.stderr

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TRACERS, Workspace, roar_executable, tracer_param
+from tests.conftest import TRACERS, Workspace, record_with_no_room, roar_executable, tracer_param
 
 pytestmark = pytest.mark.e2e
 
@@ -311,24 +311,9 @@ def test_tracer_status_reports_the_resident_roar(own_resident: Workspace) -> Non
 def test_the_resident_copy_takes_on_the_limits_of_the_roar_the_user_started(
     own_resident: Workspace,
 ) -> None:
-    import resource
-
     ws = own_resident
     served = _running(ws)["served"]
-    roar_dir = ws.root / ".roar"
-    limit = max(p.stat().st_size for p in roar_dir.glob("roar.db*")) + 32 * 1024
-
-    def no_room() -> None:  # `ulimit -f`: roar's own writes must hit it too
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    proc = subprocess.run(
-        [roar_executable(), "run", "--tracer", "ptrace", "python", "-c",
-         "import os\nos.makedirs('many', exist_ok=True)\n"
-         "for i in range(3000): open(f'many/{i}.txt', 'w').write(str(i))"],
-        cwd=ws.root, env=ws.env, capture_output=True, text=True,
-        stdin=subprocess.DEVNULL, preexec_fn=no_room, timeout=WAIT,
-    )  # fmt: skip
+    proc = record_with_no_room(ws)  # `ulimit -f`: roar's own writes must hit it too
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith("roar: could not record the job")
     assert _status(ws)["running"]["served"] == served + 1
