@@ -22,7 +22,7 @@ from anyio.abc import Process
 
 from roar.errors import TracerError
 from roar.tracing._launch import launched, parent_pid
-from roar.tracing.base import EventSink, SkipReads, TraceOutcome
+from roar.tracing.base import SKIP_NOTHING, EventSink, SkipReads, TraceOutcome
 from roar.tracing.decoder import Decoder
 from roar.tracing.wire import EVK_END, WireFormatError
 
@@ -113,9 +113,16 @@ async def run_tracer_program(
     cwd: Path,
     sink: EventSink,
     abort: Abort,
+    snapshot_dir: Path | None = None,
+    skip_reads: SkipReads = SKIP_NOTHING,
 ) -> TraceOutcome:
     """Run ``binary --event-fd N --parent-pid P OPTIONS -- ARGV`` and feed its records to
-    ``sink`` until it closes the pipe; ``abort`` ends the traced tree on a second Ctrl-C."""
+    ``sink`` until it closes the pipe; ``abort`` ends the traced tree on a second Ctrl-C.
+
+    ``snapshot_dir`` and ``skip_reads`` become the options every tracer program takes for them
+    (``ext/tracer_cli.h``); ``options`` are the program's own."""
+    snapshots = ["--snapshot-dir", str(snapshot_dir)] if snapshot_dir is not None else []
+    options = [*options, *snapshots, *skip_read_options(skip_reads)]
     read_fd, write_fd = os.pipe()
     state = _SignalState(abort)
     try:

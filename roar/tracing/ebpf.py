@@ -23,7 +23,7 @@ from anyio.abc import Process
 
 from roar.errors import TracerError
 from roar.tracing._ebpf_selftest import SelfTest, self_test
-from roar.tracing._native import run_tracer_program, skip_read_options
+from roar.tracing._native import run_tracer_program
 from roar.tracing.base import (
     SKIP_NOTHING,
     Availability,
@@ -124,9 +124,7 @@ class EbpfBackend:
         ring_bytes = os.environ.get("ROAR_EBPF_RING_BYTES")
         if ring_bytes:
             options += ["--ring-bytes", _ring_bytes(ring_bytes)]
-        if snapshot_dir is not None:
-            options += ["--snapshot-dir", str(snapshot_dir)]
-        options += skip_read_options(skip_reads)
         return await run_tracer_program(
-            self.name, self.binary, options, argv, env=env, cwd=cwd, sink=sink, abort=_abort_tree
-        )
+            self.name, self.binary, options, argv, env=env, cwd=cwd, sink=sink,
+            abort=_abort_tree, snapshot_dir=snapshot_dir, skip_reads=skip_reads,
+        )  # fmt: skip

@@ -75,10 +75,7 @@ class PtraceBackend:
         available = self.availability()
         if not available.usable:
             raise TracerError(f"the ptrace tracer cannot run: {available.reason}")
-        options: list[str] = []
-        if snapshot_dir is not None:
-            options += ["--snapshot-dir", str(snapshot_dir)]
-        options += skip_read_options(skip_reads)
         return await run_tracer_program(
-            self.name, self.binary, options, argv, env=env, cwd=cwd, sink=sink, abort=_kill_tracer
-        )
+            self.name, self.binary, [], argv, env=env, cwd=cwd, sink=sink,
+            abort=_kill_tracer, snapshot_dir=snapshot_dir, skip_reads=skip_reads,
+        )  # fmt: skip
