@@ -61,7 +61,7 @@ static void usage(void)
     exit(2);
 }
 
-/* "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: the value (advancing *i), or NULL. */
+/* A numeric option's value, at least `min`; anything else is a usage error. */
 static long number_option(const char *v, long min)
 {
     char *end;

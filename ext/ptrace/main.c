@@ -72,10 +72,6 @@ static void usage(void)
     exit(2);
 }
 
-/*
- * "--NAME VALUE" or "--NAME=VALUE" at argv[*i]: the value (advancing *i past it), or NULL when
- * argv[*i] is another option.
- */
 /* One --skip-reads-under/--keep-reads-under (is_prefix: must be absolute) or
  * --keep-reads-containing value: a usage error when empty or not absolute. */
 static void add_skip_option(struct roar_skip_list *list, const char *value, int is_prefix)
