@@ -50,7 +50,10 @@ struct roar_ring_ctl {
     uint64_t head __attribute__((aligned(64)));   /* next position to claim */
     uint64_t tail __attribute__((aligned(64)));   /* everything before it is consumed, zeroed */
     uint32_t reader_waiting __attribute__((aligned(64))); /* roar sleeps: wake it */
-    uint32_t unused;
+    /* Bumped by any process of the tree that renamed or removed a directory: the directories
+     * each process knows to be free of symlinks (ext/preload/lexical.c) may not be any more.
+     * Roar leaves it alone (it starts at 0 with the rest of the file). */
+    uint32_t dirs_changed;
     uint64_t given_up; /* records writers dropped after waiting ROAR_RING_WAIT_SECONDS for room */
 };
 

@@ -1,7 +1,8 @@
 /*
  * changes.c -- wrappers for calls that move, remove, truncate and copy files, for close and dup
  * (CLOSE records, and keeping the connection's descriptor out of the program's reach), and for
- * chdir.  The open family and stdio are in files.c; what both use is declared in files.h.
+ * chdir and rmdir (which also tell lexical.c that the working directory or a directory changed).
+ * The open family and stdio are in files.c; what both use is declared in files.h.
  *
  * Every wrapper: real call first, errno saved; reporting only when the call succeeded and only
  * inside the guard; errno restored; the real return value returned.
@@ -31,6 +32,7 @@ REAL_DECL(int, linkat, (int, const char *, int, const char *, int));
 REAL_DECL(int, unlink, (const char *));
 REAL_DECL(int, unlinkat, (int, const char *, int));
 REAL_DECL(int, remove, (const char *));
+REAL_DECL(int, rmdir, (const char *));
 REAL_DECL(int, truncate, (const char *, off_t));
 REAL_DECL(int, truncate64, (const char *, off64_t));
 REAL_DECL(int, ftruncate, (int, off_t));
@@ -65,10 +67,29 @@ static void before_fd_change(int fd)
         }                                                                                         \
     } while (0)
 
+/*
+ * After a successful rename: a directory that moved (or an exchange, which may swap a directory
+ * and a symlink) can change what a directory's path leads to, so lexical.c forgets what it knew.
+ * A file renamed over a file changes no directory.  Outside the guard: forgetting must not be
+ * skipped.
+ */
+static void after_rename(int r, int newdir, const char *newpath, unsigned flags)
+{
+    if (r != 0)
+        return;
+    int saved = errno;
+    struct stat st;
+    if ((flags & RENAME_EXCHANGE) || fstatat(newdir, newpath, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        S_ISDIR(st.st_mode))
+        lexical_dirs_changed();
+    errno = saved;
+}
+
 SHIM_API int rename(const char *oldpath, const char *newpath)
 {
     before_change(AT_FDCWD, newpath, 0, SNAPSHOT_LINK);
     int r = REAL(rename)(oldpath, newpath);
+    after_rename(r, AT_FDCWD, newpath, 0);
     REPORT_IF_OK(r, report_rename(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0));
     return r;
 }
@@ -77,6 +98,7 @@ SHIM_API int renameat(int olddir, const char *oldpath, int newdir, const char *n
 {
     before_change(newdir, newpath, 0, SNAPSHOT_LINK);
     int r = REAL(renameat)(olddir, oldpath, newdir, newpath);
+    after_rename(r, newdir, newpath, 0);
     REPORT_IF_OK(r, report_rename(olddir, oldpath, newdir, newpath, 0));
     return r;
 }
@@ -91,6 +113,7 @@ SHIM_API int renameat2(int olddir, const char *oldpath, int newdir, const char *
     if (!(flags & RENAME_EXCHANGE)) /* an exchange keeps both files */
         before_change(newdir, newpath, 0, SNAPSHOT_LINK);
     int r = real_renameat2(olddir, oldpath, newdir, newpath, flags);
+    after_rename(r, newdir, newpath, flags);
     REPORT_IF_OK(r, report_rename(olddir, oldpath, newdir, newpath, flags));
     return r;
 }
@@ -124,6 +147,17 @@ SHIM_API int unlinkat(int dirfd, const char *path, int flags)
     int r = REAL(unlinkat)(dirfd, path, flags);
     if (!(flags & AT_REMOVEDIR)) /* rmdir: no file content goes away */
         REPORT_IF_OK(r, report_unlink(dirfd, path));
+    else if (r == 0)
+        lexical_dirs_changed(); /* a symlink may take the directory's name */
+    return r;
+}
+
+/* No record (no file content goes away), but a symlink may take the directory's name. */
+SHIM_API int rmdir(const char *path)
+{
+    int r = REAL(rmdir)(path);
+    if (r == 0)
+        lexical_dirs_changed();
     return r;
 }
 
@@ -139,6 +173,8 @@ SHIM_API int remove(const char *path)
     int r = REAL(remove)(path);
     if (!is_dir)
         REPORT_IF_OK(r, report_unlink(AT_FDCWD, path));
+    else if (r == 0)
+        lexical_dirs_changed();
     return r;
 }
 
@@ -372,6 +408,8 @@ static void report_chdir(void)
 SHIM_API int chdir(const char *path)
 {
     int r = REAL(chdir)(path);
+    if (r == 0)
+        lexical_cwd_changed();
     REPORT_IF_OK(r, report_chdir());
     return r;
 }
@@ -379,6 +417,8 @@ SHIM_API int chdir(const char *path)
 SHIM_API int fchdir(int fd)
 {
     int r = REAL(fchdir)(fd);
+    if (r == 0)
+        lexical_cwd_changed();
     REPORT_IF_OK(r, report_chdir());
     return r;
 }

@@ -55,15 +55,27 @@ void report_open(int fd, int flags, uint32_t open_info, int dirfd, const char *p
         forget_written_fd(fd);
         return;
     }
+    int final_plain = (open_info & SHIM_OPEN_FINAL_PLAIN) || (flags & O_NOFOLLOW) ||
+                      ((flags & O_CREAT) && (flags & O_EXCL));
+    open_info &= ~SHIM_OPEN_FINAL_PLAIN;
     char buf[SHIM_PATH];
-    int kind = path_of_fd(fd, buf);
-    if (kind == 1)
-        return; /* not a file */
-    if (kind != 0 && path_resolve_at(dirfd, path, buf, 0) < 0) {
-        emit_warn(1, "open of %.200s succeeded but its path could not be resolved", path);
-        return;
+    char lexical[SHIM_PATH];
+    uint32_t generation;
+    int how = lexical_open_path(dirfd, path, final_plain, lexical, &generation);
+    if (how == 0) {
+        memcpy(buf, lexical, strlen(lexical) + 1);
+    } else {
+        int kind = path_of_fd(fd, buf);
+        if (kind == 1)
+            return; /* not a file */
+        if (kind != 0 && path_resolve_at(dirfd, path, buf, 0) < 0) {
+            emit_warn(1, "open of %.200s succeeded but its path could not be resolved", path);
+            return;
+        }
+        path_normalize(buf);
+        if (kind == 0 && how == 1)
+            lexical_learn(lexical, buf, generation);
     }
-    path_normalize(buf);
     if (plain_read && roar_skip_reads_enabled(&shim_skip_reads) &&
         roar_skip_read(&shim_skip_reads, buf)) {
         forget_written_fd(fd);
@@ -212,11 +224,12 @@ static inline int needs_mode(int flags)
         va_end(ap);                                                                               \
     }
 
-/* Whether path (dirfd-relative) exists: 1, 0 (ENOENT) or -1 (cannot tell). */
-static int exists_at(int dirfd, const char *path, int follow)
+/* Whether path (dirfd-relative) exists, as an open resolves it: 1, 0 (ENOENT) or -1 (cannot
+ * tell); *final_plain as stat_as_open says. */
+static int exists_at(int dirfd, const char *path, int follow, int *final_plain)
 {
     struct stat st;
-    if (fstatat(dirfd, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0)
+    if (stat_as_open(dirfd, path, follow, &st, final_plain) == 0)
         return 1;
     return errno == ENOENT ? 0 : -1;
 }
@@ -224,23 +237,24 @@ static int exists_at(int dirfd, const char *path, int follow)
 /*
  * Before an open: save the file first if the open may change data the job read (snapshots), and
  * find out whether an O_CREAT open is about to create the file.  Returns the ROAR_OPEN_* flags
- * for its OPEN record.
+ * for its OPEN record, and SHIM_OPEN_FINAL_PLAIN.
  *
  * Whether it creates: O_CREAT|O_EXCL always does (or fails); otherwise the path is looked up
  * just before the real call, with fstatat on the program's own dirfd and path, following a final
  * symlink unless O_NOFOLLOW -- as open resolves it (a dangling symlink: open creates its target,
  * and the lookup says "absent").  With snapshots on, every writing open already pays that stat
  * (snapshot_before_change_at) and its answer is reused, so an O_CREAT open costs no extra
- * syscall; with snapshots off it costs one.  Read-only opens without O_CREAT pay nothing.  A
- * stat that fails otherwise than ENOENT leaves the flag unset (the open then nearly always fails
- * too).
+ * syscall; with snapshots off it costs one.  The stat is an lstat first (stat_as_open), so it
+ * also says whether the final component is a symlink, for free unless it is one.  Read-only
+ * opens without O_CREAT pay nothing.  A stat that fails otherwise than ENOENT leaves the flag
+ * unset (the open then nearly always fails too).
  */
 static inline uint32_t before_open(int dirfd, const char *path, int flags)
 {
     if (!path || (flags & O_PATH) || (flags & O_TMPFILE) == O_TMPFILE)
         return 0;
     if ((flags & O_CREAT) && (flags & O_EXCL))
-        return ROAR_OPEN_CREATED; /* if it succeeds, it created the file: nothing to save */
+        return ROAR_OPEN_CREATED | SHIM_OPEN_FINAL_PLAIN; /* if it succeeds, it created the file */
     int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
     int snapshot = writes && snapshot_enabled();
     if (!snapshot && !(flags & O_CREAT))
@@ -250,11 +264,14 @@ static inline uint32_t before_open(int dirfd, const char *path, int flags)
     if (shim_enter()) {
         int follow = !(flags & O_NOFOLLOW);
         int keeps_old = (flags & O_ACCMODE) == O_RDWR && !(flags & O_TRUNC);
+        int final_plain = 0;
         int exists = snapshot ? snapshot_before_change_at(dirfd, path, follow, SNAPSHOT_COPY,
-                                                          keeps_old)
-                              : exists_at(dirfd, path, follow);
+                                                          keeps_old, &final_plain)
+                              : exists_at(dirfd, path, follow, &final_plain);
         if ((flags & O_CREAT) && exists == 0)
             info = ROAR_OPEN_CREATED;
+        if (final_plain)
+            info |= SHIM_OPEN_FINAL_PLAIN;
         shim_leave();
     }
     errno = saved;
@@ -268,7 +285,7 @@ void before_change(int dirfd, const char *path, int follow, enum snapshot_how ho
         return;
     int saved = errno;
     if (shim_enter()) {
-        snapshot_before_change_at(dirfd, path, follow, how, 0);
+        snapshot_before_change_at(dirfd, path, follow, how, 0, NULL);
         shim_leave();
     }
     errno = saved;
@@ -371,28 +388,29 @@ SHIM_API int __openat64_2(int dirfd, const char *path, int flags)
 
 /* mkstemp & co. open with libc's internal __open: a new file, read-write. */
 #define MKSTEMP_FLAGS (O_RDWR | O_CREAT | O_EXCL)
+#define MKSTEMP_INFO (ROAR_OPEN_CREATED | SHIM_OPEN_FINAL_PLAIN)
 
 SHIM_API int mkstemp(char *tmpl)
 {
-    return after_open(REAL(mkstemp)(tmpl), MKSTEMP_FLAGS, ROAR_OPEN_CREATED, AT_FDCWD, tmpl);
+    return after_open(REAL(mkstemp)(tmpl), MKSTEMP_FLAGS, MKSTEMP_INFO, AT_FDCWD, tmpl);
 }
 
 SHIM_API int mkostemp(char *tmpl, int flags)
 {
-    return after_open(REAL(mkostemp)(tmpl, flags), MKSTEMP_FLAGS | flags, ROAR_OPEN_CREATED,
+    return after_open(REAL(mkostemp)(tmpl, flags), MKSTEMP_FLAGS | flags, MKSTEMP_INFO,
                       AT_FDCWD, tmpl);
 }
 
 SHIM_API int mkstemps(char *tmpl, int suffixlen)
 {
-    return after_open(REAL(mkstemps)(tmpl, suffixlen), MKSTEMP_FLAGS, ROAR_OPEN_CREATED, AT_FDCWD,
-                      tmpl);
+    return after_open(REAL(mkstemps)(tmpl, suffixlen), MKSTEMP_FLAGS,
+                      MKSTEMP_INFO, AT_FDCWD, tmpl);
 }
 
 SHIM_API int mkostemps(char *tmpl, int suffixlen, int flags)
 {
     return after_open(REAL(mkostemps)(tmpl, suffixlen, flags), MKSTEMP_FLAGS | flags,
-                      ROAR_OPEN_CREATED, AT_FDCWD, tmpl);
+                      MKSTEMP_INFO, AT_FDCWD, tmpl);
 }
 
 /* ---- stdio ------------------------------------------------------------------------------------ */

@@ -60,6 +60,7 @@ void shim_after_fork_child(void)
     shim_pid_cache = getpid();
     transport_after_fork();
     dedupe_after_fork();
+    lexical_after_fork();
 }
 
 /*

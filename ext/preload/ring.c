@@ -62,6 +62,22 @@ int ring_ready(void)
     return __atomic_load_n(&ctl, __ATOMIC_ACQUIRE) != NULL;
 }
 
+int ring_dirs_generation(uint32_t *generation)
+{
+    struct roar_ring_ctl *c = __atomic_load_n(&ctl, __ATOMIC_ACQUIRE);
+    if (!c)
+        return -1;
+    *generation = __atomic_load_n(&c->dirs_changed, __ATOMIC_ACQUIRE);
+    return 0;
+}
+
+void ring_dirs_changed(void)
+{
+    struct roar_ring_ctl *c = __atomic_load_n(&ctl, __ATOMIC_ACQUIRE);
+    if (c)
+        __atomic_add_fetch(&c->dirs_changed, 1, __ATOMIC_ACQ_REL);
+}
+
 /* Wait a little for roar to make room (it has been woken). 0: go on; -1: waited too long. */
 static int wait_for_room(struct timespec *since, int stateless)
 {

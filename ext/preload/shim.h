@@ -11,6 +11,7 @@
  *   transport.c  the connection to roar: adopt an inherited one or connect, keep it safe, send
  *   ring.c       the tree's shared-memory record ring (ext/ring.h): records without a syscall
  *   paths.c      absolute, lexically normalised paths; descriptor paths; program inspection
+ *   lexical.c    an open's path from the call's own path where that is the kernel's answer
  *   dedupe.c     per-process OPEN (and ENV) dedupe and the table of descriptors opened for writing
  *   snapshot.c   saving an input before the job overwrites or removes it (tree-wide state)
  *   files.c      open family, stdio, rename/link/unlink/truncate, copies, close/dup, chdir
@@ -153,6 +154,9 @@ void transport_wake(void);
 
 /* Map the ring ROAR_PRELOAD_RING names, once per image (0; -1 when there is none). */
 int ring_init(void);
+/* The tree's count of directories renamed or removed (ext/ring.h): 0, or -1 without a ring. */
+int ring_dirs_generation(uint32_t *generation);
+void ring_dirs_changed(void);
 /* Put one record in the ring: 0 done, -1 no ring (send it), -2 given up (count it lost).
  * `stateless`: a vfork child's call, which must not write the shim's globals (they are the
  * parent's); it only touches the shared ring. */
@@ -192,6 +196,26 @@ void path_canonical_parent(char *path);
 void path_canonical_full(char *path);
 /* Search $PATH like execvp(3): 0 and the absolute path of the first executable file, or -1. */
 int path_search(const char *file, char *out);
+
+/* ---- lexical.c -------------------------------------------------------------------------------- */
+
+struct stat;
+/* fstatat(2) of path as an open with (follow ? 0 : O_NOFOLLOW) resolves it, in one call unless
+ * the final component is a symlink; *final_plain = 1 when it is not one (or is absent: the open
+ * creates it).  0, or -1 with errno. */
+int stat_as_open(int dirfd, const char *path, int follow, struct stat *st, int *final_plain);
+/* The absolute path a successful open of (dirfd, path) opened, without /proc: 0 and out = the
+ * kernel's answer; 1 when it cannot tell (out = the lexical path and *generation the tree's
+ * count of directory changes, for lexical_learn); -1 when there is no lexical path.
+ * final_plain: the final component is known not to be a symlink. */
+int lexical_open_path(int dirfd, const char *path, int final_plain, char *out,
+                      uint32_t *generation);
+/* The kernel named an open's file: when that is the lexical path, its directory is known. */
+void lexical_learn(const char *lexical, const char *kernel, uint32_t generation);
+/* This process changed its working directory / renamed or removed a directory. */
+void lexical_cwd_changed(void);
+void lexical_dirs_changed(void);
+void lexical_after_fork(void);
 
 /* What exec would actually run: the binary behind a chain of #! lines. */
 struct program_info {
@@ -248,14 +272,19 @@ void snapshot_note_write(const char *path);
  * also_unread, if nobody touched it yet: an O_RDWR open keeps and reads the old content). */
 void snapshot_before_change(const char *path, enum snapshot_how how, int also_unread);
 /* The same for a path as the program gave it (dirfd-relative); follow: the call follows a
- * final symlink.  Its one fstatat(2) also says whether the path exists, which the caller may
- * need too: 1 it exists, 0 it does not (ENOENT), -1 unknown (snapshots off, or another error). */
+ * final symlink.  Its one stat (stat_as_open) also says whether the path exists, which the caller
+ * may need too: 1 it exists, 0 it does not (ENOENT), -1 unknown (snapshots off, or another
+ * error); and, when final_plain is not NULL, whether the final component is not a symlink. */
 int snapshot_before_change_at(int dirfd, const char *path, int follow, enum snapshot_how how,
-                              int also_unread);
+                              int also_unread, int *final_plain);
 
 /* ---- files.c / exec.c ------------------------------------------------------------------------- */
 
-/* Report the OPEN of a successful open-family call; open_info = its ROAR_OPEN_* flags (arg2). */
+/* Not a record flag (report_open takes it out): the look before the open found the final
+ * component not to be a symlink, so the open's path needs no /proc (lexical.c). */
+#define SHIM_OPEN_FINAL_PLAIN 0x80000000u
+/* Report the OPEN of a successful open-family call; open_info = its ROAR_OPEN_* flags (arg2),
+ * with SHIM_OPEN_FINAL_PLAIN. */
 void report_open(int fd, int flags, uint32_t open_info, int dirfd, const char *path);
 /* A CLOSE record if fd was open for writing. */
 void report_close(int fd);

@@ -300,7 +300,7 @@ void snapshot_before_change(const char *path, enum snapshot_how how, int also_un
 }
 
 int snapshot_before_change_at(int dirfd, const char *path, int follow, enum snapshot_how how,
-                              int also_unread)
+                              int also_unread, int *final_plain)
 {
     if (!snapshot_enabled())
         return -1;
@@ -308,7 +308,11 @@ int snapshot_before_change_at(int dirfd, const char *path, int follow, enum snap
      * the kernel exactly as the call will resolve it) answers "nothing to save" far cheaper than
      * resolving and canonicalising the path.  Only regular files are content roar hashes. */
     struct stat st;
-    if (fstatat(dirfd, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0)
+    int plain;
+    int r = stat_as_open(dirfd, path, follow, &st, &plain);
+    if (final_plain)
+        *final_plain = plain;
+    if (r != 0)
         return errno == ENOENT ? 0 : -1;
     char buf[SHIM_PATH];
     if (!S_ISREG(st.st_mode) || path_resolve_at(dirfd, path, buf, 0) < 0)

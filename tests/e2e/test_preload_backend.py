@@ -925,3 +925,147 @@ async def test_writers_killed_mid_stream_leave_the_ring_readable(
     }
     assert run.stats.ring and run.stats.socket_records == 0
     assert run.stats.events_lost <= 3  # at most the record each child was copying
+
+
+# ---- an open's path without /proc (ext/preload/lexical.c) ------------------------------------
+
+# Each open's file as the kernel names it (readlink of /proc/self/fd/N, made by the script
+# itself), through every shape of path the shim answers lexically or must not: symlinked
+# directories, final symlinks, "..", relative paths after chdir, descriptor-relative paths, and
+# a known directory replaced by a symlink by this process (rename, rmdir) and by another one.
+_PATH_SHAPES = """
+import json, os, subprocess, sys, tempfile
+
+kernel = {"read": [], "written": []}
+
+def opened(fd, how):
+    kernel[how].append(os.readlink(f"/proc/self/fd/{fd}"))
+    os.close(fd)
+
+def read(path, **kw):
+    opened(os.open(path, os.O_RDONLY, **kw), "read")
+
+def write(path, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC, **kw):
+    fd = os.open(path, flags, 0o644, **kw)
+    os.write(fd, b"x")
+    opened(fd, "written")
+
+write("w0"); read("real/r1"); read(os.path.abspath("real/r1b")); write("real/w1")
+read("link/r2"); write("link/w2")
+read("real/r3link"); write("real/w3link")
+write("real/dangle")
+read("deep/../r5")
+os.chdir("link"); read("r6"); write("w6"); os.chdir("..")
+write("swap/w7a")
+os.rename("swap", "swap_old"); os.symlink("real", "swap")
+write("swap/w7b")
+write("empty/t8"); os.unlink("empty/t8"); os.rmdir("empty"); os.symlink("real", "empty")
+write("empty/w8")
+read("other/r9a")
+subprocess.run(["sh", "-c", "mv other other_old && ln -s real other"], check=True)
+read("other/r9b")
+dirfd = os.open("link", os.O_RDONLY | os.O_DIRECTORY)
+read("r10", dir_fd=dirfd); os.close(dirfd)
+write("link/w12", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW)
+fd, _ = tempfile.mkstemp(dir="link"); os.write(fd, b"x"); opened(fd, "written")
+json.dump(kernel, open(sys.argv[1], "w"))
+"""
+
+
+def _path_shapes_layout(data: Path) -> None:
+    real = data / "real"
+    (real / "sub").mkdir(parents=True)
+    (data / "swap").mkdir()
+    (data / "empty").mkdir()
+    (data / "other").mkdir()
+    for name in ("r1", "r1b", "r2", "r3", "r5", "r6", "r9b", "r10"):
+        (real / name).write_text(name)
+    (data / "r5").write_text("the lexical answer, which the kernel does not give")
+    (data / "other" / "r9a").write_text("r9a")
+    (real / "w3target").write_text("old")
+    (data / "link").symlink_to("real")
+    (data / "deep").symlink_to("real/sub")
+    (real / "r3link").symlink_to("r3")
+    (real / "w3link").symlink_to("w3target")
+    (real / "dangle").symlink_to("made")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("snapshots", [False, True], ids=["plain", "snapshots"])
+@pytest.mark.parametrize("ring", [True, False], ids=["ring", "socket"])
+async def test_open_paths_are_the_kernels_through_every_shape_of_path(
+    shim: Path,
+    data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    snapshots: bool,
+    ring: bool,
+) -> None:
+    if not ring:
+        monkeypatch.setenv(ENV_RING_BYTES, "0")  # no ring: every open asks /proc
+    _path_shapes_layout(data)
+    script = _script(tmp_path, "shapes.py", _PATH_SHAPES)
+    answers = tmp_path / "kernel.json"
+    run = await trace(
+        shim,
+        [sys.executable, script, answers],
+        data,
+        snapshot_dir=tmp_path / "snapshots" if snapshots else None,
+    )
+    assert run.outcome.exit_code == 0
+    kernel = json.loads(answers.read_text())
+    prefix = str(data) + os.sep
+    written = {p[len(prefix) :] for p in kernel["written"]} - {"empty/t8"}  # unlinked
+    read = {p[len(prefix) :] for p in kernel["read"]}
+    # The shapes land where the kernel put them, not where the names point lexically.
+    assert {"real/r5", "real/r9b", "real/w7b", "real/w8", "real/made", "real/w3target"} <= (
+        read | written
+    )
+    moved = {"swap": "swap_old", "other": "other_old"}  # directories renamed: how roar sees it
+    assert run.outputs(data) == written | set(moved.values())
+    assert run.inputs(data) == read | set(moved)
+
+
+def _strace() -> str:
+    found = shutil.which("strace")
+    if found is None:
+        pytest.skip("strace is not installed (scripts/test installs it): it counts the readlinks")
+    return found
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ring", [True, False], ids=["ring", "socket"])
+async def test_opens_in_known_directories_ask_proc_nothing(
+    shim: Path, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ring: bool
+) -> None:
+    """With the ring, the files of a directory the shim knows are named without a readlink of
+    /proc per open (without it, every open asks: which shows the count below means something)."""
+    if not ring:
+        monkeypatch.setenv(ENV_RING_BYTES, "0")
+    count = 300
+    script = _script(
+        tmp_path,
+        "storm.py",
+        f"""
+        import os
+        os.makedirs("out")
+        for i in range({count}):
+            with open(f"out/f{{i}}", "w") as f:
+                f.write("x")
+        for i in range({count}):
+            with open(f"out/f{{i}}") as f:
+                f.read()
+        """,
+    )
+    log = tmp_path / "strace.log"
+    strace = [_strace(), "-f", "-qq", "-s", "4096", "-e", "trace=readlink", "-o", log]
+    run = await trace(shim, [*strace, sys.executable, script], data)
+    assert run.outcome.exit_code == 0
+    assert run.outputs(data) == {f"out/f{i}" for i in range(count)}
+    asked = [
+        line for line in log.read_text().splitlines() if "/fd/" in line and f'"{data}/out/' in line
+    ]
+    if ring:
+        assert len(asked) <= 2, asked[:5]  # the first open that taught the shim the directory
+    else:
+        assert len(asked) >= 2 * count
