@@ -404,13 +404,17 @@ def interpreters(programs: Iterable[str]) -> list[str]:
 
 
 async def capture(
-    read_paths: Iterable[str], programs: Iterable[str], roar_dir: Path
+    read_paths: Iterable[str],
+    programs: Iterable[str],
+    roar_dir: Path,
+    machine: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The job's environment record: runtime, interpreters, packages (pip and dpkg).
 
     Its parts are independent (a walk of site-packages, one short process per interpreter,
     dpkg), so they run at the same time: this is on the path between the command's end and
-    its record.
+    its record.  ``machine``: :func:`machine_facts`, when the caller read them already (while
+    the command ran).
     """
     reads = list(read_paths)
     found = interpreters(programs)
@@ -462,7 +466,7 @@ async def capture(
     installed = dict(sorted(installed.items()))
     return {
         "runtime": {
-            **machine_facts(),
+            **(machine or machine_facts()),
             "python": known[0] if known else None,
             "interpreters": known,
         },

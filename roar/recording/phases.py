@@ -71,7 +71,8 @@ class Prepared:
 
 @dataclass
 class Traced:
-    """The command's run: how it ended, what it touched, and what was hashed meanwhile."""
+    """The command's run: how it ended, what it touched, and what was hashed and read
+    meanwhile."""
 
     outcome: TraceOutcome
     accesses: Accesses
@@ -82,6 +83,10 @@ class Traced:
     closed: dict[str, HashResult]  # outputs, hashed when closed
     proxy_events: list[Any] | None  # the job's S3 proxy events, when it had one
     tasks: list[RayTask] = field(default_factory=list)  # its Ray tasks, in the order they began
+    # Read while the command ran: what git tracks unmodified at the recorded commit (the tree as
+    # `prepare` found it), and the machine's facts for the environment record.
+    tracked: set[str] = field(default_factory=set)
+    machine: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -37,6 +37,7 @@ from roar.models import Job, NewJob
 from roar.recording.digests import collect_digests, to_files
 from roar.recording.env_probe import INJECT_DIR, env_vars_launched, env_vars_read, probe_env
 from roar.recording.environment import capture as capture_environment
+from roar.recording.environment import machine_facts
 from roar.recording.filters import (
     FilterSettings,
     Verdicts,
@@ -155,10 +156,22 @@ async def trace(
     async def hash_closed(paths: list[str]) -> None:
         closed.update(await hasher.hash_many(paths, remember=False))
 
+    # What does not depend on the command is read while it runs, not after it.
+    tracked: set[str] = set()
+    machine: dict[str, Any] = {}
+
+    async def read_tracked() -> None:
+        tracked.update(await unmodified_tracked(prepared.git))
+
+    async def read_machine() -> None:
+        machine.update(await anyio.to_thread.run_sync(machine_facts))
+
     started_at = time.time()
     clock = time.monotonic()
-    # Leaving the task group waits for what is being hashed while the command runs.
+    # Leaving the task group waits for what is being hashed or read while the command runs.
     async with anyio.create_task_group() as tg:
+        tg.start_soon(read_tracked)
+        tg.start_soon(read_machine)
 
         def sink(batch: EventBatch) -> None:
             if observe is not None:
@@ -213,6 +226,8 @@ async def trace(
         closed=closed,
         proxy_events=list(proxy.events) if proxy is not None else None,
         tasks=prepared.router.in_order() if prepared.router is not None else [],
+        tracked=tracked,
+        machine=machine,
     )
 
 
@@ -242,7 +257,9 @@ async def settle(
 
     async def capture() -> None:
         environment.update(
-            await capture_environment(accesses.inputs, accesses.programs, ctx.project.roar_dir)
+            await capture_environment(
+                accesses.inputs, accesses.programs, ctx.project.roar_dir, traced.machine
+            )
         )
 
     async with anyio.create_task_group() as tg:
@@ -286,11 +303,8 @@ async def attribute(
     traced: Traced,
     settled: Settled,
     warnings: list[RecordWarning],
-    tracked: set[str] | None = None,
 ) -> Attribution:
-    git = prepared.git
-    if tracked is None:
-        tracked = await unmodified_tracked(git)
+    git, tracked = prepared.git, traced.tracked
     # Content a recorded job produced is sourced by that job, not by the patch.
     produced = await store.producers([f.hash for f in settled.inputs])
     from_jobs = {ctx.project.absolute(f.path) for f in settled.inputs if f.hash in produced}
@@ -387,7 +401,7 @@ async def record_command(
                 await record_cluster_tasks(ctx, store, submission, cluster_tasks, warnings)
             for task in traced.tasks:
                 await record_task(ctx, store, job_type, prepared, traced, task, job, hasher,
-                                  settled.environment, attribution.tracked, warnings)  # fmt: skip
+                                  settled.environment, warnings)  # fmt: skip
             bookkeeping = time.monotonic() - traced.ended
     finally:
         # Snapshots exist only to be hashed; the digests are what is kept.
@@ -415,7 +429,6 @@ async def record_task(
     parent: Job,
     hasher: Hasher,
     environment: dict[str, Any],
-    tracked: set[str],
     warnings: list[RecordWarning],
 ) -> Job:
     """A Ray task of ``parent`` as a job of its own (``ray_task``): its files, the same phases."""
@@ -435,9 +448,7 @@ async def record_task(
         tasks=[],
     )
     settled = await settle(ctx, task_prepared, task_traced, hasher, warnings, runtime)
-    attribution = await attribute(
-        ctx, store, task_prepared, task_traced, settled, warnings, tracked
-    )
+    attribution = await attribute(ctx, store, task_prepared, task_traced, settled, warnings)
     new = build_job(
         ctx, "ray_task", task_prepared, task_traced, settled, attribution, hasher, warnings
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+from pathlib import Path
 
 import anyio
 import pytest
@@ -58,3 +61,45 @@ def test_each_phase_hands_the_next_what_it_needs(project: Workspace) -> None:
             assert stored.step_number == 1
 
     anyio.run(phases)
+
+
+def test_git_and_the_machine_are_read_while_the_command_runs(
+    project: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What does not depend on the command is read while it runs: the command below waits
+    for roar's `git ls-files`, which would otherwise only come after it (and it would fail)."""
+    project.gen({"in.txt": "data\n"})
+    project.git("add", "in.txt")
+    project.git("commit", "-q", "-m", "data")
+    marker = tmp_path / "ls-files-ran"
+    real_git = shutil.which("git")
+    assert real_git is not None
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "git").write_text(
+        f'#!/bin/sh\ncase " $* " in *" ls-files "*) : > "{marker}";; esac\nexec "{real_git}" "$@"\n'
+    )
+    (shims / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
+    wait = (
+        "import os, sys, time\n"
+        "for _ in range(600):\n"
+        f"    if os.path.exists({str(marker)!r}):\n"
+        "        sys.exit(0)\n"
+        "    time.sleep(0.05)\n"
+        "sys.exit(3)\n"
+    )
+    ctx = RoarContext.load(project.root, verbosity=-1)
+
+    async def run() -> None:
+        argv = [sys.executable, "-c", wait]
+        prepared = await recorder.prepare(ctx, argv, backend_name="preload", cwd=project.root)
+        marker.unlink(missing_ok=True)  # whatever `prepare` asked git is not what is tested
+        async with ctx.store() as store:
+            traced = await recorder.trace(ctx, prepared, Hasher(store, ["blake3"]))
+        shutil.rmtree(prepared.scratch, ignore_errors=True)
+        assert traced.outcome.exit_code == 0, "git ls-files did not run while the command ran"
+        assert "in.txt" in traced.tracked
+        assert traced.machine["cpu"]["count"] == os.cpu_count()
+
+    anyio.run(run)
