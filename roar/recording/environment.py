@@ -291,6 +291,9 @@ def _save_json(path: Path, value: object) -> None:
         os.replace(tmp, path)
 
 
+INTERPRETER_CACHE = "interpreter-cache.json"  # under .roar/
+
+
 class InterpreterCache:
     """What a Python interpreter is (``interpreter_facts``), remembered across jobs in
     `.roar/interpreter-cache.json` while its binary is the same file (device, inode, size, mtime).
@@ -408,13 +411,15 @@ async def capture(
     programs: Iterable[str],
     roar_dir: Path,
     machine: dict[str, Any] | None = None,
+    interpreter_cache: InterpreterCache | None = None,
 ) -> dict[str, Any]:
     """The job's environment record: runtime, interpreters, packages (pip and dpkg).
 
     Its parts are independent (a walk of site-packages, one short process per interpreter,
     dpkg), so they run at the same time: this is on the path between the command's end and
     its record.  ``machine``: :func:`machine_facts`, when the caller read them already (while
-    the command ran).
+    the command ran); ``interpreter_cache``: the cache the caller asked interpreters through
+    while they ran.
     """
     reads = list(read_paths)
     found = interpreters(programs)
@@ -436,7 +441,8 @@ async def capture(
         if json.dumps(site_cache, sort_keys=True) != before:
             _save_json(site_cache_path, site_cache)
 
-    interpreter_cache = InterpreterCache(roar_dir / "interpreter-cache.json")
+    if interpreter_cache is None:
+        interpreter_cache = InterpreterCache(roar_dir / INTERPRETER_CACHE)
 
     async def ask_interpreter(index: int, interpreter: str) -> None:
         pythons[index] = await interpreter_cache.facts(interpreter)

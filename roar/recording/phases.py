@@ -21,6 +21,7 @@ from roar.recording.warnings import RecordWarning
 from roar.tracing.base import Backend, TraceOutcome
 
 if TYPE_CHECKING:
+    from roar.recording.environment import InterpreterCache
     from roar.recording.ray_submission import SubmitPlan
 
 
@@ -87,6 +88,7 @@ class Traced:
     # `prepare` found it), and the machine's facts for the environment record.
     tracked: set[str] = field(default_factory=set)
     machine: dict[str, Any] = field(default_factory=dict)
+    interpreters: InterpreterCache | None = None  # asked about each interpreter as it started
 
 
 @dataclass

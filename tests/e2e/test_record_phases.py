@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from roar.core.context import RoarContext
 from roar.hashing import Hasher
 from roar.recording import job_builder, recorder
+from roar.recording.phases import Traced
 from roar.recording.warnings import RecordWarning
 from tests.conftest import Workspace
 
@@ -63,6 +65,38 @@ def test_each_phase_hands_the_next_what_it_needs(project: Workspace) -> None:
     anyio.run(phases)
 
 
+def _waits_for(marker: Path) -> str:
+    """Python code that exits 0 once ``marker`` exists, 3 if it never comes (30 s)."""
+    return (
+        "import os, sys, time\n"
+        "for _ in range(600):\n"
+        f"    if os.path.exists({str(marker)!r}):\n"
+        "        sys.exit(0)\n"
+        "    time.sleep(0.05)\n"
+        "sys.exit(3)\n"
+    )
+
+
+def _wrapper(path: Path, real: str, marker: Path, when: str) -> Path:
+    """A shell script standing in for ``real`` that creates ``marker`` when called with
+    arguments matching the case pattern ``when``."""
+    path.write_text(
+        f'#!/bin/sh\ncase " $* " in {when}) : > "{marker}";; esac\nexec "{real}" "$@"\n'
+    )
+    path.chmod(0o755)
+    return path
+
+
+async def _trace_only(ctx: RoarContext, argv: list[str], root: Path, marker: Path) -> Traced:
+    prepared = await recorder.prepare(ctx, argv, backend_name="preload", cwd=root)
+    marker.unlink(missing_ok=True)  # whatever `prepare` started is not what is tested
+    try:
+        async with ctx.store() as store:
+            return await recorder.trace(ctx, prepared, Hasher(store, ["blake3"]))
+    finally:
+        shutil.rmtree(prepared.scratch, ignore_errors=True)
+
+
 def test_git_and_the_machine_are_read_while_the_command_runs(
     project: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,30 +110,29 @@ def test_git_and_the_machine_are_read_while_the_command_runs(
     assert real_git is not None
     shims = tmp_path / "bin"
     shims.mkdir()
-    (shims / "git").write_text(
-        f'#!/bin/sh\ncase " $* " in *" ls-files "*) : > "{marker}";; esac\nexec "{real_git}" "$@"\n'
-    )
-    (shims / "git").chmod(0o755)
+    _wrapper(shims / "git", real_git, marker, '*" ls-files "*')
     monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
-    wait = (
-        "import os, sys, time\n"
-        "for _ in range(600):\n"
-        f"    if os.path.exists({str(marker)!r}):\n"
-        "        sys.exit(0)\n"
-        "    time.sleep(0.05)\n"
-        "sys.exit(3)\n"
-    )
     ctx = RoarContext.load(project.root, verbosity=-1)
+    argv = [sys.executable, "-c", _waits_for(marker)]
+    traced = anyio.run(_trace_only, ctx, argv, project.root, marker)
+    assert traced.outcome.exit_code == 0, "git ls-files did not run while the command ran"
+    assert "in.txt" in traced.tracked
+    assert traced.machine["cpu"]["count"] == os.cpu_count()
 
-    async def run() -> None:
-        argv = [sys.executable, "-c", wait]
-        prepared = await recorder.prepare(ctx, argv, backend_name="preload", cwd=project.root)
-        marker.unlink(missing_ok=True)  # whatever `prepare` asked git is not what is tested
-        async with ctx.store() as store:
-            traced = await recorder.trace(ctx, prepared, Hasher(store, ["blake3"]))
-        shutil.rmtree(prepared.scratch, ignore_errors=True)
-        assert traced.outcome.exit_code == 0, "git ls-files did not run while the command ran"
-        assert "in.txt" in traced.tracked
-        assert traced.machine["cpu"]["count"] == os.cpu_count()
 
-    anyio.run(run)
+def test_an_interpreter_is_asked_what_it_is_as_soon_as_it_starts(
+    project: Workspace, tmp_path: Path
+) -> None:
+    """The job's Python is asked for its version and prefix while the job runs: the job below
+    (run by that Python) waits for the question, which would otherwise only come after it."""
+    marker = tmp_path / "asked"
+    python = _wrapper(tmp_path / "python3.99", sys.executable, marker, '" -I -S "*')
+    ctx = RoarContext.load(project.root, verbosity=-1)
+    argv = [str(python), "-c", _waits_for(marker)]
+    traced = anyio.run(_trace_only, ctx, argv, project.root, marker)
+    assert traced.outcome.exit_code == 0, "the interpreter was not asked while the job ran"
+    assert traced.interpreters is not None
+    marker.unlink()
+    facts = anyio.run(traced.interpreters.facts, str(python))
+    assert facts is not None and facts["version"] == platform.python_version()
+    assert not marker.exists()  # remembered from the question asked while the job ran
