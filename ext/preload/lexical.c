@@ -96,6 +96,12 @@ static int cwd_get(char *out, uint32_t dirs)
     int ok = 0;
     pthread_mutex_lock(&cwd_lock);
     unsigned now = __atomic_load_n(&cwd_generation, __ATOMIC_ACQUIRE);
+    if ((cwd_cached_generation != now || cwd_cached_dirs != dirs) && shim_in_hookless_child()) {
+        /* A vfork child runs in its parent's memory: what it chdir'd to is not the parent's. */
+        ok = getcwd(out, SHIM_PATH) && out[0] == '/' ? 0 : -1;
+        pthread_mutex_unlock(&cwd_lock);
+        return ok;
+    }
     if (cwd_cached_generation != now || cwd_cached_dirs != dirs) {
         /* The generations are read before getcwd: a chdir racing with this makes the next
          * caller read it again. */

@@ -75,9 +75,10 @@ int path_of_fd(int fd, char *out)
     if (fd < 0)
         return -1;
     /* "/proc/<pid>/fd/N" rather than "/proc/self/fd/N": one symlink less to follow, which is a
-     * sixth of the cost of this call (and this call is most of the cost of an OPEN record). */
+     * sixth of the cost of this call.  The pid is getpid(2)'s, not the cached one: a vfork child
+     * has its own descriptor table but its parent's memory (and cached pid). */
     char link[64] = "/proc/";
-    fmt_long(link + strlen(link), (long)shim_getpid());
+    fmt_long(link + strlen(link), (long)getpid());
     strcat(link, "/fd/");
     fmt_long(link + strlen(link), fd);
     ssize_t n = proc_self_link(link, out);

@@ -101,6 +101,7 @@ class Programs:
     getenv: Path
     create_flags: Path
     skip_reads: Path
+    vfork_chdir: Path
     fopen_static: Path | None
 
 
@@ -115,6 +116,7 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> Programs:
         "getenv_reads",
         "create_flags",
         "skip_reads",
+        "vfork_chdir",
     ):
         built[name] = out / name
         subprocess.run(
@@ -145,6 +147,7 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> Programs:
         built["getenv_reads"],
         built["create_flags"],
         built["skip_reads"],
+        built["vfork_chdir"],
         static,
     )
 
@@ -459,6 +462,22 @@ async def test_vfork_child_leaves_the_parent_state_alone(
     child_open = [i for i, r in enumerate(run.records) if r[0] == wire.EVK_OPEN and r[7] == made]
     assert len(closes) == 1 and len(child_open) == 1
     assert closes[0] > child_open[0]
+
+
+@pytest.mark.anyio
+async def test_a_vfork_childs_working_directory_is_not_the_parents(
+    shim: Path, programs: Programs, data: Path
+) -> None:
+    (data / "sub" / "newdir").mkdir(parents=True)
+    run = await trace(shim, [programs.vfork_chdir], data)
+    assert run.outcome.exit_code == 0
+    assert run.outputs(data) == {
+        "parent-before.txt",
+        "sub/parent-before.txt",
+        "kept.txt",
+        "sub/newdir/child.txt",
+        "parent-after.txt",
+    }
 
 
 @pytest.mark.anyio
