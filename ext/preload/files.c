@@ -55,6 +55,7 @@ void report_open(int fd, int flags, uint32_t open_info, int dirfd, const char *p
         forget_written_fd(fd);
         return;
     }
+    /* A successful O_EXCL open created the file; an O_NOFOLLOW one found no symlink. */
     int final_plain = (open_info & SHIM_OPEN_FINAL_PLAIN) || (flags & O_NOFOLLOW) ||
                       ((flags & O_CREAT) && (flags & O_EXCL));
     open_info &= ~SHIM_OPEN_FINAL_PLAIN;
@@ -254,7 +255,7 @@ static inline uint32_t before_open(int dirfd, const char *path, int flags)
     if (!path || (flags & O_PATH) || (flags & O_TMPFILE) == O_TMPFILE)
         return 0;
     if ((flags & O_CREAT) && (flags & O_EXCL))
-        return ROAR_OPEN_CREATED | SHIM_OPEN_FINAL_PLAIN; /* if it succeeds, it created the file */
+        return ROAR_OPEN_CREATED; /* if it succeeds, it created the file: nothing to save */
     int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
     int snapshot = writes && snapshot_enabled();
     if (!snapshot && !(flags & O_CREAT))
@@ -388,29 +389,28 @@ SHIM_API int __openat64_2(int dirfd, const char *path, int flags)
 
 /* mkstemp & co. open with libc's internal __open: a new file, read-write. */
 #define MKSTEMP_FLAGS (O_RDWR | O_CREAT | O_EXCL)
-#define MKSTEMP_INFO (ROAR_OPEN_CREATED | SHIM_OPEN_FINAL_PLAIN)
 
 SHIM_API int mkstemp(char *tmpl)
 {
-    return after_open(REAL(mkstemp)(tmpl), MKSTEMP_FLAGS, MKSTEMP_INFO, AT_FDCWD, tmpl);
+    return after_open(REAL(mkstemp)(tmpl), MKSTEMP_FLAGS, ROAR_OPEN_CREATED, AT_FDCWD, tmpl);
 }
 
 SHIM_API int mkostemp(char *tmpl, int flags)
 {
-    return after_open(REAL(mkostemp)(tmpl, flags), MKSTEMP_FLAGS | flags, MKSTEMP_INFO,
+    return after_open(REAL(mkostemp)(tmpl, flags), MKSTEMP_FLAGS | flags, ROAR_OPEN_CREATED,
                       AT_FDCWD, tmpl);
 }
 
 SHIM_API int mkstemps(char *tmpl, int suffixlen)
 {
-    return after_open(REAL(mkstemps)(tmpl, suffixlen), MKSTEMP_FLAGS,
-                      MKSTEMP_INFO, AT_FDCWD, tmpl);
+    return after_open(REAL(mkstemps)(tmpl, suffixlen), MKSTEMP_FLAGS, ROAR_OPEN_CREATED, AT_FDCWD,
+                      tmpl);
 }
 
 SHIM_API int mkostemps(char *tmpl, int suffixlen, int flags)
 {
     return after_open(REAL(mkostemps)(tmpl, suffixlen, flags), MKSTEMP_FLAGS | flags,
-                      MKSTEMP_INFO, AT_FDCWD, tmpl);
+                      ROAR_OPEN_CREATED, AT_FDCWD, tmpl);
 }
 
 /* ---- stdio ------------------------------------------------------------------------------------ */
