@@ -119,7 +119,7 @@ class BuildExtAndTracers(build_ext):
             extra_preargs=C_FLAGS,
         )
         self.compiler.link_executable(
-            objects, "roar-ebpf", output_dir=str(out_dir), libraries=["bpf"]
+            objects, "roar-ebpf", output_dir=str(out_dir), libraries=["bpf", "pthread"]
         )
 
 

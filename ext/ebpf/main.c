@@ -28,6 +28,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,7 +156,50 @@ static long now_ms(void)
 }
 
 /* Epoll tags. */
-enum { WAKE_RING = 0, WAKE_SIGNAL = 1, WAKE_NOTIFY = 2 };
+enum { WAKE_RING = 0, WAKE_SIGNAL = 1 };
+
+/*
+ * The loader's state (the ring buffer's consumer, the task table, the records being written, the
+ * snapshot bookkeeping) is shared by the main loop below and the thread answering snapshot
+ * checks: one lock, held while either works on it.
+ */
+static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct notify_server {
+    struct unotify *un;
+    struct bpf_tracer *bt;
+    int stop; /* set by the main thread once the tree has ended */
+};
+
+/*
+ * Snapshot checks are answered by a thread of their own, waiting in poll(2) on the listener
+ * itself: the kernel then wakes it on the CPU of the thread that stopped at the check
+ * (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) and hands that CPU straight back after the answer.
+ * Behind epoll the hint is lost (epoll's own wake-up carries no CPU), and each check paid for a
+ * wake-up of the loader on the other CPU: about 25 us more per open for writing on the 2-CPU VM
+ * (docs/performance.md).  The thread ends when the listener hangs up (the last process of the
+ * tree is gone) or when told to.
+ */
+static void *serve_notifications(void *arg)
+{
+    struct notify_server *ns = arg;
+    struct pollfd p = {.fd = unotify_fd(ns->un), .events = POLLIN};
+    while (!__atomic_load_n(&ns->stop, __ATOMIC_ACQUIRE)) {
+        int n = poll(&p, 1, 100);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n <= 0)
+            continue;
+        if (p.revents & POLLIN) {
+            pthread_mutex_lock(&loader_lock);
+            unotify_handle(ns->un, ns->bt);
+            pthread_mutex_unlock(&loader_lock);
+        }
+        if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+            break;
+    }
+    return NULL;
+}
 
 /*
  * Turn events into records until every process of the tree has ended (we are the subreaper, so
@@ -165,7 +210,7 @@ enum { WAKE_RING = 0, WAKE_SIGNAL = 1, WAKE_NOTIFY = 2 };
  * for nothing (roar reads in batches anyway).  Children are reaped only when SIGCHLD says one
  * ended.
  */
-static int wait_for_tree(struct bpf_tracer *bt, struct unotify *un, int ep, int sig_fd, pid_t root)
+static int wait_for_tree(struct bpf_tracer *bt, int ep, int sig_fd, pid_t root)
 {
     int root_status = W_EXITCODE(125, 0);
     long flushed_at = now_ms();
@@ -177,21 +222,21 @@ static int wait_for_tree(struct bpf_tracer *bt, struct unotify *un, int ep, int 
             log_error("epoll_wait: %s", strerror(errno));
             return root_status;
         }
+        pthread_mutex_lock(&loader_lock);
         bpf_tracer_consume(bt);
         int reap = 0;
-        for (int k = 0; k < n; k++) {
-            if (got[k].data.u32 == WAKE_NOTIFY)
-                unotify_handle(un, bt);
-            else if (got[k].data.u32 == WAKE_SIGNAL)
+        for (int k = 0; k < n; k++)
+            if (got[k].data.u32 == WAKE_SIGNAL)
                 reap = 1;
-        }
         long now = now_ms();
         if (n <= 0 || now - flushed_at >= DRAIN_INTERVAL_MS) {
             emit_flush(); /* roar never waits long for records sitting in our buffer */
             flushed_at = now;
         }
-        if (!reap)
+        if (!reap) {
+            pthread_mutex_unlock(&loader_lock);
             continue;
+        }
         struct signalfd_siginfo si;
         while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
             if (si.ssi_signo == SIGUSR1) {
@@ -199,6 +244,7 @@ static int wait_for_tree(struct bpf_tracer *bt, struct unotify *un, int ep, int 
                 task_each_process(kill_process);
             }
         }
+        pthread_mutex_unlock(&loader_lock);
         for (;;) {
             int status;
             pid_t w = waitpid(-1, &status, WNOHANG);
@@ -374,10 +420,6 @@ int main(int argc, char **argv)
     epoll_ctl(ep, EPOLL_CTL_ADD, bpf_tracer_fd(bt), &ee);
     ee.data.u32 = WAKE_SIGNAL;
     epoll_ctl(ep, EPOLL_CTL_ADD, sig_fd, &ee);
-    if (un) {
-        ee.data.u32 = WAKE_NOTIFY;
-        epoll_ctl(ep, EPOLL_CTL_ADD, unotify_fd(un), &ee);
-    }
     /* SIGTERM/SIGHUP are handled; SIGCHLD and SIGUSR1 stay blocked, read from sig_fd. */
     sigset_t handled;
     sigemptyset(&handled);
@@ -391,10 +433,25 @@ int main(int argc, char **argv)
     if (snapshot_err)
         emit_warn(pid, pid, "--snapshot-dir %s: %s: inputs changed by the job are not saved",
                   snapshot_dir, strerror(snapshot_err));
+    /* Created with SIGCHLD and SIGUSR1 still blocked: they stay sig_fd's to read. */
+    struct notify_server ns = {.un = un, .bt = bt};
+    pthread_t notifier;
+    int serving = un && pthread_create(&notifier, NULL, serve_notifications, &ns) == 0;
+    if (un && !serving) {
+        /* Nobody would answer the checks: the command would stop at its first write. */
+        log_error("cannot start the snapshot thread");
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return 125;
+    }
     roar_write_all(go_pipe[1], "g", 1);
     close(go_pipe[1]);
 
-    int root_status = wait_for_tree(bt, un, ep, sig_fd, pid);
+    int root_status = wait_for_tree(bt, ep, sig_fd, pid);
+    if (serving) {
+        __atomic_store_n(&ns.stop, 1, __ATOMIC_RELEASE);
+        pthread_join(notifier, NULL);
+    }
     bpf_tracer_consume(bt); /* what the last processes did before they ended */
 
     int exec_err = 0;
