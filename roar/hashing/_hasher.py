@@ -22,6 +22,11 @@ from roar.hashing._digest import (
 )
 
 BATCH_FILES = 256
+# Below this size a file is read and hashed (an open and one read: a few microseconds) about as
+# fast as its hash-cache row is looked up and written, so such files are neither looked up nor
+# remembered: 20,000 outputs of 1 KB cost ~60 ms of SQL after the command for rows that would
+# save nothing.
+CACHE_MIN_BYTES = 4096
 _RETRY = "changed while being hashed"
 
 
@@ -102,9 +107,10 @@ class Hasher:
                 continue
             keys[path] = file_key(st)
         cached: dict[FileKey, dict[str, str]] = {}
-        if self._store is not None and keys:
+        worth = [key for key in keys.values() if key[2] >= CACHE_MIN_BYTES]
+        if self._store is not None and worth:
             for algorithm in self.algorithms:
-                hits = await self._store.cached_digests(keys.values(), algorithm)
+                hits = await self._store.cached_digests(worth, algorithm)
                 for key, digest in hits.items():
                     cached.setdefault(key, {})[algorithm] = digest
         to_hash: list[str] = []
@@ -151,7 +157,7 @@ class Hasher:
             await self._store.remember_digests(
                 (r.key, alg, digest, r.path)
                 for r in results
-                if r.key is not None and not r.cached
+                if r.key is not None and not r.cached and r.size >= CACHE_MIN_BYTES
                 for alg, digest in r.digests.items()
             )
         except StoreError:

@@ -16,6 +16,7 @@ from roar.hashing._digest import (
     _native_small_files,
     digest_many,
 )
+from roar.hashing._hasher import CACHE_MIN_BYTES
 from roar.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -97,6 +98,20 @@ async def test_hasher_uses_and_fills_the_cache(tmp_path: Path) -> None:
             "blake3": blake3.blake3(b"y" * 5000).hexdigest(),
             "sha256": hashlib.sha256(b"y" * 5000).hexdigest(),
         }
+
+
+async def test_files_too_small_to_be_worth_a_cache_row_are_not_cached(tmp_path: Path) -> None:
+    small, big = tmp_path / "small.bin", tmp_path / "big.bin"
+    small.write_bytes(b"s" * (CACHE_MIN_BYTES - 1))
+    big.write_bytes(b"b" * CACHE_MIN_BYTES)
+    paths = [str(small), str(big)]
+    async with Store.open(tmp_path / "roar.db", create=True) as store:
+        first = await Hasher(store).hash_many(paths)
+        again = Hasher(store)
+        second = await again.hash_many(paths)
+    assert second[str(big)].cached and not second[str(small)].cached
+    assert again.hashed_bytes == CACHE_MIN_BYTES - 1  # only the small file was read again
+    assert {p: r.digests for p, r in second.items()} == {p: r.digests for p, r in first.items()}
 
 
 SIZES = [0, 1, 63, 64, 65, 1023, 1024, 1025, 8192, 8193, 9 * 1024 + 1, 40_000, SMALL_FILE - 1]
