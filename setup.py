@@ -108,6 +108,7 @@ class BuildExtAndTracers(build_ext):
             ],
             check=True,
         )  # fmt: skip
+        _write_minimal_btf(out_dir / "roar-ebpf.bpf.o", out_dir / "roar-ebpf.min.btf")
         sources = _rel(
             [p for p in glob(str(HERE / "ext" / "ebpf" / "*.c")) if not p.endswith(".bpf.c")]
             + [str(HERE / "ext" / "ptrace" / name) for name in EBPF_SHARED]
@@ -121,6 +122,29 @@ class BuildExtAndTracers(build_ext):
         self.compiler.link_executable(
             objects, "roar-ebpf", output_dir=str(out_dir), libraries=["bpf", "pthread"]
         )
+
+
+def _write_minimal_btf(bpf_object: Path, out: Path) -> None:
+    """The kernel types roar-ebpf.bpf.o relocates against, cut from this kernel's BTF
+    (`bpftool gen min_core_btf`), and the kernel they belong to in ``<out>.kernel``: the loader
+    parses this small file instead of all of /sys/kernel/btf/vmlinux while the kernel is the
+    same (ext/ebpf/bpf_setup.c). Without it the loader simply reads the kernel's BTF."""
+    sidecar = out.with_name(out.name + ".kernel")
+    for stale in (out, sidecar):
+        stale.unlink(missing_ok=True)
+    btf = "/sys/kernel/btf/vmlinux"
+    cut = subprocess.run(
+        [_bpftool() or "bpftool", "gen", "min_core_btf", btf, str(out), str(bpf_object)],
+        capture_output=True,
+    )
+    if cut.returncode != 0:
+        print(
+            "roar: no minimal BTF for the eBPF tracer (it will read the kernel's)", file=sys.stderr
+        )
+        out.unlink(missing_ok=True)
+        return
+    u = os.uname()
+    sidecar.write_text(f"{u.release}\n{u.version}\n{u.machine}\n{os.stat(btf).st_size}\n")
 
 
 def _bpftool() -> str | None:

@@ -81,7 +81,8 @@ def ebpf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     loader = out / "roar-ebpf"
     subprocess.run(
         ["cc", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-I", str(REPO / "ext"),
-         "-I", str(REPO / "ext" / "ptrace"), *map(str, sources), "-o", str(loader), "-lbpf"],
+         "-I", str(REPO / "ext" / "ptrace"), *map(str, sources), "-o", str(loader), "-lbpf",
+         "-lpthread"],
         check=True,
     )  # fmt: skip
     return loader, bpf_object
@@ -312,6 +313,47 @@ def test_a_full_ring_buffer_is_counted_and_reported(
     (warned,) = [r for r in records if r[0] == wire.EVK_WARN and "ring buffer was full" in r[7]]
     assert 0 < warned[4] <= lost  # the WARN says how many events it stands for
     assert f"{warned[4]} events were lost" in warned[7]
+
+
+def test_the_minimal_btf_is_used_only_on_the_kernel_it_was_cut_from(
+    ebpf: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The install cuts the kernel types the object needs out of the kernel's BTF (setup.py
+    _write_minimal_btf); the loader parses that instead of /sys/kernel/btf/vmlinux, and only
+    while the kernel is the one it was cut from. Either way the trace is the same."""
+    loader, built = ebpf
+    bpftool = shutil.which("bpftool") or shutil.which("bpftool", path="/usr/sbin:/sbin")
+    assert bpftool is not None
+    here = tmp_path / "bin"
+    here.mkdir()
+    bpf_object = here / "roar-ebpf.bpf.o"
+    shutil.copy(built, bpf_object)
+    minimal = here / "roar-ebpf.min.btf"
+    btf = "/sys/kernel/btf/vmlinux"
+    subprocess.run([bpftool, "gen", "min_core_btf", btf, str(minimal), str(bpf_object)], check=True)
+    assert minimal.stat().st_size < os.stat(btf).st_size // 100
+    u = os.uname()
+    identity = f"{u.release}\n{u.version}\n{u.machine}\n{os.stat(btf).st_size}\n"
+    sidecar = here / "roar-ebpf.min.btf.kernel"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "in.txt").write_text("x")
+    seen: dict[str, list[str]] = {}
+    for case, written in (
+        ("this kernel", identity),
+        ("another kernel", identity.replace(u.release, u.release + "-other", 1)),
+    ):
+        sidecar.write_text(written)
+        trace = run_traced(
+            loader, ["cat", "in.txt"], tmp_path, cwd=data, backend="ebpf",
+            options=["--bpf-object", str(bpf_object), "--verbose"],
+        )  # fmt: skip
+        assert trace.returncode == 0, trace.stderr
+        used = [line for line in trace.stderr.splitlines() if "BTF: " in line]
+        seen[case] = used
+        assert ("open", "in.txt", None) in trace.under(data, wire.EVK_OPEN), trace.under(data)
+    assert seen["this kernel"] == [f"roar-ebpf: BTF: {minimal}"]
+    assert seen["another kernel"] == ["roar-ebpf: BTF: the kernel's (/sys/kernel/btf/vmlinux)"]
 
 
 def test_a_missing_bpf_object_is_one_line_and_no_stream(
