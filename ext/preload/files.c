@@ -59,13 +59,11 @@ void report_open(int fd, int flags, uint32_t open_info, int dirfd, const char *p
     int final_plain = (open_info & SHIM_OPEN_FINAL_PLAIN) || (flags & O_NOFOLLOW) ||
                       ((flags & O_CREAT) && (flags & O_EXCL));
     open_info &= ~SHIM_OPEN_FINAL_PLAIN;
-    char buf[SHIM_PATH];
-    char lexical[SHIM_PATH];
+    char lexical[SHIM_PATH], kernel[SHIM_PATH];
     uint32_t generation;
     int how = lexical_open_path(dirfd, path, final_plain, lexical, &generation);
-    if (how == 0) {
-        memcpy(buf, lexical, strlen(lexical) + 1);
-    } else {
+    char *buf = how == 0 ? lexical : kernel; /* the path the record carries */
+    if (how != 0) {
         int kind = path_of_fd(fd, buf);
         if (kind == 1)
             return; /* not a file */
