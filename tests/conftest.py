@@ -138,6 +138,20 @@ class Workspace:
         return self.roar(*args, "--json").json() if args else None
 
 
+# A job that says it is ready ('ready'), then waits: Ctrl-C writes interrupted.txt and exits 130,
+# SIGTERM writes term.txt and exits 7 (the tests of interrupting a traced run).
+INTERRUPTIBLE_JOB = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, lambda *a: (open('term.txt', 'w').write('t'), sys.exit(7)))\n"
+    "open('ready', 'w').close()\n"
+    "try:\n"
+    "    time.sleep(60)\n"
+    "except KeyboardInterrupt:\n"
+    "    open('interrupted.txt', 'w').write('saved on Ctrl-C\\n')\n"
+    "    sys.exit(130)\n"
+)
+
+
 def record_with_no_room(ws: Workspace) -> Result:
     """`roar run` (ptrace) of a job writing 3,000 small files, with the file-size limit (the
     stand-in for a full disk) just above the store's size: the command's files fit, the job's

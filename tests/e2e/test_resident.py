@@ -21,7 +21,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TRACERS, Workspace, record_with_no_room, roar_executable, tracer_param
+from tests.conftest import (
+    INTERRUPTIBLE_JOB,
+    TRACERS,
+    Workspace,
+    record_with_no_room,
+    roar_executable,
+    tracer_param,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -152,24 +159,12 @@ def _start(ws: Workspace, *argv: str, output: int = subprocess.PIPE) -> subproce
     )
 
 
-LONG = (
-    "import signal, sys, time\n"
-    "signal.signal(signal.SIGTERM, lambda *a: (open('term.txt', 'w').write('t'), sys.exit(7)))\n"
-    "open('ready', 'w').close()\n"
-    "try:\n"
-    "    time.sleep(60)\n"
-    "except KeyboardInterrupt:\n"
-    "    open('interrupted.txt', 'w').write('saved on Ctrl-C\\n')\n"
-    "    sys.exit(130)\n"
-)
-
-
 def test_ctrl_c_and_sigterm_reach_the_command_and_the_job_is_recorded(
     own_resident: Workspace,
 ) -> None:
     ws = own_resident
     served = _running(ws)["served"]
-    ws.gen({"long.py": LONG})
+    ws.gen({"long.py": INTERRUPTIBLE_JOB})
     proc = _start(ws, "python", "long.py")
     _until(lambda: (ws.root / "ready").exists() or proc.poll() is not None, "the command")
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C

@@ -13,7 +13,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from tests.conftest import Workspace, roar_executable
+from tests.conftest import INTERRUPTIBLE_JOB, Workspace, roar_executable
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pipeline"
 
@@ -139,19 +139,7 @@ def test_exit_codes_pass_through(project: Workspace) -> None:
 
 
 def test_ctrl_c_reaches_the_child_and_the_job_is_recorded(project: Workspace) -> None:
-    project.gen(
-        {
-            "long.py": (
-                "import signal, sys, time\n"
-                "open('ready', 'w').close()\n"
-                "try:\n"
-                "    time.sleep(60)\n"
-                "except KeyboardInterrupt:\n"
-                "    open('interrupted.txt', 'w').write('saved on Ctrl-C\\n')\n"
-                "    sys.exit(130)\n"
-            )
-        }
-    )
+    project.gen({"long.py": INTERRUPTIBLE_JOB})
     proc = subprocess.Popen(
         [roar_executable(), "run", "python", "long.py"],
         cwd=project.root,
