@@ -19,6 +19,7 @@ from roar.hashing import Hasher, HashResult, file_key
 from roar.hashing._progress import show_progress
 from roar.models import FileDigest
 from roar.recording.semantics import Accesses
+from roar.recording.staging import file_digest
 from roar.recording.warnings import RecordWarning
 
 
@@ -126,12 +127,7 @@ def to_files(
                     )
                 )
             continue
-        found = res.digests
-        # blake3 alone, mostly: a single entry is in order already.
-        hashes = dict(found) if len(found) == 1 else dict(sorted(found.items()))
-        files.append(
-            FileDigest(path=display(path), hash=found["blake3"], size=res.size, hashes=hashes)
-        )
+        files.append(file_digest(display(path), res))
     files.sort(key=lambda f: f.path)
     return files
 

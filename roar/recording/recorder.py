@@ -31,7 +31,7 @@ from roar.core.context import RoarContext
 from roar.core.git import read_git_state
 from roar.core.leftovers import mark_owner
 from roar.core.leftovers import sweep as sweep_leftovers
-from roar.errors import CommandNotFoundError, TracerError
+from roar.errors import CommandNotFoundError, StoreError, TracerError
 from roar.hashing import Hasher, HashResult
 from roar.models import Job, NewJob
 from roar.recording.digests import collect_digests, to_files
@@ -58,6 +58,7 @@ from roar.recording.ray_tasks import RayTask, TaskRouter
 from roar.recording.s3 import s3_edges
 from roar.recording.semantics import AccessModel
 from roar.recording.sources import input_sources, unmodified_tracked
+from roar.recording.staging import Stager
 from roar.recording.warnings import RecordWarning
 from roar.store import Store, require_writable
 from roar.tracing.base import EventBatch, EventSink
@@ -145,21 +146,37 @@ async def prepare(
 
 
 async def trace(
-    ctx: RoarContext, prepared: Prepared, hasher: Hasher, observe: EventSink | None = None
+    ctx: RoarContext,
+    prepared: Prepared,
+    hasher: Hasher,
+    observe: EventSink | None = None,
+    stager: Stager | None = None,
 ) -> Traced:
-    """Run the command under the tracer, hashing inputs and closed outputs as they come."""
+    """Run the command under the tracer, hashing inputs and closed outputs as they come (and
+    with a ``stager``, putting them in the store)."""
     settings, backend, env = prepared.settings, prepared.backend, prepared.env
     model = AccessModel()
     early: dict[str, HashResult] = {}
     closed: dict[str, HashResult] = {}
     pending_closed: list[str] = []
     verdicts = Verdicts(settings)
+    # Inputs are staged only if the filters as they will be applied keep them: they drop what
+    # lies under the prefix of a Python interpreter the job ran, known once it has run.
+    staged_reads = verdicts
 
     async def hash_early(paths: list[str]) -> None:
-        early.update(await hasher.hash_many(paths))
+        results = await hasher.hash_many(paths)
+        early.update(results)
+        if stager is not None:
+            keep = staged_reads
+            staged = ((p, r) for p, r in results.items() if keep.read(p, False) is None)
+            await stager.add("job_inputs", staged)
 
     async def hash_closed(paths: list[str]) -> None:
-        closed.update(await hasher.hash_many(paths, remember=False))
+        results = await hasher.hash_many(paths, remember=False)
+        closed.update(results)
+        if stager is not None:
+            await stager.add("job_outputs", results.items())
 
     # What does not depend on the command is read while it runs, not after it; and each Python
     # interpreter it runs is asked what it is (a process of its own, 90-170 ms the first time)
@@ -185,8 +202,11 @@ async def trace(
         tg.start_soon(read_tracked)
         tg.start_soon(read_machine)
 
+        if stager is not None:
+            tg.start_soon(_sweep_unrecorded, stager, prepared.scratch.parent)
+
         def sink(batch: EventBatch) -> None:
-            nonlocal programs_seen
+            nonlocal programs_seen, staged_reads
             if observe is not None:
                 observe(batch)
             routed: dict[RayTask, list[Any]] = {}
@@ -199,6 +219,10 @@ async def trace(
                         asked.add(interpreter)
                         tg.start_soon(ask_interpreter, interpreter)
                 programs_seen = len(model.programs)
+                prefixes = tuple(python_prefixes(model.programs))
+                if prefixes:
+                    roots = settings.package_roots + prefixes
+                    staged_reads = Verdicts(replace(settings, package_roots=roots))
             models = [model]
             for task, events in routed.items():
                 fresh += task.model.feed(events)
@@ -249,6 +273,13 @@ async def trace(
         machine=machine,
         interpreters=interpreter_cache,
     )
+
+
+async def _sweep_unrecorded(stager: Stager, scratch_root: Path) -> None:
+    """Remove what runs that were killed before they recorded their job put in the store (their
+    scratch space is gone: ``prepare`` swept it), while this command runs."""
+    with contextlib.suppress(StoreError):
+        await stager.store.sweep_staged(lambda job_uid: (scratch_root / job_uid).exists())
 
 
 # -- phase 3: settle digests -------------------------------------------------------------------
@@ -393,29 +424,43 @@ async def record_command(
             hasher = Hasher(
                 store, [*ctx.config.get_list("hash.run"), *_primary(ctx), *hash_algorithms]
             )
-            traced = await trace(ctx, prepared, hasher, observe)
-            if not traced.accesses.programs:
-                # The program never started (exec failed): there is no job to record.
-                return RunReport(
-                    traced.outcome.exit_code, None, traced.outcome, prepared.backend.name
+            # The job's files go into the store as they are hashed, while the command runs:
+            # recording the job then links them (recording.staging).
+            stager = Stager(store, prepared.job_uid, ctx.project.display_path)
+            try:
+                traced = await trace(ctx, prepared, hasher, observe, stager)
+                if not traced.accesses.programs:
+                    # The program never started (exec failed): there is no job to record.
+                    return RunReport(
+                        traced.outcome.exit_code, None, traced.outcome, prepared.backend.name
+                    )
+                warnings = [RecordWarning("tracer", w) for w in traced.accesses.warnings]
+                settled = await settle(ctx, prepared, traced, hasher, warnings)
+                if traced.outcome.interrupted:
+                    warnings.append(
+                        RecordWarning(
+                            "aborted", "the run was aborted; its record may be incomplete"
+                        )
+                    )
+                attribution = await attribute(ctx, store, prepared, traced, settled, warnings)
+                new = build_job(
+                    ctx, job_type, prepared, traced, settled, attribution, hasher, warnings
                 )
-            warnings = [RecordWarning("tracer", w) for w in traced.accesses.warnings]
-            settled = await settle(ctx, prepared, traced, hasher, warnings)
-            if traced.outcome.interrupted:
-                warnings.append(
-                    RecordWarning("aborted", "the run was aborted; its record may be incomplete")
-                )
-            attribution = await attribute(ctx, store, prepared, traced, settled, warnings)
-            new = build_job(ctx, job_type, prepared, traced, settled, attribution, hasher, warnings)
-            if traced.tasks:
-                new = msgspec.structs.replace(
-                    new, metadata={**new.metadata, "ray": {"tasks": len(traced.tasks)}}
-                )
-            cluster_tasks: list[ClusterTask] = []
-            if prepared.submission is not None:
-                cluster_tasks = await _submitted_tasks(ctx, prepared.submission, warnings)
-                new = _with_submission(ctx, new, prepared.submission, cluster_tasks)
-            job = await store.record_job(new)
+                if traced.tasks:
+                    new = msgspec.structs.replace(
+                        new, metadata={**new.metadata, "ray": {"tasks": len(traced.tasks)}}
+                    )
+                cluster_tasks: list[ClusterTask] = []
+                if prepared.submission is not None:
+                    cluster_tasks = await _submitted_tasks(ctx, prepared.submission, warnings)
+                    new = _with_submission(ctx, new, prepared.submission, cluster_tasks)
+                job = await store.record_job(new, stager.staging)
+            finally:
+                if stager.staging.rows:
+                    # Not recorded (the command never started, an error, Ctrl-C): what was
+                    # staged for it goes, unless something else refers to it.
+                    with anyio.CancelScope(shield=True), contextlib.suppress(StoreError):
+                        await store.abandon_staging(stager.staging)
             if cluster_tasks:
                 from roar.recording.ray_cluster_jobs import Submission, record_cluster_tasks
 

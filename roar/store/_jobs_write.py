@@ -15,22 +15,27 @@ from roar.store._jobs_read import JobReader
 from roar.store._rows import (
     _chunks,
     _digests,
-    _extra_digests,
     _json_list,
     _normalised,
     _ranges,
     _source,
     _storable,
 )
+from roar.store._staging import Staging, StagingStore
 
 
-class JobWriter(JobReader):
+class JobWriter(JobReader, StagingStore):
     """Writing jobs: one transaction per job; steps, artifacts and edges, set-based."""
 
-    async def record_job(self, new: NewJob) -> Job:
-        """Store one job, its artifacts and edges in a single transaction; return it as stored."""
+    async def record_job(self, new: NewJob, staging: Staging | None = None) -> Job:
+        """Store one job, its artifacts and edges in a single transaction; return it as stored.
+
+        ``staging`` holds what the job put in the store while its command ran (see
+        ``_staging``): those rows are linked, not written again."""
         async with self._transaction("record the job in"):
-            step_number, session_hash = await self._insert_job(_storable(new))
+            step_number, session_hash = await self._insert_job(_storable(new), staging)
+        if staging is not None:
+            staging.rows.clear()
         # Built from what was written rather than read back: a job may have 20,000 outputs.
         return Job(
             job_uid=new.job_uid,
@@ -53,7 +58,7 @@ class JobWriter(JobReader):
             metadata=loaded_tree(json.loads(msgspec.json.encode(stored_tree(new.metadata)))),
         )
 
-    async def _insert_job(self, new: NewJob) -> tuple[int, str]:
+    async def _insert_job(self, new: NewJob, staging: Staging | None = None) -> tuple[int, str]:
         """The job's rows, inside the caller's transaction."""
         conn = self._conn
         session_id = await self._ensure_active_session()
@@ -87,10 +92,16 @@ class JobWriter(JobReader):
         )
         assert job_id is not None
         now = time.time()
-        await self._link(job_id, "job_inputs", new.inputs, now)
-        await self._link(job_id, "job_outputs", new.outputs, now, new.sources)
+        inputs, outputs = new.inputs, new.outputs
+        if staging is not None:
+            inputs = await self._link_staged(job_id, "job_inputs", inputs, staging)
+            outputs = await self._link_staged(job_id, "job_outputs", outputs, staging)
+        await self._link(job_id, "job_inputs", inputs, now)
+        await self._link(job_id, "job_outputs", outputs, now, new.sources)
         for composite in new.composites:
             await self._link_composite(job_id, composite, now)
+        if staging is not None:
+            await self._release_staged(staging)
         if new.env:
             await conn.executemany(
                 "INSERT INTO job_env (job_id, name, value, source) VALUES (?, ?, ?, ?)",
@@ -163,7 +174,8 @@ class JobWriter(JobReader):
         sources: Mapping[str, str] | None = None,
     ) -> None:
         """Upsert the artifacts of ``files`` and link them to the job, in a constant number of
-        statements whatever the number of files (a job may write tens of thousands).
+        statements whatever the number of files (a job may write tens of thousands: see
+        ``_linking``).
         ``sources`` names the URL a file was downloaded from (kept on its artifact)."""
         sources = sources or {}
         if not files:
@@ -171,63 +183,8 @@ class JobWriter(JobReader):
         conn = self._conn
         local = [f for f in files if not f.hash.startswith(ETAG_PREFIX)]
         if local:
-            # Set-based through a scratch table: per-row statements with subqueries cost ~3x
-            # more on 20,000 files. Resolution order as everywhere: an artifact is the one any
-            # digest already names (its blake3), else the one created here (uid = blake3).
-            await conn.execute(
-                """CREATE TEMP TABLE IF NOT EXISTS link_files (
-                       hash TEXT NOT NULL, size INTEGER, path TEXT NOT NULL, ranges TEXT,
-                       source_type TEXT, source_url TEXT, artifact_id INTEGER)"""
-            )
-            await conn.execute(
-                """CREATE TEMP TABLE IF NOT EXISTS link_digests (
-                       hash TEXT NOT NULL, algorithm TEXT NOT NULL, digest TEXT NOT NULL)"""
-            )
-            await conn.execute("DELETE FROM temp.link_files")
-            await conn.execute("DELETE FROM temp.link_digests")
-            await conn.executemany(
-                """INSERT INTO temp.link_files (hash, size, path, ranges, source_type, source_url)
-                   VALUES (?, ?, ?, ?, ?, ?)""",
-                [
-                    (f.hash, f.size, f.path, _ranges(f), *_source(f.path, sources.get(f.path)))
-                    for f in local
-                ],
-            )
-            extra = [(f.hash, alg, digest) for f in local for alg, digest in _extra_digests(f)]
-            if extra:
-                await conn.executemany(
-                    "INSERT INTO temp.link_digests (hash, algorithm, digest) VALUES (?, ?, ?)",
-                    extra,
-                )
-            await conn.execute(
-                """UPDATE temp.link_files SET artifact_id = (
-                       SELECT artifact_id FROM artifact_hashes
-                       WHERE algorithm = 'blake3' AND digest = link_files.hash)"""
-            )
-            await conn.execute(
-                """INSERT OR IGNORE INTO artifacts (uid, size, first_seen_at, first_seen_path,
-                       source_type, source_url)
-                   SELECT hash, size, ?, path, source_type, source_url FROM temp.link_files
-                   WHERE artifact_id IS NULL ORDER BY rowid""",
-                (now,),
-            )
-            await conn.execute(
-                """UPDATE temp.link_files
-                   SET artifact_id = (SELECT id FROM artifacts WHERE uid = link_files.hash)
-                   WHERE artifact_id IS NULL"""
-            )
-            await conn.execute(
-                """INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest)
-                   SELECT artifact_id, 'blake3', hash FROM temp.link_files
-                   WHERE artifact_id IS NOT NULL"""
-            )
-            if extra:
-                await conn.execute(
-                    """INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest)
-                       SELECT f.artifact_id, d.algorithm, d.digest
-                       FROM temp.link_digests d JOIN temp.link_files f ON f.hash = d.hash
-                       WHERE f.artifact_id IS NOT NULL"""
-                )
+            extra = await self._load_link_files(local, sources)
+            await self._resolve_link_files(now, extra=extra)
             await conn.execute(
                 f"""INSERT OR IGNORE INTO {table} (job_id, artifact_id, path, byte_ranges)
                     SELECT ?, artifact_id, path, ranges FROM temp.link_files

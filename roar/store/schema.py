@@ -173,7 +173,19 @@ MIGRATION_4 = """
 CREATE INDEX hash_cache_path ON hash_cache(path, algorithm);
 """
 
-MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4)
+# A running job puts its files' artifacts in the store while its command runs, before the job
+# itself is recorded (roar.store._staging). Each artifact it creates names it (staged_by, kept
+# afterwards: which job first saw that content); the job is listed in staging_jobs until it is
+# recorded, so that what a job that never got recorded created, and nothing else, can be removed.
+MIGRATION_5 = """
+ALTER TABLE artifacts ADD COLUMN staged_by TEXT;
+CREATE TABLE staging_jobs (
+    job_uid TEXT PRIMARY KEY,
+    started_at REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5)
 
 # Loosened CHECK constraints, by the migration (1-based) that loosens them: (table, old, new)
 # text of its CREATE statement. SQLite cannot ALTER a CHECK; a change that only admits more
