@@ -70,6 +70,9 @@ if TYPE_CHECKING:
     from roar.recording.ray_submission import SubmitPlan
 
 CLOSED_BATCH = 256  # outputs closed during the run are hashed in batches of this many
+# ... or once they have been left closed this long (seconds, between one and two of it): a
+# checkpoint is hashed while the job goes on, not after it.
+QUIET_CLOSE = 0.25
 RAY_TASK_TAG = "ray-task:"  # the Roar-Job-Id of an S3 request made inside a Ray task
 
 
@@ -173,10 +176,27 @@ async def trace(
             await stager.add("job_inputs", staged)
 
     async def hash_closed(paths: list[str]) -> None:
+        scheduled.update(paths)
         results = await hasher.hash_many(paths, remember=False)
         closed.update(results)
         if stager is not None:
             await stager.add("job_outputs", results.items())
+
+    scheduled: set[str] = set()  # outputs hashed, or being hashed, while the command runs
+
+    async def hash_quietly_closed() -> None:
+        """Hash the outputs that were already waiting at the last look and were never hashed:
+        a file closed and left alone. One closed again and again (a log) is hashed once this
+        way; after that it waits for a batch or the command's end, as it would anyway."""
+        waiting: set[str] = set()
+        while True:
+            await anyio.sleep(QUIET_CLOSE)
+            quiet = {p for p in pending_closed if p in waiting and p not in scheduled}
+            waiting = set(pending_closed)
+            if quiet:
+                pending_closed[:] = [p for p in pending_closed if p not in quiet]
+                scheduled.update(quiet)
+                tg.start_soon(hash_closed, sorted(quiet))
 
     # What does not depend on the command is read while it runs, not after it; and each Python
     # interpreter it runs is asked what it is (a process of its own, 90-170 ms the first time)
@@ -204,6 +224,13 @@ async def trace(
 
         if stager is not None:
             tg.start_soon(_sweep_unrecorded, stager, prepared.scratch.parent)
+        looking = anyio.CancelScope()
+
+        async def look_for_quiet_outputs() -> None:
+            with looking:
+                await hash_quietly_closed()
+
+        tg.start_soon(look_for_quiet_outputs)
 
         def sink(batch: EventBatch) -> None:
             nonlocal programs_seen, staged_reads
@@ -253,7 +280,9 @@ async def trace(
                     f"the {backend.name} tracer failed: {exc.strerror or exc}"
                     f"{f' ({exc.filename})' if exc.filename else ''}; nothing was recorded"
                 ) from exc
+        # The command's end, not the end of what roar still finishes below (its duration).
         ended = time.monotonic()
+        looking.cancel()
     if not model.ended and not outcome.interrupted:
         raise TracerError(
             f"the {backend.name} tracer stopped before the command finished "

@@ -6,7 +6,9 @@ import os
 import platform
 import shutil
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -136,3 +138,33 @@ def test_an_interpreter_is_asked_what_it_is_as_soon_as_it_starts(
     facts = anyio.run(traced.interpreters.facts, str(python))
     assert facts is not None and facts["version"] == platform.python_version()
     assert not marker.exists()  # remembered from the question asked while the job ran
+
+
+class _SlowHasher(Hasher):
+    """Hashes as the real one does, three seconds late (a 100 GB input, say)."""
+
+    async def hash_many(self, paths: Any, *args: Any, **kwargs: Any) -> Any:
+        await anyio.sleep(3)
+        return await super().hash_many(paths, *args, **kwargs)
+
+
+def test_the_duration_is_the_commands_not_roars_hashing_after_it(project: Workspace) -> None:
+    """The command reads an input just before it exits: roar finishes hashing it after the
+    command has ended, and that time is not the job's."""
+    project.gen({"in.txt": "data\n"})
+    ctx = RoarContext.load(project.root, verbosity=-1)
+    argv = ["cat", "in.txt"]
+
+    async def traced() -> Traced:
+        prepared = await recorder.prepare(ctx, argv, backend_name="preload", cwd=project.root)
+        try:
+            async with ctx.store() as store:
+                return await recorder.trace(ctx, prepared, _SlowHasher(store, ["blake3"]))
+        finally:
+            shutil.rmtree(prepared.scratch, ignore_errors=True)
+
+    started = time.monotonic()
+    result = anyio.run(traced)
+    assert time.monotonic() - started >= 3  # roar did wait for the digest
+    assert any(p.endswith("/in.txt") for p in result.early)
+    assert result.duration < 2, result.duration  # `cat` itself, not cat plus the 3 s

@@ -87,6 +87,39 @@ def test_outputs_are_in_the_store_while_the_command_runs(project: Workspace, tra
     assert _rows(project, "SELECT * FROM staging_jobs") == []
 
 
+def test_a_checkpoint_is_hashed_and_in_the_store_while_the_job_goes_on(
+    project: Workspace,
+) -> None:
+    """One output closed and left alone is not kept waiting for a batch of closed outputs."""
+    project.gen(
+        {
+            "train.py": "import os, sqlite3, sys, time\n"
+            "with open('ckpt.bin', 'wb') as f:\n"
+            "    f.write(os.urandom(3 << 20))\n"
+            "for _ in range(600):\n"
+            "    db = sqlite3.connect('file:.roar/roar.db?mode=ro', uri=True)\n"
+            '    found = db.execute("SELECT uid FROM artifacts"\n'
+            "                       \" WHERE first_seen_path = 'ckpt.bin'\").fetchone()\n"
+            "    db.close()\n"
+            "    if found:\n"
+            "        open('seen.txt', 'w').write(found[0])\n"
+            "        sys.exit(0)\n"
+            "    time.sleep(0.05)\n"
+            "sys.exit(3)\n"
+        }
+    )
+    result = project.roar("run", "python", "train.py", check=False)
+    assert result.returncode == 0, (
+        f"the checkpoint was not hashed while the job ran\n{result.stderr}"
+    )
+    from blake3 import blake3
+
+    digest = blake3((project.root / "ckpt.bin").read_bytes()).hexdigest()
+    assert (project.root / "seen.txt").read_text() == digest
+    job = project.roar("show", "@1", "--json").json()
+    assert {o["path"]: o["hash"] for o in job["outputs"]}["ckpt.bin"] == digest
+
+
 def test_a_killed_run_leaves_nothing_it_staged_once_the_next_run_is_done(
     project: Workspace,
 ) -> None:
