@@ -15,6 +15,7 @@ from roar.store._rows import (
     _like_prefix,
     _usage,
 )
+from roar.store._staging import pending
 
 
 class ArtifactStore(StoreCore):
@@ -24,18 +25,19 @@ class ArtifactStore(StoreCore):
         """(artifact id, blake3 digest) of artifacts whose any digest starts with ``prefix``."""
         # A composite has no blake3 of its own: its identity is its uid (the tree digest).
         rows = await self._conn.fetchall(
-            """SELECT DISTINCT h.artifact_id, COALESCE(b.digest, a.uid) FROM artifact_hashes h
-               JOIN artifacts a ON a.id = h.artifact_id
-               LEFT JOIN artifact_hashes b
-                   ON b.artifact_id = h.artifact_id AND b.algorithm = 'blake3'
-               WHERE h.digest LIKE ? ESCAPE '\\' LIMIT 20""",
+            f"""SELECT DISTINCT h.artifact_id, COALESCE(b.digest, a.uid) FROM artifact_hashes h
+                JOIN artifacts a ON a.id = h.artifact_id
+                LEFT JOIN artifact_hashes b
+                    ON b.artifact_id = h.artifact_id AND b.algorithm = 'blake3'
+                WHERE h.digest LIKE ? ESCAPE '\\' AND NOT {pending("a")} LIMIT 20""",
             (_like_prefix(prefix.lower()),),
         )
         return [(int(r[0]), str(r[1])) for r in rows]
 
     async def artifact_id_for_digest(self, blake3_digest: str) -> int | None:
         row = await self._conn.fetchone(
-            "SELECT artifact_id FROM artifact_hashes WHERE algorithm = 'blake3' AND digest = ?",
+            f"""SELECT h.artifact_id FROM artifact_hashes h JOIN artifacts a ON a.id = h.artifact_id
+                WHERE h.algorithm = 'blake3' AND h.digest = ? AND NOT {pending("a")}""",
             (blake3_digest,),
         )
         return int(row[0]) if row else None

@@ -27,12 +27,26 @@ from roar.models import ETAG_PREFIX, FileDigest
 from roar.store._linking import ArtifactLinker
 from roar.store._rows import _storable_file
 
-# What nothing in the store refers to: an artifact that can go without a trace.
-_UNREFERENCED = """NOT EXISTS (SELECT 1 FROM job_inputs i WHERE i.artifact_id = artifacts.id)
-    AND NOT EXISTS (SELECT 1 FROM job_outputs o WHERE o.artifact_id = artifacts.id)
-    AND NOT EXISTS (SELECT 1 FROM job_composites c WHERE c.artifact_id = artifacts.id)
-    AND NOT EXISTS (SELECT 1 FROM artifact_components m WHERE m.component_id = artifacts.id)
-    AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.artifact_id = artifacts.id)"""
+
+def _unreferenced(alias: str) -> str:
+    """SQL: nothing in the store refers to artifact ``alias`` (it can go without a trace)."""
+    return f"""NOT EXISTS (SELECT 1 FROM job_inputs i WHERE i.artifact_id = {alias}.id)
+    AND NOT EXISTS (SELECT 1 FROM job_outputs o WHERE o.artifact_id = {alias}.id)
+    AND NOT EXISTS (SELECT 1 FROM job_composites c WHERE c.artifact_id = {alias}.id)
+    AND NOT EXISTS (SELECT 1 FROM artifact_components m WHERE m.component_id = {alias}.id)
+    AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.artifact_id = {alias}.id)"""
+
+
+_UNREFERENCED = _unreferenced("artifacts")
+
+
+def pending(alias: str) -> str:
+    """SQL: artifact ``alias`` was put in the store by a job that is not recorded yet, and
+    nothing else refers to it: not part of the record until that job is (lookups skip it)."""
+    return f"""({alias}.staged_by IS NOT NULL
+        AND {alias}.staged_by IN (SELECT job_uid FROM staging_jobs)
+        AND {_unreferenced(alias)})"""
+
 
 # A staged file as recording the job must find it to reuse its row: content, size, digests.
 StagedFile = tuple[str, int, dict[str, str]]

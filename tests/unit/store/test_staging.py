@@ -72,6 +72,23 @@ async def test_staged_files_are_in_the_store_before_the_job_and_linked_by_it(
     _consistent(db)
 
 
+async def test_lookups_by_digest_see_a_staged_artifact_only_once_it_is_recorded(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "roar.db"
+    model = _file("model.pt", "7")
+    async with Store.open(db, create=True) as store:
+        staging = Staging("h1")
+        await store.stage(staging, "job_outputs", [model])
+        assert model.hash in _artifacts(db)  # in the store: a job is running
+        assert await store.artifact_id_for_digest(model.hash) is None
+        assert await store.artifacts_by_digest_prefix(model.hash[:8]) == []
+        await store.record_job(_job("h1", [], [model]), staging)
+        found = await store.artifact_id_for_digest(model.hash)
+        assert found is not None
+        assert await store.artifacts_by_digest_prefix(model.hash[:8]) == [(found, model.hash)]
+
+
 async def test_recording_removes_what_was_staged_for_files_the_job_did_not_keep(
     tmp_path: Path,
 ) -> None:
