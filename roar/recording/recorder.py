@@ -165,7 +165,7 @@ async def trace(
     verdicts = Verdicts(settings)
     # Inputs are staged only if the filters as they will be applied keep them: they drop what
     # lies under the prefix of a Python interpreter the job ran, known once it has run.
-    staged_reads = verdicts
+    staged_reads, staged_roots = verdicts, tuple[str, ...]()
 
     async def hash_early(paths: list[str]) -> None:
         results = await hasher.hash_many(paths)
@@ -195,7 +195,6 @@ async def trace(
             waiting = set(pending_closed)
             if quiet:
                 pending_closed[:] = [p for p in pending_closed if p not in quiet]
-                scheduled.update(quiet)
                 tg.start_soon(hash_closed, sorted(quiet))
 
     # What does not depend on the command is read while it runs, not after it; and each Python
@@ -233,7 +232,7 @@ async def trace(
         tg.start_soon(look_for_quiet_outputs)
 
         def sink(batch: EventBatch) -> None:
-            nonlocal programs_seen, staged_reads
+            nonlocal programs_seen, staged_reads, staged_roots
             if observe is not None:
                 observe(batch)
             routed: dict[RayTask, list[Any]] = {}
@@ -245,11 +244,17 @@ async def trace(
                     if interpreter not in asked:
                         asked.add(interpreter)
                         tg.start_soon(ask_interpreter, interpreter)
-                programs_seen = len(model.programs)
-                prefixes = tuple(python_prefixes(model.programs))
-                if prefixes:
-                    roots = settings.package_roots + prefixes
+                # Only the programs new in this batch: a job may exec a program 100,000 times.
+                new_roots = [
+                    root
+                    for root in python_prefixes(model.programs[programs_seen:])
+                    if root not in staged_roots
+                ]
+                if new_roots:
+                    staged_roots += tuple(new_roots)
+                    roots = settings.package_roots + staged_roots
                     staged_reads = Verdicts(replace(settings, package_roots=roots))
+                programs_seen = len(model.programs)
             models = [model]
             for task, events in routed.items():
                 fresh += task.model.feed(events)
